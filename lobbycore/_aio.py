@@ -1,0 +1,68 @@
+"""The asyncio store: a thin facade over the sans-IO protocol and the script set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from ._models import Booking, Lobby, LobbyEvent, PoolStats
+from ._base import StoreBase
+from ._protocol import DEFAULT_SWEEP_LIMIT, ScriptCall
+
+T = TypeVar("T")
+
+__all__ = ["AsyncLobbyStore"]
+
+
+class AsyncLobbyStore(StoreBase):
+    """The asyncio twin of :class:`LobbyStore`: same methods, same scripts, awaitable.
+
+    ``client`` is a ``redis.asyncio.Redis``, ``redis.asyncio.cluster.RedisCluster`` or
+    ``fakeredis.FakeAsyncRedis``.
+    """
+
+    async def _run(self, call: ScriptCall[T]) -> T:
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    async def find_or_create_lobby(self, user_id: str, max_users: int) -> Lobby:
+        """Put ``user_id`` in the oldest open lobby of capacity ``max_users``, or a new one.
+
+        A user already in a lobby gets that lobby back, whatever ``max_users`` they pass.
+        """
+        return await self._run(self._protocol.find_or_create_lobby(user_id, max_users))
+
+    async def join_party(self, user_ids: Sequence[str], max_users: int) -> Lobby:
+        """Put all of ``user_ids`` together in one lobby, or none of them (``AlreadyInLobby``)."""
+        return await self._run(self._protocol.join_party(user_ids, max_users))
+
+    async def leave_lobby(self, user_id: str) -> Lobby | None:
+        """Take ``user_id`` out of their lobby; the lobby after the leave, or None."""
+        return await self._run(self._protocol.leave_lobby(user_id))
+
+    async def lobby_of(self, user_id: str) -> Lobby | None:
+        return await self._run(self._protocol.lobby_of(user_id))
+
+    async def get_lobby(self, lobby_id: str) -> Lobby | None:
+        return await self._run(self._protocol.get_lobby(lobby_id))
+
+    async def book_ticket(self, lobby_id: str, request_id: str | None = None) -> Booking:
+        """Book the lobby once; a retry with the booking's ``request_id`` gets it again."""
+        return await self._run(self._protocol.book_ticket(lobby_id, request_id))
+
+    async def set_seats(self, n: int | None) -> None:
+        """Set the seat inventory; None means unlimited."""
+        await self._run(self._protocol.set_seats(n))
+
+    async def seats_left(self) -> int | None:
+        return (await self.stats()).seats_left
+
+    async def stats(self) -> PoolStats:
+        return await self._run(self._protocol.stats())
+
+    async def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
+        """Expire up to ``limit`` lobbies past their deadline; how many were expired."""
+        return await self._run(self._protocol.sweep_expired(limit))
+
+    async def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
+        """Up to ``count`` change events after event id ``after`` (oldest first)."""
+        return await self._run(self._protocol.events(after, count))

@@ -1,0 +1,61 @@
+"""The exceptions lobbycore raises. Every one subclasses :class:`LobbyError`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import Booking
+
+__all__ = [
+    "AlreadyBooked",
+    "AlreadyInLobby",
+    "InvalidInput",
+    "LobbyError",
+    "LobbyNotFound",
+    "SoldOut",
+]
+
+
+class LobbyError(Exception):
+    """Base class of every lobbycore error."""
+
+
+class InvalidInput(LobbyError, ValueError):
+    """An argument is malformed. Raised before any command is sent, so nothing was written."""
+
+
+class LobbyNotFound(LobbyError):
+    """No lobby (open, full, or recently booked) has this id."""
+
+    def __init__(self, lobby_id: str) -> None:
+        super().__init__(f"no lobby {lobby_id!r}")
+        self.lobby_id = lobby_id
+
+
+class AlreadyBooked(LobbyError):
+    """The lobby was booked by another call; ``booking`` is that booking."""
+
+    def __init__(self, booking: Booking) -> None:
+        super().__init__(
+            f"lobby {booking.lobby_id!r} was already booked by request {booking.request_id!r}"
+        )
+        self.booking = booking
+
+
+class AlreadyInLobby(LobbyError):
+    """A party join named a user who is already in a lobby the rest of the party is not in."""
+
+    def __init__(self, user_id: str, lobby_id: str) -> None:
+        super().__init__(f"user {user_id!r} is already in lobby {lobby_id!r}")
+        self.user_id = user_id
+        self.lobby_id = lobby_id
+
+
+class SoldOut(LobbyError):
+    """Too few seats are left for this booking; nothing was taken."""
+
+    def __init__(self, seats_left: int, requested: int) -> None:
+        super().__init__(f"sold out: {requested} seats requested, {seats_left} left")
+        self.seats_left = seats_left
+        self.requested = requested

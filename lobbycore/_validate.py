@@ -1,0 +1,100 @@
+"""Input checks. Each raises InvalidInput before anything is sent to Redis."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from ._errors import InvalidInput
+
+MAX_ID_BYTES = 256
+MAX_USERS_LIMIT = 1000
+MAX_POOL_BYTES = 128
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+MAX_SEATS = 2**53 - 1
+MAX_BATCH = 10_000
+
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+_STREAM_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
+
+
+def _utf8(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a str, not {type(value).__name__}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode (lone surrogate)") from None
+
+
+def opaque_id(value: object, what: str = "user id") -> str:
+    """A user or request id: 1..256 UTF-8 bytes without NUL."""
+    raw = _utf8(value, what)
+    if not 1 <= len(raw) <= MAX_ID_BYTES:
+        raise InvalidInput(f"{what} must be 1..{MAX_ID_BYTES} UTF-8 bytes, got {len(raw)}")
+    if b"\0" in raw:
+        raise InvalidInput(f"{what} must not contain NUL")
+    return value  # type: ignore[return-value]  # checked to be a str above
+
+
+def user_ids(values: object, max_users: int) -> tuple[str, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidInput("user_ids must be a sequence of user ids (not a single str)")
+    users = tuple(opaque_id(u) for u in values)
+    if not 1 <= len(users) <= max_users:
+        raise InvalidInput(f"a party has 1..max_users ({max_users}) users, got {len(users)}")
+    if len(set(users)) != len(users):
+        raise InvalidInput("user_ids must be distinct")
+    return users
+
+
+def whole(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidInput(f"{what} must be in {low}..{high}, got {value}")
+    return value
+
+
+def max_users(value: object) -> int:
+    return whole(value, "max_users", 1, MAX_USERS_LIMIT)
+
+
+def pool_name(value: object) -> str:
+    raw = _utf8(value, "pool")
+    if not 1 <= len(raw) <= MAX_POOL_BYTES:
+        raise InvalidInput(f"pool must be 1..{MAX_POOL_BYTES} UTF-8 bytes")
+    if b"{" in raw or b"}" in raw or b"\0" in raw:
+        # Braces would change the key's hash tag, and so which pool (and slot) it belongs to.
+        raise InvalidInput("pool must not contain '{', '}' or NUL")
+    return value  # type: ignore[return-value]
+
+
+def lobby_id(value: object) -> str:
+    if not isinstance(value, str) or not _ULID.fullmatch(value):
+        raise InvalidInput(f"lobby id must be a ULID string, got {value!r:.80}")
+    return value
+
+
+def ttl_ms(value: object, what: str) -> int:
+    """Seconds (int or float, > 0) or None -> milliseconds; 0 stands for 'never'."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{what} must be a number of seconds or None")
+    if not (math.isfinite(value) and 0 < value <= MAX_TTL_SECONDS):
+        raise InvalidInput(f"{what} must be in (0, {MAX_TTL_SECONDS}] seconds, got {value}")
+    return max(1, round(value * 1000))
+
+
+def seats(value: object) -> int | None:
+    if value is None:
+        return None
+    return whole(value, "seats", 0, MAX_SEATS)
+
+
+def stream_id(value: object) -> str:
+    if not isinstance(value, str) or not _STREAM_ID.fullmatch(value):
+        raise InvalidInput(f"event id must look like '1700000000000-0', got {value!r:.80}")
+    return value

@@ -1,0 +1,90 @@
+-- join: put one user (find_or_create_lobby) or a party (join_party) into the oldest open
+-- lobby of their capacity with room for all of them, or into a new lobby.
+-- ARGV: 1 prefix, 2 max_users, 3 new lobby id, 4 new session id, 5 ttl ms (0 = never),
+--       6.. user ids (distinct; checked by the client).
+-- Safe to replay: users already placed get their lobby back, so a retried call is a no-op.
+local max = tonumber(ARGV[2])
+local users = {}
+for i = 6, #ARGV do users[#users + 1] = ARGV[i] end
+local k = #users
+
+expire_due(EXPIRE_PER_CALL)
+
+-- Idempotent join: all already in one lobby -> that lobby; some placed otherwise -> refuse.
+local current, placed_user, placed = nil, nil, 0
+for i = 1, k do
+  local lid = redis.call('HGET', USERS, users[i])
+  if lid then
+    local meta = live_lobby(lid)
+    if meta then
+      if current and current.id ~= meta.id then
+        return {'in_lobby', users[i], meta.id}
+      end
+      current, placed_user, placed = meta, users[i], placed + 1
+    else
+      redis.call('HDEL', USERS, users[i])
+    end
+  end
+end
+if placed == k then return lobby_reply(current) end
+if placed > 0 then return {'in_lobby', placed_user, current.id} end
+
+-- Oldest open lobby of this capacity with room for k: the head of open:<max> for one user,
+-- the oldest head among room:<max>:<k..max-1> for a party. Bounded by max, not pool size.
+local target
+for _ = 1, 8 do
+  local id
+  if k == 1 then
+    id = redis.call('ZRANGE', open_key(max), 0, 0)[1]
+  else
+    local best
+    for free = k, max - 1 do
+      local head = redis.call('ZRANGE', room_key(max, free), 0, 0, 'WITHSCORES')
+      if head[1] and (best == nil or tonumber(head[2]) < best) then
+        best, id = tonumber(head[2]), head[1]
+      end
+    end
+  end
+  if not id then break end
+  local meta = load_lobby(id)
+  if not meta then
+    -- Only possible if a key was deleted behind our back (e.g. eviction): drop the stale entry.
+    redis.call('ZREM', open_key(max), id)
+    for free = 1, max - 1 do redis.call('ZREM', room_key(max, free), id) end
+  elseif is_due(meta) then
+    expire_lobby(meta)
+  else
+    target = meta
+    break
+  end
+end
+
+local size
+if target then
+  size = redis.call('LLEN', lobby_key(target.id)) - 1
+  unlist(target, size)
+else
+  if redis.call('EXISTS', lobby_key(ARGV[3])) == 1 then return {'id_taken', ARGV[3]} end
+  local ttl = tonumber(ARGV[5])
+  target = {id = ARGV[3], sid = ARGV[4], max = max, created = NOW,
+            order = redis.call('INCR', SEQ), deadline = 0}
+  if ttl > 0 then target.deadline = NOW + ttl end
+  redis.call('RPUSH', lobby_key(target.id), meta_string(target))
+  if target.deadline > 0 then redis.call('ZADD', EXPIRY, int(target.deadline), target.id) end
+  count('lobbies', 1)
+  count('created', 1)
+  emit('created', target, 0, {})
+  size = 0
+end
+
+redis.call('RPUSH', lobby_key(target.id), unpack(users))
+for i = 1, k do redis.call('HSET', USERS, users[i], target.id) end
+size = size + k
+list(target, size)
+count('joins', k)
+emit('joined', target, size, users)
+if size >= max then
+  count('full', 1)
+  emit('full', target, size, {})
+end
+return lobby_reply(target)

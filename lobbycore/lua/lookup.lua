@@ -1,0 +1,11 @@
+-- lookup (read-only): a lobby by id, or the lobby of a user. A lobby past its deadline
+-- reads as absent even before a write expires it.
+-- ARGV: 1 prefix, 2 'user' or 'lobby', 3 user id or lobby id.
+local lid = ARGV[3]
+if ARGV[2] == 'user' then
+  lid = redis.call('HGET', USERS, ARGV[3])
+  if not lid then return {'none'} end
+end
+local meta = load_lobby(lid)
+if not meta or is_due(meta) then return {'none'} end
+return lobby_reply(meta)
