@@ -50,13 +50,15 @@ def _decode(data: Any) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in (data or {}).items()}
 
 
-def _lobby(data: dict[str, str], users: list[str]) -> Lobby:
+def _lobby(key: str, data: dict[str, str], users: list[str]) -> Lobby:
+    # A booking racing a join can leave a hash with only "users" (the join's HSET recreates
+    # the deleted key): the id comes from the key, and missing fields read as empty.
     return Lobby(
-        id=data["id"],
-        session_id=data["sessionId"],
+        id=key.rsplit(":", 1)[1],
+        session_id=data.get("sessionId", ""),
         users=tuple(users),
         max_users=int(data.get("maxUsers", 0)),
-        created_at=int(data["createdAt"]),
+        created_at=int(data.get("createdAt", 0)),
     )
 
 
@@ -86,12 +88,12 @@ class NaivePlans:
         for key, data in lobbies:
             users = json.loads(data.get("users") or "[]")
             if user_id in users:
-                candidates.append(_lobby(data, users))
+                candidates.append(_lobby(key, data, users))
             elif len(users) < max_users:
                 # As in the article: the user is added to every lobby that has room.
                 users.append(user_id)
                 writes.append(("HSET", key, "users", json.dumps(users)))
-                candidates.append(_lobby(data, users))
+                candidates.append(_lobby(key, data, users))
         if writes:
             yield writes
         if candidates:
@@ -123,20 +125,21 @@ class NaivePlans:
                     yield [("DEL", key)]
                     return None
                 yield [("HSET", key, "users", json.dumps(users))]
-                return _lobby(data, users)
+                return _lobby(key, data, users)
         return None
 
     def lobby_of(self, user_id: str) -> Plan[Lobby | None]:
-        for _key, data in (yield from self._all_lobbies()):
+        for key, data in (yield from self._all_lobbies()):
             users = json.loads(data.get("users") or "[]")
             if user_id in users:
-                return _lobby(data, users)
+                return _lobby(key, data, users)
         return None
 
     def get_lobby(self, lobby_id: str) -> Plan[Lobby | None]:
-        (raw,) = yield [("HGETALL", self.lobby_key(lobby_id))]
+        key = self.lobby_key(lobby_id)
+        (raw,) = yield [("HGETALL", key)]
         data = _decode(raw)
-        return _lobby(data, json.loads(data["users"])) if data else None
+        return _lobby(key, data, json.loads(data.get("users") or "[]")) if data else None
 
     def book(self, lobby_id: str, request_id: str) -> Plan[Booking]:
         key = self.lobby_key(lobby_id)
@@ -145,7 +148,7 @@ class NaivePlans:
             raise LobbyNotFound(lobby_id)
         users = json.loads(_text(users_json))
         (raw,) = yield [("HGETALL", key)]
-        data = _decode(raw) or {"sessionId": ""}
+        data = _decode(raw)
         (seats,) = yield [("GET", self.seats_key)]
         if seats is not None:
             if int(seats) < len(users):
@@ -153,7 +156,7 @@ class NaivePlans:
             yield [("SET", self.seats_key, int(seats) - len(users))]
         booking = Booking(
             lobby_id=lobby_id,
-            session_id=data["sessionId"],
+            session_id=data.get("sessionId", ""),
             users=tuple(users),
             booked_at=int(time.time() * 1000),
             request_id=request_id,

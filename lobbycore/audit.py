@@ -140,7 +140,7 @@ def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
         for key in _scan(client, _escape_glob(prefix) + "lobby:*"):
             data = _decode(client.hgetall(key))
             if data:
-                lobby = _lobby(data, json.loads(data.get("users") or "[]"))
+                lobby = _lobby(key, data, json.loads(data.get("users") or "[]"))
                 lobbies[lobby.id] = lobby
         seats = client.get(f"{prefix}seats")
         return PoolSnapshot(

@@ -1,0 +1,319 @@
+"""Every guarantee under real concurrency against a private real redis-server.
+
+Each test that shows lobbycore keeps a guarantee has a twin that runs the same harness
+against the naive store and requires the check to find violations: a check that cannot
+fail would prove nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+
+from lobbycore import (
+    AlreadyBooked,
+    AsyncLobbyStore,
+    AsyncNaiveLobbyStore,
+    Booking,
+    LobbyStore,
+    NaiveLobbyStore,
+    SoldOut,
+)
+from lobbycore.audit import History, check, snapshot
+from tests.redis_server import RedisServer
+
+from .harness import Mix, run_tasks, run_threads
+
+THREADS = 32
+
+
+def test_threads_mixed_workload_keeps_every_guarantee(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=THREADS + 4)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    result = run_threads(store, client, threads=THREADS, ops_per_thread=150)
+    assert result.report.ok, result.report.violations[:10]
+    ops = result.tally.ops
+    assert ops["join"] > 1000 and ops["party"] > 200 and ops["leave"] > 200 and ops["book"] > 100
+    stats = store.stats()
+    assert stats.waiting_users == result.report.users_waiting
+    assert stats.bookings == len(result.history.bookings) == result.report.bookings
+
+
+def test_naive_store_fails_the_same_thread_harness(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=THREADS + 4)
+    store = NaiveLobbyStore(client, pool=pool_name)
+    result = run_threads(store, client, threads=THREADS, ops_per_thread=25, naive=True)
+    counts = result.report.counts()
+    assert not result.report.ok
+    print(result.report.summary())
+    assert counts["user_in_two_lobbies"] > 0 and counts["lost_join"] > 0, counts
+
+
+async def test_asyncio_200_tasks_keep_every_guarantee(redis_server: RedisServer, pool_name: str) -> None:
+    aclient = redis.asyncio.Redis(
+        connection_pool=redis.asyncio.BlockingConnectionPool(port=redis_server.port, max_connections=64)
+    )
+    store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)
+    result = await run_tasks(store, redis_server.client(), tasks=250, ops_per_task=20)
+    await aclient.aclose()
+    assert result.report.ok, result.report.violations[:10]
+    ops = result.tally.ops
+    assert ops["join"] > 1000 and ops["party"] > 200 and ops["leave"] > 200 and ops["book"] > 100
+
+
+async def test_naive_store_fails_the_same_asyncio_harness(redis_server: RedisServer, pool_name: str) -> None:
+    aclient = redis.asyncio.Redis(
+        connection_pool=redis.asyncio.BlockingConnectionPool(port=redis_server.port, max_connections=64)
+    )
+    store = AsyncNaiveLobbyStore(aclient, pool=pool_name)
+    result = await run_tasks(store, redis_server.client(), tasks=200, ops_per_task=2, naive=True)
+    await aclient.aclose()
+    counts = result.report.counts()
+    print(result.report.summary())
+    assert counts["user_in_two_lobbies"] > 0 and counts["lost_join"] > 0, counts
+
+
+def _join_storm(store: Any, users: int, threads: int, max_users: int) -> History:
+    """The issue's scenario: `threads` concurrent joiners, `users` users, joins only."""
+    history = History()
+    barrier = threading.Barrier(threads)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        for i in range(k, users, threads):
+            user = f"user-{i}"
+            history.joined([user], store.find_or_create_lobby(user, max_users))
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return history
+
+
+def test_join_storm_fills_lobbies_exactly(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    history = _join_storm(store, users=400, threads=50, max_users=4)
+    report = check(snapshot(client, pool_name), history)
+    assert report.ok, report.violations[:10]
+    stats = store.stats()
+    # Capacity and fill-oldest-first together: 400 users make exactly 100 full lobbies.
+    assert (stats.full_lobbies, stats.open_lobbies, stats.waiting_users) == (100, 0, 400)
+
+
+def test_naive_join_storm_puts_users_in_two_lobbies(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    store = NaiveLobbyStore(client, pool=pool_name)
+    history = _join_storm(store, users=400, threads=50, max_users=4)
+    report = check(snapshot(client, pool_name, naive=True), history)
+    assert report.counts()["user_in_two_lobbies"] > 0, report.summary()
+
+
+def _book_concurrently(store: Any, lobby_id: str, callers: int) -> list[Booking | Exception]:
+    barrier = threading.Barrier(callers)
+    results: list[Booking | Exception] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(store.book_ticket(lobby_id))
+        except Exception as exc:
+            results.append(exc)
+
+    pool = [threading.Thread(target=run) for _ in range(callers)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return results
+
+
+def test_concurrent_bookings_exactly_one_wins(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    history = History()
+    for round_ in range(10):
+        lobby = store.join_party([f"r{round_}-{i}" for i in range(4)], 4)
+        history.joined(lobby.users, lobby)
+        results = _book_concurrently(store, lobby.id, callers=THREADS)
+        wins = [r for r in results if isinstance(r, Booking)]
+        losses = [r for r in results if isinstance(r, AlreadyBooked)]
+        assert len(wins) == 1 and len(losses) == THREADS - 1, results
+        assert all(loss.booking == wins[0] for loss in losses)
+        history.booked(wins[0])
+    assert check(snapshot(client, pool_name), history).ok
+
+
+def test_naive_concurrent_bookings_double_book(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    store = NaiveLobbyStore(client, pool=pool_name)
+    history = History()
+    for round_ in range(10):
+        lobby = store.join_party([f"r{round_}-{i}" for i in range(4)], 4)
+        history.joined(lobby.users, lobby)
+        for result in _book_concurrently(store, lobby.id, callers=THREADS):
+            if isinstance(result, Booking):
+                history.booked(result)
+    report = check(snapshot(client, pool_name, naive=True), history)
+    assert report.counts()["double_booking"] > 0, report.summary()
+
+
+SEATS = 150
+
+
+def _seat_rush(store: Any, client: redis.Redis, naive: bool) -> tuple[Any, int]:
+    store.set_seats(SEATS)
+    lobbies = [store.join_party([f"s{j}-{i}" for i in range(4)], 4) for j in range(60)]
+    history = History()
+    for lobby in lobbies:
+        history.joined(lobby.users, lobby)
+    sold_out = 0
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+
+    def run(k: int) -> None:
+        nonlocal sold_out
+        barrier.wait()
+        for lobby in lobbies[k::THREADS]:
+            try:
+                history.booked(store.book_ticket(lobby.id))
+            except SoldOut:
+                with lock:
+                    sold_out += 1
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return check(snapshot(client, store.pool, naive=naive), history, initial_seats=SEATS), sold_out
+
+
+def test_seats_are_never_oversold(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    report, sold_out = _seat_rush(store, client, naive=False)
+    assert report.ok, report.violations
+    # 60 lobbies of 4 want 240 seats; 150 seats hold 37 lobbies (148 seats), 2 are left.
+    assert store.seats_left() == 2 and report.bookings == 37 and sold_out == 23
+
+
+def test_naive_seats_oversell(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=64)
+    report, _ = _seat_rush(NaiveLobbyStore(client, pool=pool_name), client, naive=True)
+    assert report.counts()["oversell"] > 0, report.summary()
+
+
+def test_all_keys_of_a_pool_share_one_cluster_slot(redis_server: RedisServer, pool_name: str) -> None:
+    from redis.crc import key_slot
+
+    client = redis_server.client()
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=60)
+    run_threads(store, client, threads=4, ops_per_thread=50)
+    store.set_seats(1000)
+    keys = list(client.scan_iter(match=f"lobbysim:{{{pool_name}}}:*"))
+    assert len(keys) > 10
+    assert {key_slot(k) for k in keys} == {key_slot(pool_name.encode())}
+
+
+class CountingConnection(redis.Connection):
+    sent: Callable[[], None] = staticmethod(lambda: None)
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sent()
+        super().send_packed_command(command, check_health)
+
+
+def test_each_operation_is_one_round_trip(redis_server: RedisServer, pool_name: str) -> None:
+    sent = [0]
+    CountingConnection.sent = staticmethod(lambda: sent.__setitem__(0, sent[0] + 1))
+    pool = redis.ConnectionPool(port=redis_server.port, connection_class=CountingConnection)
+    store = LobbyStore(redis.Redis(connection_pool=pool), pool=pool_name, lobby_ttl=60)
+
+    def operations(r: int) -> list[Callable[[], Any]]:
+        return [
+            lambda: store.find_or_create_lobby(f"a{r}", 2),
+            lambda: store.join_party([f"b{r}", f"c{r}"], 3),
+            lambda: store.lobby_of(f"a{r}"),
+            lambda: store.get_lobby("01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            lambda: store.leave_lobby(f"b{r}"),
+            lambda: store.set_seats(10),
+            lambda: store.book_ticket(store.join_party([f"d{r}"], 1).id),  # two calls
+            lambda: store.stats(),
+            lambda: store.sweep_expired(),
+            lambda: store.events(),
+        ]
+
+    for op in operations(0):  # the first use of each script also loads it (NOSCRIPT)
+        op()
+    counts = []
+    for op in operations(1):
+        before = sent[0]
+        op()
+        counts.append(sent[0] - before)
+    assert counts == [1, 1, 1, 1, 1, 1, 2, 1, 1, 1]
+
+
+def test_operations_survive_script_flush(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client()
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    store.find_or_create_lobby("a", 2)
+    client.script_flush()  # our own server: every cached script is gone
+    lobby = store.find_or_create_lobby("b", 2)  # NOSCRIPT -> reload -> run
+    assert lobby.users == ("a", "b")
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("decode", [False, True])
+def test_real_redis_resp_and_decoding(redis_server: RedisServer, pool_name: str, protocol: int, decode: bool) -> None:
+    client = redis_server.client(protocol=protocol, decode_responses=decode)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=30)
+    lobby = store.join_party(["ü", "b c"], 2)
+    assert lobby.users == ("ü", "b c") and lobby.is_full
+    assert store.events()[-1].type == "full"
+    assert store.book_ticket(lobby.id, "r").users == ("ü", "b c")
+    assert store.stats().bookings == 1
+
+
+def _mixed_capacity_storm(store: Any) -> History:
+    """Two client groups that disagree on the lobby size, joining at once."""
+    history = History()
+    barrier = threading.Barrier(16)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        for i in range(12):
+            user = f"m{k}-{i}"
+            history.joined([user], store.find_or_create_lobby(user, 3 if k % 2 else 5))
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(16)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return history
+
+
+def test_mixed_capacities_never_overfill(redis_server: RedisServer, pool_name: str) -> None:
+    client = redis_server.client(max_connections=32)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    history = _mixed_capacity_storm(store)
+    report = check(snapshot(client, pool_name), history)
+    assert report.ok, report.violations[:10]
+    assert {lobby.max_users for _, lobby in history.joins} == {3, 5}
+
+
+def test_naive_mixed_capacities_overfill(redis_server: RedisServer, pool_name: str) -> None:
+    # The article never compares a lobby's size with the capacity it was made for.
+    client = redis_server.client(max_connections=32)
+    store = NaiveLobbyStore(client, pool=pool_name)
+    history = _mixed_capacity_storm(store)
+    report = check(snapshot(client, pool_name, naive=True), history)
+    assert report.counts()["over_capacity"] > 0, report.summary()
