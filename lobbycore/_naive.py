@@ -79,7 +79,7 @@ class NaivePlans:
         (keys,) = yield [("KEYS", self.pattern)]
         keys = [_text(k) for k in keys]
         datas = yield [("HGETALL", k) for k in keys]
-        return [(k, d) for k, d in ((k, _decode(d)) for k, d in zip(keys, datas)) if d]
+        return [(k, d) for k, d in ((k, _decode(d)) for k, d in zip(keys, datas, strict=True)) if d]
 
     def join(self, user_id: str, max_users: int) -> Plan[Lobby]:
         lobbies = yield from self._all_lobbies()
@@ -177,7 +177,9 @@ class NaivePlans:
 
     def stats(self) -> Plan[PoolStats]:
         lobbies = yield from self._all_lobbies()
-        sizes = [(len(json.loads(d.get("users") or "[]")), int(d.get("maxUsers", 0))) for _, d in lobbies]
+        sizes = [
+            (len(json.loads(d.get("users") or "[]")), int(d.get("maxUsers", 0))) for _, d in lobbies
+        ]
         full = sum(1 for n, m in sizes if n >= m)
         bookings, seats = yield [("XLEN", self.bookings_key), ("GET", self.seats_key)]
         return PoolStats(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._base import StoreBase
+from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._protocol import DEFAULT_SWEEP_LIMIT, ScriptCall
 
 T = TypeVar("T")

@@ -93,14 +93,15 @@ def _scan(client: Any, pattern: str) -> list[str]:
 
 
 def _read_bookings(client: Any, key: str) -> list[Booking]:
-    bookings, after = [], "-"
+    bookings: list[Booking] = []
+    after = "-"
     while True:
         entries = client.xrange(key, min=after, max="+", count=1000)
         if after != "-":
             entries = entries[1:]
         if not entries:
             return bookings
-        for entry_id, raw in entries:
+        for _entry_id, raw in entries:
             fields = _decode(raw)
             bookings.append(
                 Booking(
@@ -155,9 +156,9 @@ def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
     lobbies = {}
     for key in _scan(client, _escape_glob(prefix) + "l:*"):
         lobby_id = key[len(prefix) + 2 :]
-        lobby = _parse_lobby_list(lobby_id, client.lrange(key, 0, -1))
-        if lobby is not None:
-            lobbies[lobby_id] = lobby
+        parsed = _parse_lobby_list(lobby_id, client.lrange(key, 0, -1))
+        if parsed is not None:
+            lobbies[lobby_id] = parsed
     user_index = {
         _text(u): _text(lid) for u, lid in client.hscan_iter(f"{prefix}users", count=1000)
     }
@@ -218,7 +219,9 @@ def check(
     # Capacity.
     for lobby in snap.lobbies.values():
         if lobby.max_users and len(lobby.users) > lobby.max_users:
-            violation("over_capacity", f"lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}")
+            violation(
+                "over_capacity", f"lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}"
+            )
     # One lobby per user (in what the pool holds).
     where: dict[str, list[str]] = defaultdict(list)
     for lobby in snap.lobbies.values():
@@ -250,15 +253,23 @@ def check(
     if snap.user_index is not None:
         for user, lobby_ids in where.items():
             if snap.user_index.get(user) != lobby_ids[0]:
-                violation("index_mismatch", f"user {user!r} in {lobby_ids[0]}, index says {snap.user_index.get(user)}")
+                violation(
+                    "index_mismatch",
+                    f"user {user!r} in {lobby_ids[0]}, index says {snap.user_index.get(user)}",
+                )
         for user, lobby_id in snap.user_index.items():
             if user not in where:
-                violation("index_mismatch", f"index puts {user!r} in {lobby_id}, which does not hold them")
+                violation(
+                    "index_mismatch", f"index puts {user!r} in {lobby_id}, which does not hold them"
+                )
     if snap.open_index is not None:
         listed = {lid for ids in snap.open_index.values() for lid in ids}
         for lobby in snap.lobbies.values():
             if (0 < len(lobby.users) < lobby.max_users) != (lobby.id in listed):
-                violation("index_mismatch", f"lobby {lobby.id} ({len(lobby.users)}/{lobby.max_users}) open-listing is wrong")
+                violation(
+                    "index_mismatch",
+                    f"lobby {lobby.id} ({len(lobby.users)}/{lobby.max_users}) open-listing is wrong",
+                )
         for lobby_id in listed - snap.lobbies.keys():
             violation("index_mismatch", f"open index lists missing lobby {lobby_id}")
 
@@ -280,14 +291,19 @@ def _check_history(snap: PoolSnapshot, history: History, expired: set[str], viol
     in_stream = {b.lobby_id for b in snap.bookings}
     for lobby_id, bookings in booked_by_lobby.items():
         if len({b.request_id for b in bookings}) > 1:
-            violation("double_booking", f"lobby {lobby_id} booked by {len(bookings)} different calls")
+            violation(
+                "double_booking", f"lobby {lobby_id} booked by {len(bookings)} different calls"
+            )
         if lobby_id not in in_stream:
             violation("lost_booking", f"booking of lobby {lobby_id} is not in the bookings stream")
     final_booking = {lid: bs[0] for lid, bs in booked_by_lobby.items()}
     # Over capacity as seen by clients.
     for users, lobby in history.joins:
         if lobby.max_users and len(lobby.users) > lobby.max_users:
-            violation("over_capacity", f"a join was told lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}")
+            violation(
+                "over_capacity",
+                f"a join was told lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}",
+            )
         missing = [u for u in users if u not in lobby.users]
         if missing:
             violation("lost_join", f"join of {missing!r} returned lobby {lobby.id} without them")
@@ -296,27 +312,34 @@ def _check_history(snap: PoolSnapshot, history: History, expired: set[str], viol
     for lobby in snap.lobbies.values():
         for user in lobby.users:
             if user in history.last_op and (user, lobby.id) not in told:
-                violation("user_in_two_lobbies", f"user {user!r} is in lobby {lobby.id}, which no join of theirs returned")
+                violation(
+                    "user_in_two_lobbies",
+                    f"user {user!r} is in lobby {lobby.id}, which no join of theirs returned",
+                )
     for booking in history.bookings:
         for user in booking.users:
             if user in history.last_op and (user, booking.lobby_id) not in told:
-                violation("user_in_two_lobbies", f"user {user!r} was booked in lobby {booking.lobby_id}, which no join of theirs returned")
+                violation(
+                    "user_in_two_lobbies",
+                    f"user {user!r} was booked in lobby {booking.lobby_id}, which no join of theirs returned",
+                )
     # No lost join, no lost leave.
     holders: dict[str, set[str]] = defaultdict(set)
     for lobby in snap.lobbies.values():
         for user in lobby.users:
             holders[user].add(lobby.id)
-    for user, (op, lobby_id) in history.last_op.items():
+    for user, (op, told_lobby) in history.last_op.items():
         if op == "leave":
             if holders.get(user):
-                violation("lost_leave", f"user {user!r} left but is still in {sorted(holders[user])}")
+                violation(
+                    "lost_leave", f"user {user!r} left but is still in {sorted(holders[user])}"
+                )
             continue
-        assert lobby_id is not None
-        if lobby_id in holders.get(user, ()):
+        if told_lobby is None or told_lobby in holders.get(user, ()):
             continue
-        booking = final_booking.get(lobby_id)
-        if booking is not None and user in booking.users:
+        final = final_booking.get(told_lobby)
+        if final is not None and user in final.users:
             continue
-        if booking is None and lobby_id in expired:
+        if final is None and told_lobby in expired:
             continue
-        violation("lost_join", f"user {user!r} was told lobby {lobby_id} but is not in it")
+        violation("lost_join", f"user {user!r} was told lobby {told_lobby} but is not in it")

@@ -49,7 +49,9 @@ class Plan:
 
 
 class Worker:
-    def __init__(self, index: int, users_per_worker: int, max_users: int, mix: Mix, seed: int) -> None:
+    def __init__(
+        self, index: int, users_per_worker: int, max_users: int, mix: Mix, seed: int
+    ) -> None:
         self.users = [f"w{index}-u{i}" for i in range(users_per_worker)]
         self.where: dict[str, str] = {}  # user -> lobby id, as this worker last heard
         self.max_users = max_users

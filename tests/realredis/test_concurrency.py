@@ -27,12 +27,14 @@ from lobbycore import (
 from lobbycore.audit import History, check, snapshot
 from tests.redis_server import RedisServer
 
-from .harness import Mix, run_tasks, run_threads
+from .harness import run_tasks, run_threads
 
 THREADS = 32
 
 
-def test_threads_mixed_workload_keeps_every_guarantee(redis_server: RedisServer, pool_name: str) -> None:
+def test_threads_mixed_workload_keeps_every_guarantee(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     client = redis_server.client(max_connections=THREADS + 4)
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     result = run_threads(store, client, threads=THREADS, ops_per_thread=150)
@@ -44,7 +46,9 @@ def test_threads_mixed_workload_keeps_every_guarantee(redis_server: RedisServer,
     assert stats.bookings == len(result.history.bookings) == result.report.bookings
 
 
-def test_naive_store_fails_the_same_thread_harness(redis_server: RedisServer, pool_name: str) -> None:
+def test_naive_store_fails_the_same_thread_harness(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     client = redis_server.client(max_connections=THREADS + 4)
     store = NaiveLobbyStore(client, pool=pool_name)
     result = run_threads(store, client, threads=THREADS, ops_per_thread=25, naive=True)
@@ -54,9 +58,13 @@ def test_naive_store_fails_the_same_thread_harness(redis_server: RedisServer, po
     assert counts["user_in_two_lobbies"] > 0 and counts["lost_join"] > 0, counts
 
 
-async def test_asyncio_200_tasks_keep_every_guarantee(redis_server: RedisServer, pool_name: str) -> None:
+async def test_asyncio_200_tasks_keep_every_guarantee(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     aclient = redis.asyncio.Redis(
-        connection_pool=redis.asyncio.BlockingConnectionPool(port=redis_server.port, max_connections=64)
+        connection_pool=redis.asyncio.BlockingConnectionPool(
+            port=redis_server.port, max_connections=64
+        )
     )
     store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)
     result = await run_tasks(store, redis_server.client(), tasks=250, ops_per_task=20)
@@ -66,9 +74,13 @@ async def test_asyncio_200_tasks_keep_every_guarantee(redis_server: RedisServer,
     assert ops["join"] > 1000 and ops["party"] > 200 and ops["leave"] > 200 and ops["book"] > 100
 
 
-async def test_naive_store_fails_the_same_asyncio_harness(redis_server: RedisServer, pool_name: str) -> None:
+async def test_naive_store_fails_the_same_asyncio_harness(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     aclient = redis.asyncio.Redis(
-        connection_pool=redis.asyncio.BlockingConnectionPool(port=redis_server.port, max_connections=64)
+        connection_pool=redis.asyncio.BlockingConnectionPool(
+            port=redis_server.port, max_connections=64
+        )
     )
     store = AsyncNaiveLobbyStore(aclient, pool=pool_name)
     result = await run_tasks(store, redis_server.client(), tasks=200, ops_per_task=2, naive=True)
@@ -108,7 +120,9 @@ def test_join_storm_fills_lobbies_exactly(redis_server: RedisServer, pool_name: 
     assert (stats.full_lobbies, stats.open_lobbies, stats.waiting_users) == (100, 0, 400)
 
 
-def test_naive_join_storm_puts_users_in_two_lobbies(redis_server: RedisServer, pool_name: str) -> None:
+def test_naive_join_storm_puts_users_in_two_lobbies(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     client = redis_server.client(max_connections=64)
     store = NaiveLobbyStore(client, pool=pool_name)
     history = _join_storm(store, users=400, threads=50, max_users=4)
@@ -211,7 +225,9 @@ def test_naive_seats_oversell(redis_server: RedisServer, pool_name: str) -> None
     assert report.counts()["oversell"] > 0, report.summary()
 
 
-def test_all_keys_of_a_pool_share_one_cluster_slot(redis_server: RedisServer, pool_name: str) -> None:
+def test_all_keys_of_a_pool_share_one_cluster_slot(
+    redis_server: RedisServer, pool_name: str
+) -> None:
     from redis.crc import key_slot
 
     client = redis_server.client()
@@ -272,7 +288,9 @@ def test_operations_survive_script_flush(redis_server: RedisServer, pool_name: s
 
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("decode", [False, True])
-def test_real_redis_resp_and_decoding(redis_server: RedisServer, pool_name: str, protocol: int, decode: bool) -> None:
+def test_real_redis_resp_and_decoding(
+    redis_server: RedisServer, pool_name: str, protocol: int, decode: bool
+) -> None:
     client = redis_server.client(protocol=protocol, decode_responses=decode)
     store = LobbyStore(client, pool=pool_name, lobby_ttl=30)
     lobby = store.join_party(["ü", "b c"], 2)

@@ -33,7 +33,9 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
         if kind == "sync":
             client = fakeredis.FakeRedis(server=server, protocol=protocol, decode_responses=decode)
             return Blocking(LobbyStore(client, **kwargs), None)
-        aclient = fakeredis.FakeAsyncRedis(server=server, protocol=protocol, decode_responses=decode)
+        aclient = fakeredis.FakeAsyncRedis(
+            server=server, protocol=protocol, decode_responses=decode
+        )
         return Blocking(AsyncLobbyStore(aclient, **kwargs), loop)
 
     yield factory

@@ -15,11 +15,18 @@ def lobby(lobby_id: str, *users: str, max_users: int = 3) -> Lobby:
 
 
 def booking(lobby_id: str, *users: str, request_id: str = "r") -> Booking:
-    return Booking(lobby_id=lobby_id, session_id="s", users=users, booked_at=2, request_id=request_id)
+    return Booking(
+        lobby_id=lobby_id, session_id="s", users=users, booked_at=2, request_id=request_id
+    )
 
 
-def snap(*lobbies: Lobby, index: dict[str, str] | None = None, bookings: tuple[Booking, ...] = (),
-         seats: int | None = None, open_index: dict[int, set[str]] | None = None) -> PoolSnapshot:
+def snap(
+    *lobbies: Lobby,
+    index: dict[str, str] | None = None,
+    bookings: tuple[Booking, ...] = (),
+    seats: int | None = None,
+    open_index: dict[int, set[str]] | None = None,
+) -> PoolSnapshot:
     return PoolSnapshot({x.id: x for x in lobbies}, index, open_index, list(bookings), seats)
 
 
@@ -84,7 +91,9 @@ def test_lost_booking() -> None:
 
 
 def test_index_mismatch() -> None:
-    assert kinds(check(snap(lobby(A, "a"), index={"a": B}, open_index={3: {A}}))) == {"index_mismatch"}
+    assert kinds(check(snap(lobby(A, "a"), index={"a": B}, open_index={3: {A}}))) == {
+        "index_mismatch"
+    }
     assert kinds(check(snap(index={"ghost": A}, open_index={}))) == {"index_mismatch"}
     assert kinds(check(snap(lobby(A, "a"), index={"a": A}, open_index={}))) == {"index_mismatch"}
 

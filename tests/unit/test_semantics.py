@@ -165,7 +165,10 @@ def test_booking_deletes_lobby_and_frees_users(store: Blocking) -> None:
     booking = store.book_ticket(lobby.id, "req-1")
     assert isinstance(booking, Booking)
     assert (booking.lobby_id, booking.session_id, booking.users, booking.request_id) == (
-        lobby.id, lobby.session_id, lobby.users, "req-1",
+        lobby.id,
+        lobby.session_id,
+        lobby.users,
+        "req-1",
     )
     assert booking.booked_at >= lobby.created_at
     assert store.get_lobby(lobby.id) is None and store.lobby_of("u0") is None
@@ -318,7 +321,9 @@ def test_every_change_is_in_the_event_stream(store: Blocking) -> None:
         ("events", ("nope",)),
     ],
 )
-def test_bad_input_raises_invalid_input_and_writes_nothing(store: Blocking, method: str, args: tuple) -> None:
+def test_bad_input_raises_invalid_input_and_writes_nothing(
+    store: Blocking, method: str, args: tuple
+) -> None:
     store.find_or_create_lobby("keep", 4)
     before = store.stats()
     events_before = store.events()

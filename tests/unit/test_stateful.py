@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from lobbycore import AlreadyBooked, AlreadyInLobby, InvalidInput, LobbyNotFound, LobbyStore, SoldOut
+from lobbycore import (
+    AlreadyBooked,
+    AlreadyInLobby,
+    InvalidInput,
+    LobbyNotFound,
+    LobbyStore,
+    SoldOut,
+)
 
 N_USERS = 12
 CAPACITIES = st.sampled_from([3, 3, 3, 2])
@@ -37,7 +44,11 @@ class PoolModel(RuleBasedStateMachine):
 
     # -- the model's own rules --------------------------------------------------------------
     def oldest_with_room(self, k: int, max_users: int) -> ModelLobby | None:
-        fits = [x for x in self.lobbies.values() if x.max_users == max_users and max_users - len(x.users) >= k]
+        fits = [
+            x
+            for x in self.lobbies.values()
+            if x.max_users == max_users and max_users - len(x.users) >= k
+        ]
         return min(fits, key=lambda x: x.order, default=None)
 
     def place(self, users: list[str], max_users: int, got_id: str) -> None:
@@ -115,7 +126,9 @@ class PoolModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), request_id=st.sampled_from(["r1", "r2", None]))
     def book(self, data: st.DataObject, request_id: str | None) -> None:
-        lobby_id = data.draw(st.sampled_from(sorted(self.lobbies) + sorted(self.booked) + [UNKNOWN_LOBBY]))
+        lobby_id = data.draw(
+            st.sampled_from(sorted(self.lobbies) + sorted(self.booked) + [UNKNOWN_LOBBY])
+        )
         if lobby_id in self.lobbies:
             users = tuple(self.lobbies[lobby_id].users)
             if self.seats is not None and self.seats < len(users):
@@ -167,6 +180,8 @@ class PoolModel(RuleBasedStateMachine):
 
 TestPoolModel = PoolModel.TestCase
 TestPoolModel.settings = settings(
-    max_examples=100, stateful_step_count=40, deadline=None,
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

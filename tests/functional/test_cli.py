@@ -1,0 +1,86 @@
+"""The lobbysim command as a user runs it (in a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lobbycore import LobbyStore, NaiveLobbyStore
+from tests.redis_server import RedisServer, free_port
+
+
+def lobbysim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lobbysim_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_commands() -> None:
+    result = lobbysim("--help")
+    assert result.returncode == 0
+    assert "race" in result.stdout and "audit" in result.stdout
+    assert lobbysim().returncode == 0
+
+
+def test_race_on_embedded_redis_shows_the_naive_violations() -> None:
+    result = lobbysim("race", "--users", "200", "--concurrency", "40")
+    assert result.returncode == 0, result.stderr
+    lines = {
+        line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("strategy=")
+    }
+    assert "ok=true violations=0" in lines["strategy=atomic"]
+    assert "ok=false" in lines["strategy=naive"]
+    assert "embedded in-process Redis" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("race", "--users", "-3"),
+        ("race", "--max-users", "0"),
+        ("race", "--concurrency", "many"),
+        ("nope",),
+        ("audit", "--pool", "p"),
+        ("audit", "--redis-url", "redis://127.0.0.1:1/0", "--pool", "p{x}"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    result = lobbysim(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_url_is_redacted() -> None:
+    url = f"redis://alice:hunter2@127.0.0.1:{free_port()}/0"
+    result = lobbysim("race", "--redis-url", url)
+    assert result.returncode == 2
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "alice:***@" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_audit_passes_a_lobbycore_pool_and_fails_a_broken_one(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    client = redis_server.client()
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    for i in range(10):
+        store.find_or_create_lobby(f"u{i}", 3)
+    ok = lobbysim("audit", "--redis-url", redis_server.url, "--pool", pool_name)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith(f"pool={pool_name} ok=true violations=0")
+    assert "waiting=10" in ok.stdout
+
+    naive = NaiveLobbyStore(client, pool=pool_name)
+    for i in range(3):
+        naive.find_or_create_lobby(f"n{i}", 2)
+    naive.find_or_create_lobby("late", 5)  # a different size enters a full lobby of 2
+    bad = lobbysim("audit", "--redis-url", redis_server.url, "--pool", pool_name, "--naive")
+    assert bad.returncode == 1
+    assert "over_capacity=1" in bad.stdout
