@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ulid import ULID
-
 from . import _validate as check
 from ._errors import AlreadyBooked, AlreadyInLobby, LobbyError, LobbyNotFound, SoldOut
+from ._ids import new_ulid
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
 
 T = TypeVar("T")
@@ -31,7 +30,7 @@ def pool_prefix(pool: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PoolKeys:
-    """The fixed keys of one pool, in the order the scripts expect them as KEYS."""
+    """Names of a pool's keys. Scripts get only ``stats`` and derive the rest from it."""
 
     prefix: str
 
@@ -40,17 +39,8 @@ class PoolKeys:
         return cls(pool_prefix(pool))
 
     @property
-    def fixed(self) -> tuple[str, ...]:
-        p = self.prefix
-        return (
-            f"{p}users",
-            f"{p}stats",
-            f"{p}events",
-            f"{p}seq",
-            f"{p}expiry",
-            f"{p}seats",
-            f"{p}bookings",
-        )
+    def stats(self) -> str:
+        return f"{self.prefix}stats"
 
     def lobby(self, lobby_id: str) -> str:
         return f"{self.prefix}l:{lobby_id}"
@@ -186,7 +176,7 @@ def parse_events(reply: Any) -> list[LobbyEvent]:
 class PoolProtocol:
     """Builds the script calls of one pool. Shared by :class:`LobbyStore` and :class:`AsyncLobbyStore`."""
 
-    __slots__ = ("_args0", "_booking_ttl_ms", "_keys", "_ttl_ms", "keys", "pool")
+    __slots__ = ("_booking_ttl_ms", "_keys", "_ttl_ms", "keys", "pool")
 
     def __init__(
         self,
@@ -198,21 +188,20 @@ class PoolProtocol:
         self._ttl_ms = check.ttl_ms(lobby_ttl, "lobby_ttl")
         self._booking_ttl_ms = check.ttl_ms(booking_ttl, "booking_ttl") or 1
         self.keys = PoolKeys.for_pool(pool)
-        self._keys = self.keys.fixed
-        self._args0 = self.keys.prefix
+        self._keys = (self.keys.stats,)
 
     @property
     def lobby_ttl(self) -> float | None:
         return self._ttl_ms / 1000 if self._ttl_ms else None
 
     def _call(self, script: str, parse: Callable[[Any], T], *args: str | int) -> ScriptCall[T]:
-        return ScriptCall(script, self._keys, (self._args0, *args), parse)
+        return ScriptCall(script, self._keys, args, parse)
 
     def _join(self, users: tuple[str, ...], max_users: int) -> ScriptCall[Lobby]:
         # The new lobby's ids are made here, before the call, so a replayed call carries the
         # same ids (and the script is deterministic apart from the server clock).
         return self._call(
-            "join", parse_lobby, max_users, str(ULID()), str(ULID()), self._ttl_ms, *users
+            "join", parse_lobby, max_users, new_ulid(), new_ulid(), self._ttl_ms, *users
         )
 
     def find_or_create_lobby(self, user_id: object, max_users: object) -> ScriptCall[Lobby]:
@@ -233,7 +222,7 @@ class PoolProtocol:
 
     def book_ticket(self, lobby_id: object, request_id: object = None) -> ScriptCall[Booking]:
         lid = check.lobby_id(lobby_id)
-        rid = str(ULID()) if request_id is None else check.opaque_id(request_id, "request id")
+        rid = new_ulid() if request_id is None else check.opaque_id(request_id, "request id")
         return self._call("book", parse_booking, lid, rid, self._booking_ttl_ms)
 
     def set_seats(self, seats: object) -> ScriptCall[int | None]:

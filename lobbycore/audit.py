@@ -115,17 +115,19 @@ def _read_bookings(client: Any, key: str) -> list[Booking]:
         after = _text(entries[-1][0])
 
 
-def _parse_lobby_list(lobby_id: str, items: list[Any]) -> Lobby | None:
-    if not items:
+def parse_lobby_value(lobby_id: str, raw: Any) -> Lobby | None:
+    """A lobby key's value: NUL + "sid|max|created|order|deadline", then NUL + each user."""
+    if raw is None:
         return None
-    meta = _text(items[0])
-    if not meta.startswith("\0"):
+    text = _text(raw)
+    if not text.startswith("\0"):
         return None
-    session_id, max_users, created, _order, _deadline = meta[1:].split("|")
+    meta, *users = text[1:].split("\0")
+    session_id, max_users, created, _order, _deadline = meta.split("|")
     return Lobby(
         id=lobby_id,
         session_id=session_id,
-        users=tuple(_text(u) for u in items[1:]),
+        users=tuple(users),
         max_users=int(max_users),
         created_at=int(created),
     )
@@ -156,12 +158,13 @@ def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
     lobbies = {}
     for key in _scan(client, _escape_glob(prefix) + "l:*"):
         lobby_id = key[len(prefix) + 2 :]
-        parsed = _parse_lobby_list(lobby_id, client.lrange(key, 0, -1))
+        parsed = parse_lobby_value(lobby_id, client.get(key))
         if parsed is not None:
             lobbies[lobby_id] = parsed
-    user_index = {
-        _text(u): _text(lid) for u, lid in client.hscan_iter(f"{prefix}users", count=1000)
-    }
+    user_index: dict[str, str] = {}
+    for bucket in _scan(client, _escape_glob(prefix) + "u:*"):
+        for user, lobby_id in client.hscan_iter(bucket, count=1000):
+            user_index[_text(user)] = _text(lobby_id)
     open_index: dict[int, set[str]] = {}
     for key in _scan(client, _escape_glob(prefix) + "open:*"):
         open_index[int(key.rsplit(":", 1)[1])] = {_text(m) for m in client.zrange(key, 0, -1)}

@@ -1,8 +1,8 @@
 -- book: book a lobby once. The lobby is deleted, its users freed, seats taken, and the
 -- booking appended to the durable bookings stream and kept under b:<lobby id> so that
 -- later calls can be answered: same request id -> the booking again, else already_booked.
--- ARGV: 1 prefix, 2 lobby id, 3 request id, 4 booking record ttl ms.
-local lid, rid = ARGV[2], ARGV[3]
+-- ARGV: 1 lobby id, 2 request id, 3 booking record ttl ms.
+local lid, rid = ARGV[1], ARGV[2]
 expire_due(EXPIRE_PER_CALL)
 
 local meta = live_lobby(lid)
@@ -16,7 +16,7 @@ if not meta then
   return reply
 end
 
-local users = members(meta)
+local users = meta.users
 local n = #users
 if n == 0 then return {'not_found', lid} end
 
@@ -26,14 +26,14 @@ if seats then
   redis.call('DECRBY', SEATS, n)
 end
 
-drop_lobby(meta, users)
+drop_lobby(meta)
 count('bookings', 1)
 count('booked_users', n)
 
 local rec = {meta.sid, int(NOW), rid, int(meta.max)}
 for i = 1, n do rec[#rec + 1] = users[i] end
 redis.call('RPUSH', booking_key(lid), unpack(rec))
-redis.call('PEXPIRE', booking_key(lid), ARGV[4])
+redis.call('PEXPIRE', booking_key(lid), ARGV[3])
 redis.call('XADD', BOOKINGS, '*', 'lobby', lid, 'session', meta.sid, 'request', rid,
            'at', int(NOW), 'max', meta.max, 'users', table.concat(users, '\0'))
 emit('booked', meta, 0, users)

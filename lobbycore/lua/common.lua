@@ -1,26 +1,30 @@
 -- lobbycore: prelude shared by every script (concatenated in front of each one at load time).
 --
--- KEYS are the pool's fixed keys, in this order; all carry the pool's hash tag, so on
--- Redis Cluster every key of a pool lives in one slot:
---   1 users    hash    user id -> lobby id (the one-lobby-per-user index)
---   2 stats    hash    counters (lobbies, full, bookings, booked_users, joins, ...)
---   3 events   stream  capped change stream (created/joined/full/left/booked/expired)
---   4 seq      string  fill-order sequence
---   5 expiry   zset    lobby id -> deadline (ms)
---   6 seats    string  seats left (absent = unlimited)
---   7 bookings stream  durable record of every booking
--- ARGV[1] is the pool's key prefix ("lobbysim:{pool}:"). Per-lobby keys are built from it
--- inside the script (a join only learns which lobby it enters once it runs), and share
--- the hash tag with the keys above.
+-- KEYS[1] is the pool's counters hash, "lobbysim:{<pool>}:stats". Every other key of the
+-- pool is named from the same prefix, so all of them carry the pool's hash tag and live in
+-- one Redis Cluster slot; lobby keys can only be named inside the script anyway (a join
+-- learns which lobby it enters when it runs). One declared key also keeps each call short.
 --
--- A lobby is one list: element 0 is its immutable metadata, then its users in join order.
--- The metadata starts with a NUL byte, which no user id may contain, so LREM of a user can
--- never hit it. A lobby with n users, 0 < n < max, is "open": it is listed by fill order
--- in open:<max> (for single joins) and in room:<max>:<max - n> (for party joins).
+--   stats        hash    counters (lobbies, full, joins, leaves, bookings, booked_users, ...)
+--   u:<bucket>   hash    user id -> lobby id, the one-lobby-per-user index, split into
+--                        4,096 buckets by a hash of the user id: small hashes stay in Redis's
+--                        compact listpack encoding, about half the memory of one big hash
+--   l:<id>       string  a lobby: NUL, its immutable metadata "sid|max|created|order|deadline",
+--                        then NUL + user id for each user, in join order (user ids never
+--                        contain NUL, so the split is unambiguous)
+--   open:<max>   zset    open lobbies (0 < size < max) of a capacity, scored by fill order
+--   room:<max>:<free>  zset  the same lobbies, bucketed by free places (for party joins)
+--   expiry       zset    lobby id -> deadline (ms)
+--   events       stream  capped change stream (created/joined/full/left/booked/expired)
+--   bookings     stream  durable record of every booking
+--   b:<id>       list    a booked lobby's booking, kept for a while to answer retries
+--   seq          string  fill-order sequence
+--   seats        string  seats left (absent = unlimited)
 
-local PREFIX = ARGV[1]
-local USERS, STATS, EVENTS, SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local EXPIRY, SEATS, BOOKINGS = KEYS[5], KEYS[6], KEYS[7]
+local STATS = KEYS[1]
+local PREFIX = string.sub(STATS, 1, -6)
+local EVENTS, SEQ = PREFIX .. 'events', PREFIX .. 'seq'
+local EXPIRY, SEATS, BOOKINGS = PREFIX .. 'expiry', PREFIX .. 'seats', PREFIX .. 'bookings'
 local EVENTS_MAXLEN = 10000
 -- Expiry is done a few lobbies at a time inside normal operations, so no call does
 -- unbounded work; sweep_expired() takes larger (still bounded) batches.
@@ -41,50 +45,79 @@ local function open_key(max) return PREFIX .. 'open:' .. int(max) end
 local function room_key(max, free) return PREFIX .. 'room:' .. int(max) .. ':' .. int(free) end
 local function booking_key(id) return PREFIX .. 'b:' .. id end
 
-local function meta_string(m)
-  return '\0' .. m.sid .. '|' .. int(m.max) .. '|' .. int(m.created) .. '|' .. int(m.order) .. '|' .. int(m.deadline)
+-- The user index bucket of a user id. Only a bounded part of the id is hashed (its length,
+-- first 8 and last 8 bytes), so the cost does not grow with long ids; a skewed spread only
+-- costs memory, never correctness.
+local USER_BUCKETS = 4096
+local function bucket_key(user)
+  local n = #user
+  local h = n
+  for i = 1, math.min(n, 8) do h = (h * 31 + string.byte(user, i)) % USER_BUCKETS end
+  for i = math.max(9, n - 7), n do h = (h * 31 + string.byte(user, i)) % USER_BUCKETS end
+  return PREFIX .. 'u:' .. int(h)
 end
 
+local function meta_string(m)
+  return '\0' .. m.sid .. '|' .. int(m.max) .. '|' .. int(m.created) .. '|' .. int(m.order)
+    .. '|' .. int(m.deadline)
+end
+
+-- A lobby, read in one GET: its metadata and its users (nil if there is no such lobby).
 local function load_lobby(id)
-  local raw = redis.call('LINDEX', lobby_key(id), 0)
+  local raw = redis.call('GET', lobby_key(id))
   if not raw or string.byte(raw, 1) ~= 0 then return nil end
+  local parts, pos = {}, 2
+  while true do
+    local nul = string.find(raw, '\0', pos, true)
+    if not nul then
+      parts[#parts + 1] = string.sub(raw, pos)
+      break
+    end
+    parts[#parts + 1] = string.sub(raw, pos, nul - 1)
+    pos = nul + 1
+  end
   local f = {}
-  for part in string.gmatch(string.sub(raw, 2), '[^|]+') do f[#f + 1] = part end
+  for field in string.gmatch(parts[1], '[^|]+') do f[#f + 1] = field end
+  local users = {}
+  for i = 2, #parts do users[i - 1] = parts[i] end
   return {id = id, sid = f[1], max = tonumber(f[2]), created = tonumber(f[3]),
-          order = tonumber(f[4]), deadline = tonumber(f[5])}
+          order = tonumber(f[4]), deadline = tonumber(f[5]), users = users}
+end
+
+-- Written whole with SET (APPEND would over-allocate), so the value takes what it needs.
+local function save_lobby(meta)
+  local value = meta_string(meta)
+  if #meta.users > 0 then value = value .. '\0' .. table.concat(meta.users, '\0') end
+  redis.call('SET', lobby_key(meta.id), value)
 end
 
 local function is_due(meta)
   return meta.deadline > 0 and meta.deadline <= NOW
 end
 
-local function members(meta)
-  return redis.call('LRANGE', lobby_key(meta.id), 1, -1)
-end
-
 local function lobby_reply(meta)
   local reply = {'lobby', meta.id, meta.sid, meta.max, meta.created}
-  local users = members(meta)
-  for i = 1, #users do reply[#reply + 1] = users[i] end
+  for i = 1, #meta.users do reply[#reply + 1] = meta.users[i] end
   return reply
-end
-
-local function unlist(meta, size)
-  if size > 0 and size < meta.max then
-    redis.call('ZREM', open_key(meta.max), meta.id)
-    redis.call('ZREM', room_key(meta.max, meta.max - size), meta.id)
-  end
-end
-
-local function list(meta, size)
-  if size > 0 and size < meta.max then
-    redis.call('ZADD', open_key(meta.max), meta.order, meta.id)
-    redis.call('ZADD', room_key(meta.max, meta.max - size), meta.order, meta.id)
-  end
 end
 
 local function count(field, delta)
   redis.call('HINCRBY', STATS, field, delta)
+end
+
+-- Keep the open/room indexes and the full counter in step with a size change.
+local function resize(meta, from, to)
+  local max = meta.max
+  local was_open, is_open = from > 0 and from < max, to > 0 and to < max
+  if was_open then redis.call('ZREM', room_key(max, max - from), meta.id) end
+  if is_open then redis.call('ZADD', room_key(max, max - to), meta.order, meta.id) end
+  if was_open and not is_open then
+    redis.call('ZREM', open_key(max), meta.id)
+  elseif is_open and not was_open then
+    redis.call('ZADD', open_key(max), meta.order, meta.id)
+  end
+  if from >= max and to < max then count('full', -1) end
+  if from < max and to >= max then count('full', 1) end
 end
 
 local function emit(kind, meta, size, users)
@@ -94,24 +127,23 @@ local function emit(kind, meta, size, users)
 end
 
 -- Delete a lobby and free its users (used by leave, booking and expiry).
-local function drop_lobby(meta, users)
+local function drop_lobby(meta)
+  local users = meta.users
   for i = 1, #users do
-    if redis.call('HGET', USERS, users[i]) == meta.id then
-      redis.call('HDEL', USERS, users[i])
-    end
+    local bucket = bucket_key(users[i])
+    if redis.call('HGET', bucket, users[i]) == meta.id then redis.call('HDEL', bucket, users[i]) end
   end
-  unlist(meta, #users)
-  if #users >= meta.max then count('full', -1) end
-  redis.call('ZREM', EXPIRY, meta.id)
+  resize(meta, #users, 0)
+  if meta.deadline > 0 then redis.call('ZREM', EXPIRY, meta.id) end
   redis.call('DEL', lobby_key(meta.id))
   count('lobbies', -1)
 end
 
 local function expire_lobby(meta)
-  local users = members(meta)
-  drop_lobby(meta, users)
+  drop_lobby(meta)
   count('expired', 1)
-  emit('expired', meta, 0, users)
+  count('expired_users', #meta.users)
+  emit('expired', meta, 0, meta.users)
 end
 
 local function expire_due(limit)

@@ -1,3 +1,3 @@
--- events (read-only): up to ARGV[3] change events after stream id ARGV[2] (exclusive).
+-- events (read-only): up to ARGV[2] change events after stream id ARGV[1] (exclusive).
 -- A script rather than a plain XRANGE so that the reply has the same shape under RESP2 and RESP3.
-return redis.call('XRANGE', EVENTS, '(' .. ARGV[2], '+', 'COUNT', ARGV[3])
+return redis.call('XRANGE', EVENTS, '(' .. ARGV[1], '+', 'COUNT', ARGV[2])

@@ -1,11 +1,14 @@
 -- join: put one user (find_or_create_lobby) or a party (join_party) into the oldest open
 -- lobby of their capacity with room for all of them, or into a new lobby.
--- ARGV: 1 prefix, 2 max_users, 3 new lobby id, 4 new session id, 5 ttl ms (0 = never),
---       6.. user ids (distinct; checked by the client).
+-- ARGV: 1 max_users, 2 new lobby id, 3 new session id, 4 ttl ms (0 = never),
+--       5.. user ids (distinct; checked by the client).
 -- Safe to replay: users already placed get their lobby back, so a retried call is a no-op.
-local max = tonumber(ARGV[2])
-local users = {}
-for i = 6, #ARGV do users[#users + 1] = ARGV[i] end
+local max = tonumber(ARGV[1])
+local users, buckets = {}, {}
+for i = 5, #ARGV do
+  users[#users + 1] = ARGV[i]
+  buckets[#buckets + 1] = bucket_key(ARGV[i])
+end
 local k = #users
 
 expire_due(EXPIRE_PER_CALL)
@@ -13,7 +16,7 @@ expire_due(EXPIRE_PER_CALL)
 -- Idempotent join: all already in one lobby -> that lobby; some placed otherwise -> refuse.
 local current, placed_user, placed = nil, nil, 0
 for i = 1, k do
-  local lid = redis.call('HGET', USERS, users[i])
+  local lid = redis.call('HGET', buckets[i], users[i])
   if lid then
     local meta = live_lobby(lid)
     if meta then
@@ -22,7 +25,7 @@ for i = 1, k do
       end
       current, placed_user, placed = meta, users[i], placed + 1
     else
-      redis.call('HDEL', USERS, users[i])
+      redis.call('HDEL', buckets[i], users[i])
     end
   end
 end
@@ -59,32 +62,26 @@ for _ = 1, 8 do
   end
 end
 
-local size
-if target then
-  size = redis.call('LLEN', lobby_key(target.id)) - 1
-  unlist(target, size)
-else
-  if redis.call('EXISTS', lobby_key(ARGV[3])) == 1 then return {'id_taken', ARGV[3]} end
-  local ttl = tonumber(ARGV[5])
-  target = {id = ARGV[3], sid = ARGV[4], max = max, created = NOW,
-            order = redis.call('INCR', SEQ), deadline = 0}
+if not target then
+  if redis.call('EXISTS', lobby_key(ARGV[2])) == 1 then return {'id_taken', ARGV[2]} end
+  local ttl = tonumber(ARGV[4])
+  target = {id = ARGV[2], sid = ARGV[3], max = max, created = NOW,
+            order = redis.call('INCR', SEQ), deadline = 0, users = {}}
   if ttl > 0 then target.deadline = NOW + ttl end
-  redis.call('RPUSH', lobby_key(target.id), meta_string(target))
   if target.deadline > 0 then redis.call('ZADD', EXPIRY, int(target.deadline), target.id) end
   count('lobbies', 1)
   count('created', 1)
   emit('created', target, 0, {})
-  size = 0
 end
 
-redis.call('RPUSH', lobby_key(target.id), unpack(users))
-for i = 1, k do redis.call('HSET', USERS, users[i], target.id) end
-size = size + k
-list(target, size)
-count('joins', k)
-emit('joined', target, size, users)
-if size >= max then
-  count('full', 1)
-  emit('full', target, size, {})
+local size = #target.users
+for i = 1, k do
+  redis.call('HSET', buckets[i], users[i], target.id)
+  target.users[size + i] = users[i]
 end
+save_lobby(target)
+resize(target, size, size + k)
+count('joins', k)
+emit('joined', target, size + k, users)
+if size + k >= max then emit('full', target, size + k, {}) end
 return lobby_reply(target)

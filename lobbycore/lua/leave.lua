@@ -1,29 +1,32 @@
 -- leave: take a user out of their lobby. An emptied lobby is deleted; a full lobby that
 -- loses a user is listed again at its original place in the fill order.
--- ARGV: 1 prefix, 2 user id. Safe to replay: a second leave finds no lobby.
-local user = ARGV[2]
+-- ARGV: 1 user id. Safe to replay: a second leave finds no lobby.
+local user = ARGV[1]
+local bucket = bucket_key(user)
 expire_due(EXPIRE_PER_CALL)
 
-local lid = redis.call('HGET', USERS, user)
+local lid = redis.call('HGET', bucket, user)
 if not lid then return {'none'} end
 local meta = live_lobby(lid)
 if not meta then
-  redis.call('HDEL', USERS, user)
+  redis.call('HDEL', bucket, user)
   return {'none'}
 end
 
-local size = redis.call('LLEN', lobby_key(lid)) - 1
-unlist(meta, size)
-if size >= meta.max then count('full', -1) end
-redis.call('LREM', lobby_key(lid), 1, user)
-redis.call('HDEL', USERS, user)
-size = size - 1
+local size = #meta.users
+redis.call('HDEL', bucket, user)
 count('leaves', 1)
-if size == 0 then
-  drop_lobby(meta, {})
+if size == 1 then
+  meta.users = {}
+  resize(meta, 1, 0)
+  drop_lobby(meta)
   emit('left', meta, 0, {user})
   return {'none'}
 end
-list(meta, size)
-emit('left', meta, size, {user})
+for i = 1, size do
+  if meta.users[i] == user then table.remove(meta.users, i) break end
+end
+save_lobby(meta)
+resize(meta, size, size - 1)
+emit('left', meta, size - 1, {user})
 return lobby_reply(meta)

@@ -1,9 +1,9 @@
 -- lookup (read-only): a lobby by id, or the lobby of a user. A lobby past its deadline
 -- reads as absent even before a write expires it.
--- ARGV: 1 prefix, 2 'user' or 'lobby', 3 user id or lobby id.
-local lid = ARGV[3]
-if ARGV[2] == 'user' then
-  lid = redis.call('HGET', USERS, ARGV[3])
+-- ARGV: 1 'user' or 'lobby', 2 user id or lobby id.
+local lid = ARGV[2]
+if ARGV[1] == 'user' then
+  lid = redis.call('HGET', bucket_key(ARGV[2]), ARGV[2])
   if not lid then return {'none'} end
 end
 local meta = load_lobby(lid)
