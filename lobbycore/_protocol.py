@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import _validate as check
 from ._errors import AlreadyBooked, AlreadyInLobby, LobbyError, LobbyNotFound, SoldOut
@@ -49,9 +49,12 @@ class PoolKeys:
         return f"{self.prefix}b:{lobby_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class ScriptCall(Generic[T]):
-    """One EVALSHA: which script, its KEYS and ARGV, and how to read its reply."""
+class ScriptCall(NamedTuple, Generic[T]):
+    """One EVALSHA: which script, its KEYS and ARGV, and how to read its reply.
+
+    A NamedTuple rather than a frozen dataclass: one is built per operation, and this is
+    the cheaper of the two to create.
+    """
 
     script: str
     keys: tuple[str, ...]
@@ -75,7 +78,7 @@ def _lobby(reply: Sequence[Any]) -> Lobby:
         session_id=_text(reply[2]),
         max_users=int(reply[3]),
         created_at=int(reply[4]),
-        users=tuple(_text(u) for u in reply[5:]),
+        users=tuple(map(_text, reply[5:])),
     )
 
 
@@ -86,7 +89,7 @@ def _booking(reply: Sequence[Any]) -> Booking:
         session_id=_text(reply[2]),
         booked_at=int(reply[3]),
         request_id=_text(reply[4]),
-        users=tuple(_text(u) for u in reply[6:]),
+        users=tuple(map(_text, reply[6:])),
     )
 
 
