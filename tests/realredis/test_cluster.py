@@ -1,0 +1,49 @@
+"""lobbycore unchanged on a real 3-primary Redis Cluster (through redis-py's RedisCluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from lobbycore import AsyncLobbyStore, LobbyStore
+from tests.redis_server import RedisClusterProcesses
+
+from .harness import run_tasks, run_threads
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterProcesses]:
+    processes = RedisClusterProcesses(3)
+    try:
+        yield processes.start()
+    finally:
+        processes.close()
+
+
+def test_pools_spread_over_primaries_and_keep_every_guarantee(
+    cluster: RedisClusterProcesses,
+) -> None:
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    pools = [f"cluster-{i}" for i in range(6)]
+    owners = {client.get_node_from_key(f"lobbysim:{{{pool}}}:stats").port for pool in pools}
+    assert len(owners) >= 2  # the pools do not all hash to one primary
+    for pool in pools:
+        store = LobbyStore(client, pool=pool, lobby_ttl=60)
+        result = run_threads(store, client, threads=8, ops_per_thread=40)
+        assert result.report.ok, (pool, result.report.violations[:5])
+        assert store.stats().waiting_users == result.report.users_waiting
+    client.close()
+
+
+async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses) -> None:
+    aclient = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[1])
+    await aclient.initialize()  # before the tasks race to do it
+    store = AsyncLobbyStore(aclient, pool="cluster-async", lobby_ttl=60)
+    sync_client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    result = await run_tasks(store, sync_client, tasks=40, ops_per_task=15)
+    await aclient.aclose()
+    sync_client.close()
+    assert result.report.ok, result.report.violations[:5]
