@@ -41,7 +41,9 @@ def test_threads_mixed_workload_keeps_every_guarantee(
     assert result.report.ok, result.report.violations[:10]
     ops = result.tally.ops
     # Every kind of operation really ran (the mix varies with scheduling; these are loose floors).
-    assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, ops
+    assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, (
+        ops
+    )
     stats = store.stats()
     assert stats.waiting_users == result.report.users_waiting
     assert stats.bookings == len(result.history.bookings) == result.report.bookings
@@ -73,7 +75,9 @@ async def test_asyncio_200_tasks_keep_every_guarantee(
     assert result.report.ok, result.report.violations[:10]
     ops = result.tally.ops
     # Every kind of operation really ran (the mix varies with scheduling; these are loose floors).
-    assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, ops
+    assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, (
+        ops
+    )
 
 
 async def test_naive_store_fails_the_same_asyncio_harness(
