@@ -12,6 +12,7 @@ import asyncio
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,27 @@ class Worker:
 EXPECTED = (AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut)
 
 
+def in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run ``work(0)`` .. ``work(count - 1)`` in threads released at once; re-raise any error."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            work(k)
+        except BaseException as exc:  # surfaced below: a crash must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
 def _call_sync(store: Any, plan: Plan, max_users: int) -> Any:
     if plan.op == "join":
         return store.find_or_create_lobby(plan.users[0], max_users)
@@ -148,30 +170,19 @@ def run_threads(
 ) -> RunResult:
     history, tally = History(), Tally()
     workers = [Worker(i, users_per_worker, max_users, mix or Mix(), seed) for i in range(threads)]
-    start = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
-    def run(worker: Worker) -> None:
-        try:
-            start.wait()
-            for _ in range(ops_per_thread):
-                plan = worker.next()
-                try:
-                    result = _call_sync(store, plan, max_users)
-                except EXPECTED as exc:
-                    worker.failed(plan, exc, tally)
-                else:
-                    worker.done(plan, result, history, tally)
-        except BaseException as exc:  # surfaced below: a crash must fail the test
-            errors.append(exc)
+    def run(k: int) -> None:
+        worker = workers[k]
+        for _ in range(ops_per_thread):
+            plan = worker.next()
+            try:
+                result = _call_sync(store, plan, max_users)
+            except EXPECTED as exc:
+                worker.failed(plan, exc, tally)
+            else:
+                worker.done(plan, result, history, tally)
 
-    pool = [threading.Thread(target=run, args=(w,)) for w in workers]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    if errors:
-        raise errors[0]
+    in_threads(threads, run)
     snap = snapshot(audit_client, store.pool, naive=naive)
     return RunResult(check(snap, history, initial_seats=initial_seats), tally, history)
 

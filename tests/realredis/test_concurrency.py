@@ -27,7 +27,7 @@ from lobbycore import (
 from lobbycore.audit import History, check, snapshot
 from tests.redis_server import RedisServer
 
-from .harness import run_tasks, run_threads
+from .harness import in_threads, run_tasks, run_threads
 
 THREADS = 32
 
@@ -99,19 +99,13 @@ async def test_naive_store_fails_the_same_asyncio_harness(
 def _join_storm(store: Any, users: int, threads: int, max_users: int) -> History:
     """The issue's scenario: `threads` concurrent joiners, `users` users, joins only."""
     history = History()
-    barrier = threading.Barrier(threads)
 
     def run(k: int) -> None:
-        barrier.wait()
         for i in range(k, users, threads):
             user = f"user-{i}"
             history.joined([user], store.find_or_create_lobby(user, max_users))
 
-    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(threads, run)
     return history
 
 
@@ -137,21 +131,15 @@ def test_naive_join_storm_puts_users_in_two_lobbies(
 
 
 def _book_concurrently(store: Any, lobby_id: str, callers: int) -> list[Booking | Exception]:
-    barrier = threading.Barrier(callers)
     results: list[Booking | Exception] = []
 
-    def run() -> None:
-        barrier.wait()
+    def run(_k: int) -> None:
         try:
             results.append(store.book_ticket(lobby_id))
         except Exception as exc:
             results.append(exc)
 
-    pool = [threading.Thread(target=run) for _ in range(callers)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(callers, run)
     return results
 
 
@@ -196,11 +184,9 @@ def _seat_rush(store: Any, client: redis.Redis, naive: bool) -> tuple[Any, int]:
         history.joined(lobby.users, lobby)
     sold_out = 0
     lock = threading.Lock()
-    barrier = threading.Barrier(THREADS)
 
     def run(k: int) -> None:
         nonlocal sold_out
-        barrier.wait()
         for lobby in lobbies[k::THREADS]:
             try:
                 history.booked(store.book_ticket(lobby.id))
@@ -208,11 +194,7 @@ def _seat_rush(store: Any, client: redis.Redis, naive: bool) -> tuple[Any, int]:
                 with lock:
                     sold_out += 1
 
-    pool = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(THREADS, run)
     return check(snapshot(client, store.pool, naive=naive), history, initial_seats=SEATS), sold_out
 
 
@@ -309,19 +291,13 @@ def test_real_redis_resp_and_decoding(
 def _mixed_capacity_storm(store: Any) -> History:
     """Two client groups that disagree on the lobby size, joining at once."""
     history = History()
-    barrier = threading.Barrier(16)
 
     def run(k: int) -> None:
-        barrier.wait()
         for i in range(12):
             user = f"m{k}-{i}"
             history.joined([user], store.find_or_create_lobby(user, 3 if k % 2 else 5))
 
-    pool = [threading.Thread(target=run, args=(k,)) for k in range(16)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(16, run)
     return history
 
 
