@@ -27,7 +27,15 @@ from ._models import Booking, Lobby
 from ._naive import _decode, _lobby, naive_prefix
 from ._protocol import _text, pool_prefix, split_users
 
-__all__ = ["AuditReport", "History", "PoolSnapshot", "Violation", "check", "snapshot"]
+__all__ = [
+    "AuditReport",
+    "History",
+    "PoolSnapshot",
+    "Violation",
+    "check",
+    "delete_pool",
+    "snapshot",
+]
 
 VIOLATION_KINDS = (
     "over_capacity",
@@ -131,6 +139,18 @@ def parse_lobby_value(lobby_id: str, raw: Any) -> Lobby | None:
         max_users=int(max_users),
         created_at=int(created),
     )
+
+
+def delete_pool(client: Any, pool: str, *, naive: bool = False) -> int:
+    """Delete every key of one pool (found with SCAN); how many were deleted.
+
+    For tools that made a throw-away pool (``lobbysim race``); it touches no other key.
+    """
+    prefix = naive_prefix(pool) if naive else pool_prefix(pool)
+    keys = _scan(client, _escape_glob(prefix) + "*")
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    return len(keys)
 
 
 def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:

@@ -95,6 +95,7 @@ def cmd_race(args: argparse.Namespace) -> int:
             users=args.users,
             concurrency=args.concurrency,
             max_users=args.max_users,
+            keep=args.keep,
         )
     )
     print(render(results))
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=_positive_int, default=50, help="concurrent joiners (default 50)"
     )
     race.add_argument("--max-users", type=_positive_int, default=4, help="lobby size (default 4)")
+    race.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the pool's keys afterwards (default: delete them; nothing else is touched)",
+    )
     race.set_defaults(handler=cmd_race)
 
     audit = commands.add_parser(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lobbycore import AlreadyBooked, AsyncLobbyStore, AsyncNaiveLobbyStore, LobbyNotFound
-from lobbycore.audit import AuditReport, History, check, snapshot
+from lobbycore.audit import AuditReport, History, check, delete_pool, snapshot
 
 
 @dataclass(frozen=True)
@@ -66,21 +66,34 @@ async def race_one(
 
 
 async def race(
-    async_client: Any, sync_client: Any, *, pool: str, users: int, concurrency: int, max_users: int
+    async_client: Any,
+    sync_client: Any,
+    *,
+    pool: str,
+    users: int,
+    concurrency: int,
+    max_users: int,
+    keep: bool = False,
 ) -> list[RaceResult]:
+    """Both strategies under one pool name (their keys do not overlap). The pool's keys are
+    deleted afterwards unless ``keep``; no other key is touched."""
     results = []
     for naive, store_type in ((False, AsyncLobbyStore), (True, AsyncNaiveLobbyStore)):
         store = store_type(async_client, pool=pool, lobby_ttl=None)
-        results.append(
-            await race_one(
-                store,
-                sync_client,
-                naive=naive,
-                users=users,
-                concurrency=concurrency,
-                max_users=max_users,
+        try:
+            results.append(
+                await race_one(
+                    store,
+                    sync_client,
+                    naive=naive,
+                    users=users,
+                    concurrency=concurrency,
+                    max_users=max_users,
+                )
             )
-        )
+        finally:
+            if not keep:
+                delete_pool(sync_client, pool, naive=naive)
     return results
 
 

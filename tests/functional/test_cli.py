@@ -84,3 +84,16 @@ def test_audit_passes_a_lobbycore_pool_and_fails_a_broken_one(
     bad = lobbysim("audit", "--redis-url", redis_server.url, "--pool", pool_name, "--naive")
     assert bad.returncode == 1
     assert "over_capacity=1" in bad.stdout
+
+
+def test_race_on_a_real_server_cleans_up_only_its_pool(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.set("someone-else:key", "untouched")
+    result = lobbysim("race", "--redis-url", redis_server.url, "--users", "60", "--pool", "mine")
+    assert result.returncode == 0, result.stderr
+    assert not list(client.scan_iter(match="lobbysim*{mine}*"))
+    assert client.get("someone-else:key") == b"untouched"
+    kept = lobbysim(
+        "race", "--redis-url", redis_server.url, "--users", "60", "--pool", "kept", "--keep"
+    )
+    assert kept.returncode == 0 and list(client.scan_iter(match="lobbysim:{kept}:*"))
