@@ -23,7 +23,7 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
     group.add_argument(
         "--pool",
         default="",
-        help="pool name (default: a fresh one per run, locust-<random>, shared by all workers)",
+        help="pool name (default: a fresh one per run, locust-<random>; the master's is used by its workers)",
     )
     group.add_argument("--max-users", type=int, default=4, help="lobby size (default 4)")
     group.add_argument(

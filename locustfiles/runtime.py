@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 from locust import events
@@ -46,7 +46,7 @@ def _redact(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"lobbysim: error: {message}\n")
     raise SystemExit(2)
 
@@ -63,20 +63,7 @@ def process_store(environment: Environment) -> Any:
     return _state_of(environment).store
 
 
-@events.init.add_listener
-def _on_init(environment: Environment, **_kwargs: Any) -> None:
-    options = environment.parsed_options
-    if options is None:  # Locust used as a library without our options
-        return
-    try:
-        settings = LobbySettings.from_options(options)
-    except ValueError as exc:
-        _fail(str(exc))
-    if not settings.pool:
-        if isinstance(environment.runner, WorkerRunner):
-            _fail("--pool is required on workers (the master's default pool is not shared)")
-        settings = LobbySettings(**{**settings.__dict__, "pool": fresh_pool_name()})
-        options.pool = settings.pool  # sent to workers with the other options
+def _build_state(environment: Environment, settings: LobbySettings) -> _ProcessState:
     try:
         client = redis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=3, socket_timeout=10
@@ -88,7 +75,37 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         _fail(f"cannot use Redis at {_redact(settings.redis_url)}: {' '.join(str(exc).split())}")
     except Exception as exc:  # lobbycore's InvalidInput for a bad pool name, say
         _fail(" ".join(str(exc).split()))
-    _state[id(environment)] = _ProcessState(settings, client, store)
+    state = _ProcessState(settings, client, store)
+    _state[id(environment)] = state
+    return state
+
+
+def _settings(environment: Environment) -> LobbySettings:
+    options = environment.parsed_options
+    assert options is not None  # the init hook returns early without options
+    try:
+        return LobbySettings.from_options(options)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    """Check the options and the Redis URL before any user starts (one line, exit 2).
+
+    Workers only check: the master's lobby options (pool included) reach them with the
+    first spawn message, and their store is built then, in test_start.
+    """
+    options = environment.parsed_options
+    if options is None:  # Locust used as a library without our options
+        return
+    settings = _settings(environment)
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    if not settings.pool:
+        options.pool = fresh_pool_name()  # sent to the workers with the other options
+        settings = _settings(environment)
+    _build_state(environment, settings)
 
 
 def _runs_audit(environment: Environment) -> bool:
@@ -98,6 +115,7 @@ def _runs_audit(environment: Environment) -> bool:
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     if not _runs_audit(environment):
+        _build_state(environment, _settings(environment))  # a worker, with the master's options
         return
     state = _state_of(environment)
     if state.settings.seats is not None:

@@ -151,6 +151,8 @@ def test_distributed_master_and_two_workers(
     # The audit runs before the workers' last stats reports reach the master.
     assert int(total["Request Count"]) >= int(audit["joins"]) > 100
     assert master.stderr.count("reported as ready") >= 2
+    client = redis_server.client()
+    assert int(client.hget(f"lobbysim:{{{pool_name}}}:stats", "joins")) >= int(audit["joins"])
 
 
 def test_bad_options_are_one_line_exit_2(pool_name: str) -> None:
