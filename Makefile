@@ -20,7 +20,7 @@ redis-server:
 	@scripts/ensure-redis-server.sh
 
 demo: venv
-	$(BIN)/lobbysim race
+	$(BIN)/lobbysim demo
 
 test: venv redis-server
 	$(BIN)/python -m pytest

@@ -18,6 +18,7 @@ from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._naive import AsyncNaiveLobbyStore, NaiveLobbyStore
 from ._protocol import pool_prefix
 from ._store import LobbyStore
+from ._urls import redact_url
 
 __all__ = [
     "AlreadyBooked",
@@ -35,4 +36,5 @@ __all__ = [
     "PoolStats",
     "SoldOut",
     "pool_prefix",
+    "redact_url",
 ]

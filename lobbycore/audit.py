@@ -16,6 +16,7 @@ is how the test suite shows that every check can fail.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import Counter, defaultdict
@@ -34,6 +35,7 @@ __all__ = [
     "Violation",
     "check",
     "delete_pool",
+    "read_lobbies",
     "snapshot",
 ]
 
@@ -153,34 +155,35 @@ def delete_pool(client: Any, pool: str, *, naive: bool = False) -> int:
     return len(keys)
 
 
-def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
-    """Read a whole pool (sync client) with SCAN/HSCAN/XRANGE."""
-    import json
-
+def read_lobbies(client: Any, pool: str, *, naive: bool = False) -> dict[str, Lobby]:
+    """Every lobby of a pool (sync client, SCAN): lighter than a full :func:`snapshot`."""
+    lobbies: dict[str, Lobby] = {}
     if naive:
         prefix = naive_prefix(pool)
-        lobbies: dict[str, Lobby] = {}
         for key in _scan(client, _escape_glob(prefix) + "lobby:*"):
             data = _decode(client.hgetall(key))
             if data:
                 lobby = _lobby(key, data, json.loads(data.get("users") or "[]"))
                 lobbies[lobby.id] = lobby
-        seats = client.get(f"{prefix}seats")
-        return PoolSnapshot(
-            lobbies=lobbies,
-            user_index=None,
-            open_index=None,
-            bookings=_read_bookings(client, f"{prefix}bookings"),
-            seats_left=None if seats is None else int(seats),
-        )
-
+        return lobbies
     prefix = pool_prefix(pool)
-    lobbies = {}
     for key in _scan(client, _escape_glob(prefix) + "l:*"):
         lobby_id = key[len(prefix) + 2 :]
         parsed = parse_lobby_value(lobby_id, client.get(key))
         if parsed is not None:
             lobbies[lobby_id] = parsed
+    return lobbies
+
+
+def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
+    """Read a whole pool (sync client) with SCAN/HSCAN/XRANGE."""
+    lobbies = read_lobbies(client, pool, naive=naive)
+    prefix = naive_prefix(pool) if naive else pool_prefix(pool)
+    seats = client.get(f"{prefix}seats")
+    seats_left = None if seats is None else int(seats)
+    bookings = _read_bookings(client, f"{prefix}bookings")
+    if naive:
+        return PoolSnapshot(lobbies, None, None, bookings, seats_left)
     user_index: dict[str, str] = {}
     for bucket in _scan(client, _escape_glob(prefix) + "u:*"):
         for user, lobby_id in client.hscan_iter(bucket, count=1000):
@@ -188,14 +191,7 @@ def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
     open_index: dict[int, set[str]] = {}
     for key in _scan(client, _escape_glob(prefix) + "open:*"):
         open_index[int(key.rsplit(":", 1)[1])] = {_text(m) for m in client.zrange(key, 0, -1)}
-    seats = client.get(f"{prefix}seats")
-    return PoolSnapshot(
-        lobbies=lobbies,
-        user_index=user_index,
-        open_index=open_index,
-        bookings=_read_bookings(client, f"{prefix}bookings"),
-        seats_left=None if seats is None else int(seats),
-    )
+    return PoolSnapshot(lobbies, user_index, open_index, bookings, seats_left)
 
 
 @dataclass(frozen=True, slots=True)

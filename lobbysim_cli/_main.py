@@ -10,13 +10,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from lobbycore import LobbyError
-
-from ._redact import redact_url
+from lobbycore import LobbyError, redact_url
 
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
-ASYNC_CONNECTIONS = 64
 
 
 class UsageError(Exception):
@@ -41,36 +38,13 @@ def _positive_int(text: str) -> int:
 
 def _clients(url: str | None) -> tuple[Any, Any, str]:
     """(async client, sync client, description) for a URL, or an embedded fakeredis."""
-    import redis.asyncio
+    from simulator.clients import ConnectError, open_clients
 
-    # A blocking pool makes excess concurrent calls wait for a connection instead of failing.
-    if url is None:
-        import fakeredis
-
-        server = fakeredis.FakeServer()
-        return (
-            fakeredis.FakeAsyncRedis(
-                server=server,
-                connection_pool_class=redis.asyncio.BlockingConnectionPool,
-                max_connections=ASYNC_CONNECTIONS,
-            ),
-            fakeredis.FakeRedis(server=server),
-            "embedded in-process Redis (fakeredis + Lua)",
-        )
-    import redis
-
-    options: dict[str, Any] = {"socket_connect_timeout": 3, "socket_timeout": 10}
     try:
-        sync_client = redis.Redis.from_url(url, **options)
-        sync_client.ping()
-        async_client = redis.asyncio.Redis(
-            connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-                url, max_connections=ASYNC_CONNECTIONS, **options
-            )
-        )
-    except (ValueError, redis.RedisError) as exc:
-        raise UsageError(f"cannot use Redis at {redact_url(url)}: {_one_line(exc, url)}") from None
-    return async_client, sync_client, f"Redis at {redact_url(url)}"
+        clients = open_clients(url)
+    except ConnectError as exc:
+        raise UsageError(str(exc)) from None
+    return clients.async_client, clients.sync_client, clients.where
 
 
 def _one_line(exc: BaseException, url: str | None = None) -> str:
@@ -105,6 +79,103 @@ def cmd_race(args: argparse.Namespace) -> int:
         )
     atomic = results[0]
     return EXIT_VIOLATIONS if not atomic.report.ok else 0
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _sim_config(args: argparse.Namespace, pool: str) -> Any:
+    from simulator import SimConfig
+
+    try:
+        return SimConfig(
+            rate=args.rate,
+            max_users=args.max_users,
+            party_share=args.party_share,
+            patience=args.patience,
+            book_after=args.book_after,
+            seats=args.seats,
+            seed=args.seed,
+            pool=pool,
+            strategy=args.strategy,
+            lobby_ttl=args.lobby_ttl,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _summary_line(summary: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in summary.items())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lobbycore import InvalidInput
+    from lobbycore.audit import delete_pool
+    from simulator import Simulation
+
+    url = args.redis_url or os.environ.get("REDIS_URL") or None
+    pool = args.pool or ("demo" if url is None else f"demo-{uuid.uuid4().hex[:8]}")
+    config = _sim_config(args, pool)
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.headless and args.duration is None:
+        args.duration = 10.0
+    async_client, sync_client, where = _clients(url)
+    from simulator.clients import RedisClients
+
+    clients = RedisClients(async_client, sync_client, where, url is None)
+    try:
+        simulation = Simulation(clients, config)
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.headless:
+            asyncio.run(simulation.run(args.duration))
+            print(_summary_line(simulation.summary()))
+            return EXIT_VIOLATIONS if simulation.auditor.violations else 0
+        from simulator.app import LobbySimApp
+
+        LobbySimApp(simulation).run()
+        return 0
+    finally:
+        if url is not None and not args.keep:
+            for naive in (False, True):
+                delete_pool(sync_client, pool, naive=naive)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from lobbycore import InvalidInput
+    from simulator import PoolFollower
+    from simulator.clients import RedisClients
+
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        raise UsageError("watch needs --redis-url (or REDIS_URL): the Redis that holds the pool")
+    async_client, sync_client, where = _clients(url)
+    try:
+        follower = PoolFollower(RedisClients(async_client, sync_client, where, False), args.pool)
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    if args.headless:
+        asyncio.run(follower.run(args.duration or 10.0))
+        summary = {
+            "pool": args.pool,
+            "joins": str(follower.metrics.joins.total),
+            "leaves": str(follower.metrics.leaves.total),
+            "bookings": str(follower.metrics.bookings.total),
+            "lobbies": str(len(follower.board.cards)),
+            "violations": str(follower.auditor.violations),
+        }
+        print(_summary_line(summary))
+        return EXIT_VIOLATIONS if follower.auditor.violations else 0
+    from simulator.app import LobbySimApp
+
+    LobbySimApp(follower).run()
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -152,6 +223,87 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the pool's keys afterwards (default: delete them; nothing else is touched)",
     )
     race.set_defaults(handler=cmd_race)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the live dashboard: simulated buyers join lobbies, lobbies fill and get booked",
+        description=(
+            "Simulated ticket buyers arrive, join lobbies through lobbycore, wait, leave when "
+            "impatient, and a lobby is booked as soon as it is full. Runs on an embedded "
+            "in-process Redis unless --redis-url (or REDIS_URL) names one. Keys: space pause, "
+            "+/- arrival rate, s atomic/naive, b book full lobbies, r reset, q quit. "
+            "--headless prints one key=value summary line and exits 1 if a guarantee broke."
+        ),
+    )
+    demo.add_argument(
+        "--redis-url", help="run against this Redis (default: REDIS_URL, else embedded)"
+    )
+    demo.add_argument(
+        "--pool", help="pool name (default: demo, or a fresh demo-<random> on a real Redis)"
+    )
+    demo.add_argument(
+        "--strategy",
+        choices=["atomic", "naive"],
+        default="atomic",
+        help="lobbycore, or the article's algorithm",
+    )
+    demo.add_argument(
+        "--rate", type=_float, default=25.0, help="buyer arrivals per second (default 25)"
+    )
+    demo.add_argument("--max-users", type=int, default=4, help="lobby size (default 4)")
+    demo.add_argument(
+        "--party-share",
+        type=_float,
+        default=0.1,
+        help="share of arrivals that are parties of 2-3 (default 0.1)",
+    )
+    demo.add_argument(
+        "--patience",
+        type=_float,
+        default=8.0,
+        help="mean seconds a buyer waits before leaving (default 8)",
+    )
+    demo.add_argument(
+        "--book-after",
+        type=_float,
+        default=None,
+        help="also book lobbies not yet full after this many seconds",
+    )
+    demo.add_argument("--seats", type=int, default=None, help="seat inventory (default unlimited)")
+    demo.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible run")
+    demo.add_argument(
+        "--lobby-ttl",
+        type=_float,
+        default=60.0,
+        help="seconds before an unbooked lobby expires (default 60)",
+    )
+    demo.add_argument(
+        "--headless", action="store_true", help="no screen: run, print a summary line, exit"
+    )
+    demo.add_argument(
+        "--duration", type=_float, default=None, help="seconds to run headless (default 10)"
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the pool's keys on a real Redis (default: delete them)",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    watch = commands.add_parser(
+        "watch",
+        help="the same dashboard following a pool that another process (Locust) is loading",
+        description="Follow a pool through lobbycore's event stream; read-only.",
+    )
+    watch.add_argument("--redis-url", help="the Redis holding the pool (default: REDIS_URL)")
+    watch.add_argument("--pool", required=True, help="pool name")
+    watch.add_argument(
+        "--headless", action="store_true", help="no screen: follow, print a summary line, exit"
+    )
+    watch.add_argument(
+        "--duration", type=_float, default=None, help="seconds to follow headless (default 10)"
+    )
+    watch.set_defaults(handler=cmd_watch)
 
     audit = commands.add_parser(
         "audit",

@@ -18,7 +18,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from lobbycore import LobbyStore, NaiveLobbyStore
+from lobbycore import LobbyStore, NaiveLobbyStore, redact_url
 from lobbycore.audit import VIOLATION_KINDS, check, snapshot
 
 from .options import LobbySettings, fresh_pool_name
@@ -35,15 +35,6 @@ class _ProcessState:
 
 
 _state: dict[int, _ProcessState] = {}
-
-
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _fail(message: str) -> NoReturn:
@@ -72,7 +63,7 @@ def _build_state(environment: Environment, settings: LobbySettings) -> _ProcessS
         store_type = NaiveLobbyStore if settings.strategy == "naive" else LobbyStore
         store = store_type(client, pool=settings.pool, lobby_ttl=settings.lobby_ttl)
     except (ValueError, redis.RedisError) as exc:
-        _fail(f"cannot use Redis at {_redact(settings.redis_url)}: {' '.join(str(exc).split())}")
+        _fail(f"cannot use Redis at {redact_url(settings.redis_url)}: {' '.join(str(exc).split())}")
     except Exception as exc:  # lobbycore's InvalidInput for a bad pool name, say
         _fail(" ".join(str(exc).split()))
     state = _ProcessState(settings, client, store)
@@ -127,7 +118,7 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     log.info(
         "lobbysim: pool %r on %s, strategy %s, lobbies of %d (%s run)",
         state.settings.pool,
-        _redact(state.settings.redis_url),
+        redact_url(state.settings.redis_url),
         state.settings.strategy,
         state.settings.max_users,
         where,

@@ -1,5 +1,21 @@
-"""simulator: the Textual dashboard and its simulation engine.
+"""simulator: a live view of lobbycore, and the engine that drives it.
 
-Not built yet: it is the subject of the simulator issue. Until then, ``make demo`` runs
-``lobbysim race`` (a headless side-by-side run of lobbycore and the article's algorithm).
+The engine (``engine``, ``follower``, ``board``, ``auditor``, ``metrics``, ``clients``)
+imports no Textual; the dashboard (``app``, ``widgets``) imports the engine.
 """
+
+from .board import Board, LobbyCard
+from .clients import ConnectError, RedisClients, open_clients
+from .engine import SimConfig, Simulation
+from .follower import PoolFollower
+
+__all__ = [
+    "Board",
+    "ConnectError",
+    "LobbyCard",
+    "PoolFollower",
+    "RedisClients",
+    "SimConfig",
+    "Simulation",
+    "open_clients",
+]

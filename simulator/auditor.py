@@ -1,0 +1,151 @@
+"""The live auditor: compares what each join returned with what the store holds.
+
+Simulated buyers join once and never come back after leaving or booking, so a user can
+never legitimately move between lobbies; that lets reads of the pool that are not atomic
+(one key after the other, while buyers keep joining) be checked without false alarms,
+as long as users and lobbies with an operation in flight are left out of the comparison.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lobbycore import Booking, Lobby
+
+KINDS = ("user_in_two_lobbies", "over_capacity", "lost_join", "double_booking")
+
+
+@dataclass
+class LiveAuditor:
+    belief: dict[str, str] = field(default_factory=dict)
+    """user -> the lobby their join returned (until they leave or are booked)."""
+    version: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """user or lobby id -> bumped at the start and end of each of its operations."""
+    busy: set[str] = field(default_factory=set)
+    booked: dict[str, Booking] = field(default_factory=dict)
+    found: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, subject) -> detail: each violation counted once."""
+    red_lobbies: set[str] = field(default_factory=set)
+    unreported: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return len(self.found)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(KINDS, 0)
+        for kind, _subject in self.found:
+            counts[kind] += 1
+        return counts
+
+    def _flag(self, kind: str, subject: str, detail: str, lobbies: Iterable[str] = ()) -> None:
+        if (kind, subject) not in self.found:
+            self.found[(kind, subject)] = detail
+            self.unreported.append(f"{kind}: {detail}")
+        self.red_lobbies.update(lobbies)
+
+    def start(self, *subjects: str) -> None:
+        for subject in subjects:
+            self.busy.add(subject)
+            self.version[subject] += 1
+
+    def end(self, *subjects: str) -> None:
+        for subject in subjects:
+            self.busy.discard(subject)
+            self.version[subject] += 1
+
+    def joined(self, users: Iterable[str], lobby: Lobby) -> None:
+        users = tuple(users)
+        for user in users:
+            self.belief[user] = lobby.id
+        if lobby.max_users and len(lobby.users) > lobby.max_users:
+            self._flag(
+                "over_capacity",
+                lobby.id,
+                f"lobby {lobby.id[-6:]} returned with {len(lobby.users)}/{lobby.max_users}",
+                [lobby.id],
+            )
+        for user in users:
+            if user not in lobby.users:
+                self._flag(
+                    "lost_join", user, f"{user} joined {lobby.id[-6:]} but is not in it", [lobby.id]
+                )
+
+    def left(self, user: str) -> None:
+        self.belief.pop(user, None)
+
+    def booked_ok(self, booking: Booking) -> None:
+        lid = booking.lobby_id
+        first = self.booked.get(lid)
+        if first is not None and first.request_id != booking.request_id:
+            self._flag("double_booking", lid, f"lobby {lid[-6:]} booked twice", [lid])
+        self.booked.setdefault(lid, booking)
+        believers = {u for u, told in self.belief.items() if told == lid and u not in self.busy}
+        for user in believers - set(booking.users):
+            self._flag(
+                "lost_join",
+                user,
+                f"{user} was told lobby {lid[-6:]}, its booking left them out",
+                [lid],
+            )
+        for user in booking.users:
+            told = self.belief.get(user)
+            if told is not None and told != lid and user not in self.busy:
+                self._flag(
+                    "user_in_two_lobbies",
+                    user,
+                    f"{user} (told {told[-6:]}) was booked in {lid[-6:]}",
+                    [lid, told],
+                )
+        for user in booking.users:
+            if self.belief.get(user) == lid:
+                del self.belief[user]
+
+    def versions(self) -> dict[str, int]:
+        return dict(self.version)
+
+    def check(self, lobbies: dict[str, Lobby], before: dict[str, int]) -> None:
+        """Compare a read of the pool, started when the versions were ``before``."""
+
+        def steady(subject: str) -> bool:
+            return subject not in self.busy and self.version.get(subject, 0) == before.get(
+                subject, 0
+            )
+
+        where: defaultdict[str, list[str]] = defaultdict(list)
+        for lobby in lobbies.values():
+            if lobby.max_users and len(lobby.users) > lobby.max_users:
+                self._flag(
+                    "over_capacity",
+                    lobby.id,
+                    f"lobby {lobby.id[-6:]} holds {len(lobby.users)}/{lobby.max_users}",
+                    [lobby.id],
+                )
+            for user in lobby.users:
+                where[user].append(lobby.id)
+        for user, lobby_ids in where.items():
+            if len(lobby_ids) > 1 and steady(user):
+                self._flag(
+                    "user_in_two_lobbies", user, f"{user} is in {len(lobby_ids)} lobbies", lobby_ids
+                )
+        for user, lid in self.belief.items():
+            if not (steady(user) and steady(lid)) or lid not in lobbies:
+                continue  # in flight, or the lobby is gone (booked or expired): nothing to compare
+            if user not in lobbies[lid].users:
+                self._flag(
+                    "lost_join", user, f"{user} was told lobby {lid[-6:]} but is not in it", [lid]
+                )
+            for other in where.get(user, ()):
+                if other != lid:
+                    self._flag(
+                        "user_in_two_lobbies",
+                        user,
+                        f"{user} (told {lid[-6:]}) is also in {other[-6:]}",
+                        [lid, other],
+                    )
+
+    def drain(self) -> list[str]:
+        lines, self.unreported = self.unreported, []
+        return lines

@@ -1,0 +1,133 @@
+"""What the dashboard shows of a pool: one card per lobby, in fill order.
+
+Fed by operation results (demo), by the pool's event stream (watch) and by periodic reads
+of the pool; the widgets only read it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lobbycore import Lobby, LobbyEvent
+
+FILLING, FULL, BOOKING, BOOKED, EXPIRED = "filling", "full", "booking", "booked", "expired"
+LINGER_SECONDS = 2.0  # booked and expired cards stay on screen this long
+
+
+@dataclass
+class LobbyCard:
+    id: str
+    max_users: int
+    users: tuple[str, ...] = ()
+    created_at: int = 0
+    """ms since the epoch (the server's clock)."""
+    state: str = FILLING
+    violated: bool = False
+    ended: float | None = None
+    """monotonic time the lobby was booked or expired."""
+    updated: float = 0.0
+    """monotonic time of the last change, to tell fresh news from an older read of the pool."""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[-6:]
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.users) >= self.max_users
+
+
+@dataclass
+class Board:
+    cards: dict[str, LobbyCard] = field(default_factory=dict)
+
+    def upsert(self, lobby: Lobby) -> LobbyCard:
+        card = self.cards.get(lobby.id)
+        if card is None:
+            card = self.cards[lobby.id] = LobbyCard(
+                lobby.id, lobby.max_users, created_at=lobby.created_at
+            )
+        card.users = lobby.users
+        card.max_users = lobby.max_users or card.max_users
+        if card.state in (FILLING, FULL):
+            card.state = FULL if card.is_full else FILLING
+        return card
+
+    def set_state(self, lobby_id: str, state: str) -> None:
+        card = self.cards.get(lobby_id)
+        if card is None:
+            return
+        card.state = state
+        if state in (BOOKED, EXPIRED):
+            card.ended = time.monotonic()
+
+    def remove(self, lobby_id: str) -> None:
+        self.cards.pop(lobby_id, None)
+
+    def mark_violated(self, lobby_ids: Iterable[str]) -> None:
+        for lobby_id in lobby_ids:
+            if lobby_id in self.cards:
+                self.cards[lobby_id].violated = True
+
+    def sync(self, lobbies: dict[str, Lobby], read_started: float) -> None:
+        """Make live cards match a read of the pool that started at ``read_started``.
+
+        Cards changed since then keep their fresher state; booked and expired cards linger.
+        """
+        for lobby in lobbies.values():
+            card = self.cards.get(lobby.id)
+            if card is None or card.updated < read_started:
+                self.upsert(lobby)
+        for lobby_id, card in list(self.cards.items()):
+            if (
+                lobby_id not in lobbies
+                and card.state in (FILLING, FULL)
+                and card.updated < read_started
+            ):
+                del self.cards[lobby_id]
+
+    def prune(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for lobby_id, card in list(self.cards.items()):
+            if card.ended is not None and now - card.ended > LINGER_SECONDS:
+                del self.cards[lobby_id]
+
+    def ordered(self) -> list[LobbyCard]:
+        return sorted(self.cards.values(), key=lambda c: (c.created_at, c.id))
+
+    def counts(self) -> dict[str, int]:
+        counts = {FILLING: 0, FULL: 0, BOOKING: 0, BOOKED: 0, EXPIRED: 0}
+        for card in self.cards.values():
+            counts[card.state] += 1
+        return counts
+
+    def waiting_users(self) -> int:
+        return sum(len(c.users) for c in self.cards.values() if c.state in (FILLING, FULL, BOOKING))
+
+    def clear(self) -> None:
+        self.cards.clear()
+
+    def apply(self, event: LobbyEvent) -> None:
+        """Follow the pool's change stream (``lobbysim watch``)."""
+        card = self.cards.get(event.lobby_id)
+        if card is None:
+            if event.type not in ("created", "joined", "full"):
+                return  # news of a lobby we never saw: nothing to draw
+            card = self.cards[event.lobby_id] = LobbyCard(
+                event.lobby_id, event.max_users, created_at=event.at
+            )
+        card.updated = time.monotonic()
+        if event.type == "joined":
+            card.users = (*card.users, *(u for u in event.users if u not in card.users))
+        elif event.type == "left":
+            card.users = tuple(u for u in card.users if u not in event.users)
+            if event.size == 0:
+                del self.cards[event.lobby_id]
+                return
+        elif event.type in ("booked", "expired"):
+            self.set_state(event.lobby_id, BOOKED if event.type == "booked" else EXPIRED)
+            return
+        if card.state in (FILLING, FULL):
+            card.state = FULL if card.is_full else FILLING

@@ -1,0 +1,373 @@
+"""The simulation engine: simulated ticket buyers as asyncio tasks over a lobby store.
+
+No Textual here: the dashboard, the headless mode and the tests drive the same engine.
+Buyers arrive as a Poisson process, join (alone or as a party), wait, leave when their
+patience runs out, and a lobby is booked by one of its members as soon as it is full
+(or, with ``book_after``, once it has waited that long). Every operation really runs
+against Redis, so with the naive strategy the article's races really happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lobbycore import (
+    AlreadyBooked,
+    AsyncLobbyStore,
+    AsyncNaiveLobbyStore,
+    Lobby,
+    LobbyError,
+    LobbyNotFound,
+    SoldOut,
+)
+from lobbycore.audit import delete_pool, read_lobbies
+
+from .auditor import LiveAuditor
+from .board import BOOKED, BOOKING, FULL, Board
+from .clients import RedisClients
+from .metrics import Metrics
+
+STRATEGIES = ("atomic", "naive")
+AUDIT_SECONDS = 0.5
+LOG_LINES = 500
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    rate: float = 25.0
+    """Buyer arrivals per second (Poisson)."""
+    max_users: int = 4
+    party_share: float = 0.1
+    """Share of arrivals that are parties of 2-3 buyers."""
+    patience: float = 8.0
+    """Mean seconds a buyer waits in a lobby before leaving (exponential)."""
+    checkout: float = 0.4
+    """Seconds between a lobby filling and its booking call (the card shows 'booking')."""
+    book_after: float | None = None
+    """Book a lobby that is not full after this many seconds (None: only full lobbies)."""
+    seats: int | None = None
+    seed: int | None = None
+    pool: str = "demo"
+    strategy: str = "atomic"
+    lobby_ttl: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.rate) and 0 < self.rate <= 10_000):
+            problems.append(f"--rate must be in (0, 10000] buyers/s, got {self.rate}")
+        if not 1 <= self.max_users <= 1000:
+            problems.append(f"--max-users must be in 1..1000, got {self.max_users}")
+        if not 0 <= self.party_share <= 1:
+            problems.append(f"--party-share must be in 0..1, got {self.party_share}")
+        if not (math.isfinite(self.patience) and self.patience > 0):
+            problems.append(f"--patience must be > 0 seconds, got {self.patience}")
+        if self.book_after is not None and not self.book_after > 0:
+            problems.append(f"--book-after must be > 0 seconds, got {self.book_after}")
+        if self.seats is not None and self.seats < 0:
+            problems.append(f"--seats must be >= 0, got {self.seats}")
+        if self.strategy not in STRATEGIES:
+            problems.append(f"--strategy must be atomic or naive, got {self.strategy!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class Simulation:
+    """Runs buyers against one pool; the dashboard reads ``board``, ``metrics``, ``log``."""
+
+    def __init__(self, clients: RedisClients, config: SimConfig) -> None:
+        self.clients = clients
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.metrics = Metrics()
+        self.board = Board()
+        self.auditor = LiveAuditor()
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.logged = 0
+        """Lines ever logged: a reader remembers how many it has seen."""
+        self.paused = False
+        self.started = time.monotonic()
+        self._ids = itertools.count(1)
+        self._epoch = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: dict[str, asyncio.Event] = {}
+        self._booking: set[str] = set()
+        self.store = self._make_store()
+
+    # -- controls ------------------------------------------------------------------------------
+    @property
+    def strategy(self) -> str:
+        return self.config.strategy
+
+    def _make_store(self) -> Any:
+        store_type = AsyncNaiveLobbyStore if self.config.strategy == "naive" else AsyncLobbyStore
+        return store_type(
+            self.clients.async_client, pool=self.config.pool, lobby_ttl=self.config.lobby_ttl
+        )
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.note("paused" if self.paused else "resumed")
+
+    def set_rate(self, rate: float) -> None:
+        self.config = replace(self.config, rate=min(10_000.0, max(0.1, rate)))
+        self.note(f"arrival rate {self.config.rate:.1f} buyers/s")
+
+    def book_all_full(self) -> int:
+        """Book every full lobby at once, even those a member is checking out (two members
+        booking the same lobby: lobbycore answers one, the naive store may book twice)."""
+        full = [
+            card.id
+            for card in self.board.ordered()
+            if card.is_full and card.state in (FULL, BOOKING)
+        ]
+        for lobby_id in full:
+            self._spawn(self._book(lobby_id, self._epoch, delay=0.0, force=True))
+        self.note(f"booking {len(full)} full lobbies now")
+        return len(full)
+
+    async def reset(self, strategy: str | None = None) -> None:
+        """Stop every buyer, delete the pool's keys, and start again (optionally switched)."""
+        self._epoch += 1
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._waiting.clear()
+        self._booking.clear()
+        for naive in (False, True):
+            await asyncio.to_thread(
+                delete_pool, self.clients.sync_client, self.config.pool, naive=naive
+            )
+        if strategy is not None:
+            self.config = replace(self.config, strategy=strategy)
+            self.store = self._make_store()
+        self.metrics = Metrics()
+        self.board = Board()
+        self.auditor = LiveAuditor()
+        self.started = time.monotonic()
+        await self._prepare()
+        self.note(f"pool {self.config.pool!r} reset, strategy {self.config.strategy}")
+
+    async def switch_strategy(self) -> None:
+        await self.reset("naive" if self.config.strategy == "atomic" else "atomic")
+
+    def note(self, line: str) -> None:
+        self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
+        self.logged += 1
+
+    # -- running -------------------------------------------------------------------------------
+    async def _prepare(self) -> None:
+        if self.config.seats is not None:
+            await self.store.set_seats(self.config.seats)
+
+    async def run(self, duration: float | None = None) -> None:
+        """Run until cancelled, or for ``duration`` seconds (then stop every buyer)."""
+        await self._prepare()
+        self.started = time.monotonic()
+        self.note(
+            f"{self.config.strategy} store, pool {self.config.pool!r} on {self.clients.where}"
+        )
+        arrivals = asyncio.create_task(self._arrivals())
+        audits = asyncio.create_task(self._audits())
+        try:
+            if duration is None:
+                await asyncio.gather(arrivals, audits)
+            else:
+                await asyncio.sleep(duration)
+        finally:
+            arrivals.cancel()
+            audits.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(arrivals, audits, *self._tasks, return_exceptions=True)
+        await self.audit_once()  # a last look at the pool, with nothing in flight
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _arrivals(self) -> None:
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.config.rate))
+            if self.paused:
+                continue
+            size = 1
+            if self.rng.random() < self.config.party_share:
+                size = min(self.rng.randint(2, 3), self.config.max_users)
+            users = tuple(f"buyer-{next(self._ids)}" for _ in range(size))
+            self._spawn(self._buyers(users, self._epoch))
+
+    async def _buyers(self, users: tuple[str, ...], epoch: int) -> None:
+        """One buyer, or a party arriving together, from arrival to booking or leaving."""
+        store, config = self.store, self.config
+        patience = self.rng.expovariate(1 / config.patience)
+        self.auditor.start(*users)
+        started = time.perf_counter()
+        try:
+            if len(users) == 1:
+                lobby = await store.find_or_create_lobby(users[0], config.max_users)
+            else:
+                lobby = await store.join_party(users, config.max_users)
+        except LobbyError as exc:
+            self.metrics.errors += 1
+            self.note(f"join failed: {exc}")
+            return
+        finally:
+            self.auditor.end(*users)
+        if epoch != self._epoch:
+            return
+        self.metrics.join_latency.record((time.perf_counter() - started) * 1000)
+        self.metrics.joins.add(len(users))
+        self.auditor.joined(users, lobby)
+        card = self.board.upsert(lobby)
+        who = users[0] if len(users) == 1 else f"party of {len(users)}"
+        self.note(f"{who} joined {card.short_id} ({len(lobby.users)}/{lobby.max_users})")
+        if lobby.is_full:
+            self._spawn(self._book(lobby.id, epoch, delay=config.checkout))
+        elif config.book_after is not None and len(lobby.users) == len(users):
+            # its creator's timer
+            self._spawn(self._book(lobby.id, epoch, delay=config.book_after, claim_first=False))
+        await self._wait_or_leave(users, lobby, patience, epoch)
+
+    async def _wait_or_leave(
+        self, users: tuple[str, ...], lobby: Lobby, patience: float, epoch: int
+    ) -> None:
+        booked = asyncio.Event()
+        for user in users:
+            self._waiting[user] = booked
+        try:
+            await asyncio.wait_for(booked.wait(), patience)
+            return
+        except TimeoutError:
+            pass
+        finally:
+            for user in users:
+                self._waiting.pop(user, None)
+        while lobby.id in self._booking:  # a booking is running: let it decide
+            await asyncio.sleep(0.05)
+        if booked.is_set() or epoch != self._epoch:
+            return
+        for user in users:
+            if self.auditor.belief.get(user) != lobby.id:
+                continue  # booked (or the party's other member already left)
+            self.auditor.start(user)
+            try:
+                after = await self.store.leave_lobby(user)
+            except LobbyError as exc:
+                self.note(f"leave failed: {exc}")
+                continue
+            finally:
+                self.auditor.end(user)
+            if epoch != self._epoch:
+                return
+            self.metrics.leaves.add()
+            self.auditor.left(user)
+            if after is None:
+                self.board.remove(lobby.id)
+            else:
+                self.board.upsert(after)
+            self.note(f"{user} left {lobby.id[-6:]} (impatient)")
+
+    async def _book(
+        self,
+        lobby_id: str,
+        epoch: int,
+        delay: float,
+        *,
+        claim_first: bool = True,
+        force: bool = False,
+    ) -> None:
+        """Book a lobby after ``delay``. A full lobby is claimed first, so that its impatient
+        members wait for the outcome; a ``book_after`` timer claims it only when it fires."""
+        if not claim_first:
+            await asyncio.sleep(delay)
+            delay = 0.0
+        if (lobby_id in self._booking and not force) or epoch != self._epoch:
+            return
+        self._booking.add(lobby_id)
+        self.board.set_state(lobby_id, BOOKING)
+        try:
+            await asyncio.sleep(delay)
+            self.auditor.start(lobby_id)
+            try:
+                booking = await self.store.book_ticket(lobby_id)
+            finally:
+                self.auditor.end(lobby_id)
+        except AlreadyBooked:
+            self.board.set_state(lobby_id, BOOKED)
+            return
+        except SoldOut as exc:
+            self.note(f"sold out: {lobby_id[-6:]} needs {exc.requested}, {exc.seats_left} left")
+            self.board.set_state(lobby_id, FULL)
+            return
+        except LobbyNotFound:
+            self.board.remove(lobby_id)  # emptied or expired meanwhile
+            return
+        except LobbyError as exc:
+            self.metrics.errors += 1
+            self.note(f"booking failed: {exc}")
+            return
+        finally:
+            self._booking.discard(lobby_id)
+        if epoch != self._epoch:
+            return
+        self.metrics.bookings.add()
+        self.auditor.booked_ok(booking)
+        self.board.set_state(lobby_id, BOOKED)
+        self.note(f"booked {lobby_id[-6:]} for {len(booking.users)}")
+        for user in booking.users:
+            event = self._waiting.get(user)
+            if event is not None:
+                event.set()
+
+    async def _audits(self) -> None:
+        while True:
+            await asyncio.sleep(AUDIT_SECONDS)
+            with contextlib.suppress(LobbyError, OSError):
+                await self.audit_once()
+
+    async def audit_once(self) -> None:
+        """Read the pool, check it against what buyers were told, refresh the board."""
+        epoch, before, read_started = self._epoch, self.auditor.versions(), time.monotonic()
+        naive = self.config.strategy == "naive"
+        lobbies = await asyncio.to_thread(
+            read_lobbies, self.clients.sync_client, self.config.pool, naive=naive
+        )
+        if epoch != self._epoch:
+            return
+        self.auditor.check(lobbies, before)
+        self.board.sync(lobbies, read_started)
+        self.board.mark_violated(self.auditor.red_lobbies)
+        self.board.prune()
+        self.metrics.seats_left = await self.store.seats_left()
+        for line in self.auditor.drain():
+            self.note(f"VIOLATION {line}")
+
+    # -- reporting -----------------------------------------------------------------------------
+    def summary(self) -> dict[str, str]:
+        elapsed = max(1e-9, time.monotonic() - self.started)
+        counts = self.auditor.counts()
+        return {
+            "strategy": self.config.strategy,
+            "joins": str(self.metrics.joins.total),
+            "leaves": str(self.metrics.leaves.total),
+            "bookings": str(self.metrics.bookings.total),
+            "violations": str(self.auditor.violations),
+            **{kind: str(n) for kind, n in counts.items()},
+            "joins_per_s": f"{self.metrics.joins.total / elapsed:.1f}",
+            "p50_ms": f"{self.metrics.join_latency.percentile(50):.2f}",
+            "p99_ms": f"{self.metrics.join_latency.percentile(99):.2f}",
+            "errors": str(self.metrics.errors),
+            "seats_left": "unlimited"
+            if self.metrics.seats_left is None
+            else str(self.metrics.seats_left),
+        }

@@ -1,0 +1,80 @@
+"""Live metrics with bounded memory: per-second rate meters and a latency histogram."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class RateMeter:
+    """Events per second, bucketed by whole seconds; keeps the last ``keep`` seconds."""
+
+    def __init__(self, keep: int = 120, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._keep = keep
+        self._buckets: deque[tuple[int, int]] = deque()  # (second, count)
+        self.total = 0
+
+    def add(self, n: int = 1) -> None:
+        self.total += n
+        second = int(self._clock())
+        if self._buckets and self._buckets[-1][0] == second:
+            self._buckets[-1] = (second, self._buckets[-1][1] + n)
+        else:
+            self._buckets.append((second, n))
+            while len(self._buckets) > self._keep:
+                self._buckets.popleft()
+
+    def history(self, seconds: int) -> list[float]:
+        """Counts of the last ``seconds`` whole seconds, oldest first (the current one excluded)."""
+        now = int(self._clock())
+        counts = dict(self._buckets)
+        return [float(counts.get(s, 0)) for s in range(now - seconds, now)]
+
+    def rate(self, window: int = 5) -> float:
+        return sum(self.history(window)) / window
+
+
+class LatencyHistogram:
+    """Log-spaced buckets from 10 µs to ~100 s: percentiles without keeping every sample."""
+
+    LOW_MS = 0.01
+    GROWTH = 1.1
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self.count = 0
+
+    def _bucket(self, ms: float) -> int:
+        return 0 if ms <= self.LOW_MS else int(math.log(ms / self.LOW_MS, self.GROWTH)) + 1
+
+    def record(self, ms: float) -> None:
+        bucket = self._bucket(ms)
+        self._counts[bucket] = self._counts.get(bucket, 0) + 1
+        self.count += 1
+
+    def percentile(self, p: float) -> float:
+        """Upper edge of the bucket holding the p-th percentile (ms); 0 with no samples."""
+        if not self.count:
+            return 0.0
+        rank = math.ceil(self.count * p / 100)
+        seen = 0
+        for bucket in sorted(self._counts):
+            seen += self._counts[bucket]
+            if seen >= rank:
+                return self.LOW_MS * self.GROWTH**bucket
+        return 0.0  # unreachable
+
+
+@dataclass
+class Metrics:
+    joins: RateMeter = field(default_factory=RateMeter)
+    leaves: RateMeter = field(default_factory=RateMeter)
+    bookings: RateMeter = field(default_factory=RateMeter)
+    expired: RateMeter = field(default_factory=RateMeter)
+    join_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    seats_left: int | None = None
+    errors: int = 0
