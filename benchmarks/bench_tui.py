@@ -23,7 +23,9 @@ from simulator.app import LobbySimApp
 async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
     sim = Simulation(
         open_clients(None),
-        SimConfig(rate=300.0, patience=60.0, checkout=60.0, party_share=0.0, seed=1, lobby_ttl=None),
+        SimConfig(
+            rate=300.0, patience=60.0, checkout=60.0, party_share=0.0, seed=1, lobby_ttl=None
+        ),
     )
     app = LobbySimApp(sim)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -35,9 +37,13 @@ async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
         elapsed = time.perf_counter() - started
         n = app.refreshes - refreshes
         lobbies, waiting = len(sim.board.cards), sim.board.waiting_users()
-    print(f"board: {lobbies} lobbies, {waiting} users waiting (48 cards drawn, the rest summarized)")
+    print(
+        f"board: {lobbies} lobbies, {waiting} users waiting (48 cards drawn, the rest summarized)"
+    )
     print(f"refreshes: {n} in {elapsed:.1f}s = {n / elapsed:.1f}/s (the timer asks for 10/s)")
-    print(f"cost of one refresh: {(app.refresh_seconds - spent) / max(n, 1) * 1000:.2f} ms on average")
+    print(
+        f"cost of one refresh: {(app.refresh_seconds - spent) / max(n, 1) * 1000:.2f} ms on average"
+    )
 
 
 if __name__ == "__main__":

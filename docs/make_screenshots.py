@@ -1,6 +1,6 @@
 """Save the README's dashboard screenshots (SVG, as Textual renders them).
 
-    .venv/bin/python docs/make_screenshots.py
+.venv/bin/python docs/make_screenshots.py
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from .board import BOOKING, FILLING, FULL
 from .commands import SimCommands
 from .engine import Simulation
 from .follower import PoolFollower
+from .source import LiveSource
 from .widgets import LobbyGrid, StatsPanel
 
-Source = Simulation | PoolFollower
 TICK_SECONDS = 0.1
 RATE_STEP = 1.25
 
@@ -38,7 +38,7 @@ class LobbySimApp(App[None]):
 
     def __init__(
         self,
-        source: Source,
+        source: LiveSource,
         *,
         run_source: bool = True,
         tick: float | None = TICK_SECONDS,
@@ -70,7 +70,7 @@ class LobbySimApp(App[None]):
 
     def _update_titles(self) -> None:
         source = self.source
-        pool = source.config.pool if isinstance(source, Simulation) else source.pool
+        pool = source.pool
         mode = "WATCH" if isinstance(source, PoolFollower) else source.strategy.upper()
         paused = "  [paused]" if source.paused else ""
         self.sub_title = f"{mode} · pool {pool} · {source.clients.where}{paused}"

@@ -15,7 +15,6 @@ import itertools
 import math
 import random
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,16 +27,13 @@ from lobbycore import (
     LobbyNotFound,
     SoldOut,
 )
-from lobbycore.audit import delete_pool, read_lobbies
+from lobbycore.audit import delete_pool
 
-from .auditor import LiveAuditor
-from .board import BOOKED, BOOKING, FULL, Board
+from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
-from .metrics import Metrics
+from .source import AUDIT_SECONDS, LiveSource
 
 STRATEGIES = ("atomic", "naive")
-AUDIT_SECONDS = 0.5
-LOG_LINES = 500
 
 
 @dataclass(frozen=True)
@@ -79,42 +75,27 @@ class SimConfig:
             raise ValueError("; ".join(problems))
 
 
-class Simulation:
+def _store_for(clients: RedisClients, config: SimConfig) -> Any:
+    store_type = AsyncNaiveLobbyStore if config.strategy == "naive" else AsyncLobbyStore
+    return store_type(clients.async_client, pool=config.pool, lobby_ttl=config.lobby_ttl)
+
+
+class Simulation(LiveSource):
     """Runs buyers against one pool; the dashboard reads ``board``, ``metrics``, ``log``."""
 
     def __init__(self, clients: RedisClients, config: SimConfig) -> None:
-        self.clients = clients
         self.config = config
+        super().__init__(clients, config.pool, _store_for(clients, config))
         self.rng = random.Random(config.seed)
-        self.metrics = Metrics()
-        self.board = Board()
-        self.auditor = LiveAuditor()
-        self.log: deque[str] = deque(maxlen=LOG_LINES)
-        self.logged = 0
-        """Lines ever logged: a reader remembers how many it has seen."""
-        self.paused = False
-        self.started = time.monotonic()
         self._ids = itertools.count(1)
-        self._epoch = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: dict[str, asyncio.Event] = {}
         self._booking: set[str] = set()
-        self.store = self._make_store()
 
     # -- controls ------------------------------------------------------------------------------
     @property
     def strategy(self) -> str:
         return self.config.strategy
-
-    def _make_store(self) -> Any:
-        store_type = AsyncNaiveLobbyStore if self.config.strategy == "naive" else AsyncLobbyStore
-        return store_type(
-            self.clients.async_client, pool=self.config.pool, lobby_ttl=self.config.lobby_ttl
-        )
-
-    def toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self.note("paused" if self.paused else "resumed")
 
     def set_rate(self, rate: float) -> None:
         self.config = replace(self.config, rate=min(10_000.0, max(0.1, rate)))
@@ -129,13 +110,13 @@ class Simulation:
             if card.is_full and card.state in (FULL, BOOKING)
         ]
         for lobby_id in full:
-            self._spawn(self._book(lobby_id, self._epoch, delay=0.0, force=True))
+            self._spawn(self._book(lobby_id, self.generation, delay=0.0, force=True))
         self.note(f"booking {len(full)} full lobbies now")
         return len(full)
 
     async def reset(self, strategy: str | None = None) -> None:
         """Stop every buyer, delete the pool's keys, and start again (optionally switched)."""
-        self._epoch += 1
+        self.generation += 1
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -148,20 +129,13 @@ class Simulation:
             )
         if strategy is not None:
             self.config = replace(self.config, strategy=strategy)
-            self.store = self._make_store()
-        self.metrics = Metrics()
-        self.board = Board()
-        self.auditor = LiveAuditor()
-        self.started = time.monotonic()
+            self.store = _store_for(self.clients, self.config)
+        self.clear()
         await self._prepare()
         self.note(f"pool {self.config.pool!r} reset, strategy {self.config.strategy}")
 
     async def switch_strategy(self) -> None:
         await self.reset("naive" if self.config.strategy == "atomic" else "atomic")
-
-    def note(self, line: str) -> None:
-        self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
-        self.logged += 1
 
     # -- running -------------------------------------------------------------------------------
     async def _prepare(self) -> None:
@@ -204,7 +178,7 @@ class Simulation:
             if self.rng.random() < self.config.party_share:
                 size = min(self.rng.randint(2, 3), self.config.max_users)
             users = tuple(f"buyer-{next(self._ids)}" for _ in range(size))
-            self._spawn(self._buyers(users, self._epoch))
+            self._spawn(self._buyers(users, self.generation))
 
     async def _buyers(self, users: tuple[str, ...], epoch: int) -> None:
         """One buyer, or a party arriving together, from arrival to booking or leaving."""
@@ -223,7 +197,7 @@ class Simulation:
             return
         finally:
             self.auditor.end(*users)
-        if epoch != self._epoch:
+        if epoch != self.generation:
             return
         self.metrics.join_latency.record((time.perf_counter() - started) * 1000)
         self.metrics.joins.add(len(users))
@@ -254,7 +228,7 @@ class Simulation:
                 self._waiting.pop(user, None)
         while lobby.id in self._booking:  # a booking is running: let it decide
             await asyncio.sleep(0.05)
-        if booked.is_set() or epoch != self._epoch:
+        if booked.is_set() or epoch != self.generation:
             return
         for user in users:
             if self.auditor.belief.get(user) != lobby.id:
@@ -267,7 +241,7 @@ class Simulation:
                 continue
             finally:
                 self.auditor.end(user)
-            if epoch != self._epoch:
+            if epoch != self.generation:
                 return
             self.metrics.leaves.add()
             self.auditor.left(user)
@@ -291,7 +265,7 @@ class Simulation:
         if not claim_first:
             await asyncio.sleep(delay)
             delay = 0.0
-        if (lobby_id in self._booking and not force) or epoch != self._epoch:
+        if (lobby_id in self._booking and not force) or epoch != self.generation:
             return
         self._booking.add(lobby_id)
         self.board.set_state(lobby_id, BOOKING)
@@ -318,7 +292,7 @@ class Simulation:
             return
         finally:
             self._booking.discard(lobby_id)
-        if epoch != self._epoch:
+        if epoch != self.generation:
             return
         self.metrics.bookings.add()
         self.auditor.booked_ok(booking)
@@ -334,23 +308,6 @@ class Simulation:
             await asyncio.sleep(AUDIT_SECONDS)
             with contextlib.suppress(LobbyError, OSError):
                 await self.audit_once()
-
-    async def audit_once(self) -> None:
-        """Read the pool, check it against what buyers were told, refresh the board."""
-        epoch, before, read_started = self._epoch, self.auditor.versions(), time.monotonic()
-        naive = self.config.strategy == "naive"
-        lobbies = await asyncio.to_thread(
-            read_lobbies, self.clients.sync_client, self.config.pool, naive=naive
-        )
-        if epoch != self._epoch:
-            return
-        self.auditor.check(lobbies, before)
-        self.board.sync(lobbies, read_started)
-        self.board.mark_violated(self.auditor.red_lobbies)
-        self.board.prune()
-        self.metrics.seats_left = await self.store.seats_left()
-        for line in self.auditor.drain():
-            self.note(f"VIOLATION {line}")
 
     # -- reporting -----------------------------------------------------------------------------
     def summary(self) -> dict[str, str]:

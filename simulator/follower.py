@@ -10,44 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 
 from lobbycore import AsyncLobbyStore, LobbyError
-from lobbycore.audit import read_lobbies
 
-from .auditor import LiveAuditor
-from .board import Board
 from .clients import RedisClients
-from .engine import AUDIT_SECONDS, LOG_LINES
-from .metrics import Metrics
+from .source import AUDIT_SECONDS, LiveSource
 
 POLL_SECONDS = 0.1
 BATCH = 1000
 
 
-class PoolFollower:
-    strategy = "watch"
-
+class PoolFollower(LiveSource):
     def __init__(self, clients: RedisClients, pool: str) -> None:
-        self.clients = clients
-        self.pool = pool
-        self.store = AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None)
-        self.metrics = Metrics()
-        self.board = Board()
-        self.auditor = LiveAuditor()
-        self.log: deque[str] = deque(maxlen=LOG_LINES)
-        self.logged = 0
-        self.paused = False
-        self.started = time.monotonic()
+        super().__init__(
+            clients, pool, AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None)
+        )
         self.last_event = "0-0"
-
-    def note(self, line: str) -> None:
-        self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
-        self.logged += 1
-
-    def toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self.note("paused" if self.paused else "following again")
 
     async def _catch_up(self) -> None:
         """Start from the end of the stream: what came before is in the first read of the pool."""
@@ -87,14 +65,3 @@ class PoolFollower:
         if events:
             self.last_event = events[-1].id
         return len(events)
-
-    async def audit_once(self) -> None:
-        read_started = time.monotonic()
-        lobbies = await asyncio.to_thread(read_lobbies, self.clients.sync_client, self.pool)
-        self.auditor.check(lobbies, self.auditor.versions())
-        self.board.sync(lobbies, read_started)
-        self.board.mark_violated(self.auditor.red_lobbies)
-        self.board.prune()
-        self.metrics.seats_left = await self.store.seats_left()
-        for line in self.auditor.drain():
-            self.note(f"VIOLATION {line}")
