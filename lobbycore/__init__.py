@@ -6,6 +6,7 @@ original article's racy algorithm, kept for side-by-side demonstrations only.
 """
 
 from ._aio import AsyncLobbyStore
+from ._connect import connect
 from ._errors import (
     AlreadyBooked,
     AlreadyInLobby,
@@ -35,6 +36,7 @@ __all__ = [
     "NaiveLobbyStore",
     "PoolStats",
     "SoldOut",
+    "connect",
     "pool_prefix",
     "redact_url",
 ]

@@ -18,7 +18,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from lobbycore import LobbyStore, NaiveLobbyStore, redact_url
+from lobbycore import InvalidInput, LobbyStore, NaiveLobbyStore, connect, redact_url
 from lobbycore.audit import VIOLATION_KINDS, check, snapshot
 
 from .options import LobbySettings, fresh_pool_name
@@ -56,13 +56,11 @@ def process_store(environment: Environment) -> Any:
 
 def _build_state(environment: Environment, settings: LobbySettings) -> _ProcessState:
     try:
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=3, socket_timeout=10
-        )
+        client = connect(settings.redis_url)
         client.ping()
         store_type = NaiveLobbyStore if settings.strategy == "naive" else LobbyStore
         store = store_type(client, pool=settings.pool, lobby_ttl=settings.lobby_ttl)
-    except (ValueError, redis.RedisError) as exc:
+    except (InvalidInput, redis.RedisError) as exc:
         _fail(f"cannot use Redis at {redact_url(settings.redis_url)}: {' '.join(str(exc).split())}")
     except Exception as exc:  # lobbycore's InvalidInput for a bad pool name, say
         _fail(" ".join(str(exc).split()))

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from lobbycore import redact_url
+from lobbycore import InvalidInput, connect, redact_url
 
 ASYNC_CONNECTIONS = 64
 EMBEDDED = "embedded in-process Redis (fakeredis + Lua)"
@@ -43,16 +43,18 @@ def open_clients(url: str | None) -> RedisClients:
             EMBEDDED,
             True,
         )
-    options: dict[str, Any] = {"socket_connect_timeout": 3, "socket_timeout": 10}
     try:
-        sync_client = redis.Redis.from_url(url, **options)
+        sync_client = connect(url)
         sync_client.ping()
-        async_client = redis.asyncio.Redis(
-            connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-                url, max_connections=ASYNC_CONNECTIONS, **options
-            )
+        cluster = not isinstance(sync_client, redis.Redis)
+        async_client = connect(
+            url,
+            asyncio=True,
+            cluster=cluster,
+            blocking_pool=not cluster,
+            max_connections=ASYNC_CONNECTIONS,
         )
-    except (ValueError, redis.RedisError) as exc:
+    except (InvalidInput, redis.RedisError) as exc:
         detail = " ".join(str(exc).split()).replace(url, redact_url(url))
         raise ConnectError(f"cannot use Redis at {redact_url(url)}: {detail}") from None
     return RedisClients(async_client, sync_client, f"Redis at {redact_url(url)}", False)

@@ -47,3 +47,14 @@ async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses) -> Non
     await aclient.aclose()
     sync_client.close()
     assert result.report.ok, result.report.violations[:5]
+
+
+def test_connect_detects_a_cluster(cluster: RedisClusterProcesses) -> None:
+    from lobbycore import connect
+
+    url = f"redis://127.0.0.1:{cluster.ports[2]}/0"
+    client = connect(url)
+    assert isinstance(client, RedisCluster)
+    store = LobbyStore(client, pool="cluster-connect", lobby_ttl=60)
+    assert store.join_party(["a", "b"], 2).is_full
+    assert isinstance(connect(url, asyncio=True), AsyncRedisCluster)
