@@ -76,6 +76,13 @@ class History:
     bookings: list[Booking] = field(default_factory=list)
     last_op: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     """user -> ("join", lobby id) or ("leave", None), the user's latest completed operation."""
+    unsure: set[str] = field(default_factory=set)
+    """Users whose latest operation failed with a connection error: it may or may not have
+    taken effect, so both outcomes are allowed until their next operation completes."""
+    retried: set[str] = field(default_factory=set)
+    """Users who ever had an unanswered operation. A join that took effect unseen may have
+    put them in a lobby that was then booked before the retry joined them again, so they may
+    appear in a booking no answer named."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def joined(self, users: Iterable[str], lobby: Lobby) -> None:
@@ -84,10 +91,20 @@ class History:
             self.joins.append((users, lobby))
             for user in users:
                 self.last_op[user] = ("join", lobby.id)
+                self.unsure.discard(user)
 
     def left(self, user: str) -> None:
         with self._lock:
             self.last_op[user] = ("leave", None)
+            self.unsure.discard(user)
+
+    def unknown(self, users: Iterable[str]) -> None:
+        """An operation of these users failed without an answer (a connection error)."""
+        with self._lock:
+            for user in users:
+                self.last_op.pop(user, None)
+                self.unsure.add(user)
+                self.retried.add(user)
 
     def booked(self, booking: Booking) -> None:
         with self._lock:
@@ -330,14 +347,22 @@ def _check_history(snap: PoolSnapshot, history: History, expired: set[str], viol
     told = {(u, lobby.id) for users, lobby in history.joins for u in users}
     for lobby in snap.lobbies.values():
         for user in lobby.users:
-            if user in history.last_op and (user, lobby.id) not in told:
+            if (
+                user in history.last_op
+                and user not in history.unsure
+                and (user, lobby.id) not in told
+            ):
                 violation(
                     "user_in_two_lobbies",
                     f"user {user!r} is in lobby {lobby.id}, which no join of theirs returned",
                 )
     for booking in history.bookings:
         for user in booking.users:
-            if user in history.last_op and (user, booking.lobby_id) not in told:
+            if (
+                user in history.last_op
+                and user not in history.retried
+                and (user, booking.lobby_id) not in told
+            ):
                 violation(
                     "user_in_two_lobbies",
                     f"user {user!r} was booked in lobby {booking.lobby_id}, which no join of theirs returned",

@@ -48,9 +48,9 @@ class RedisServer:
     def client(self, **kwargs: object) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
 
-    def start(self, attempts: int = 5) -> RedisServer:
+    def start(self, attempts: int = 5, port: int | None = None) -> RedisServer:
         for _ in range(attempts):
-            self.port = free_port()
+            self.port = port or free_port()
             self.process = subprocess.Popen(
                 [
                     self.binary,
@@ -88,6 +88,11 @@ class RedisServer:
             except redis.ConnectionError:
                 time.sleep(0.02)
         return False
+
+    def restart(self) -> None:
+        """Stop (SIGTERM: an AOF is flushed) and start again on the same port and directory."""
+        self.stop()
+        self.start(attempts=20, port=self.port)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

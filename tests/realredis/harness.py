@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import redis
 
 from lobbycore import AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut
 from lobbycore.audit import AuditReport, History, check, snapshot
@@ -47,6 +51,8 @@ class Plan:
     op: str
     users: tuple[str, ...] = ()
     lobby_id: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """A booking's id, kept across retries so that a retried booking is answered, not redone."""
 
 
 class Worker:
@@ -105,6 +111,24 @@ class Worker:
 
 
 EXPECTED = (AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut)
+UNANSWERED = (redis.ConnectionError, redis.TimeoutError)
+RETRIES = 20
+RETRY_PAUSE = 0.1
+
+
+def call_with_retries(store: Any, plan: Plan, max_users: int, history: History) -> Any:
+    """What a careful client does when a call gets no answer: retry the same call (every
+    lobbycore call is safe to replay; a booking keeps its request id), up to a limit.
+    Each unanswered attempt is noted: it may have taken effect."""
+    for attempt in range(RETRIES):
+        try:
+            return _call_sync(store, plan, max_users)
+        except UNANSWERED:
+            history.unknown(plan.users)
+            if attempt == RETRIES - 1:
+                raise
+            time.sleep(RETRY_PAUSE)
+    raise AssertionError("unreachable")
 
 
 def in_threads(count: int, work: Callable[[int], None]) -> None:
@@ -135,7 +159,7 @@ def _call_sync(store: Any, plan: Plan, max_users: int) -> Any:
         return store.join_party(plan.users, max_users)
     if plan.op == "leave":
         return store.leave_lobby(plan.users[0])
-    return store.book_ticket(plan.lobby_id)
+    return store.book_ticket(plan.lobby_id, plan.request_id)
 
 
 async def _call_async(store: Any, plan: Plan, max_users: int) -> Any:
@@ -167,6 +191,7 @@ def run_threads(
     naive: bool = False,
     initial_seats: int | None = None,
     seed: int = 1,
+    retry: bool = False,
 ) -> RunResult:
     history, tally = History(), Tally()
     workers = [Worker(i, users_per_worker, max_users, mix or Mix(), seed) for i in range(threads)]
@@ -176,9 +201,16 @@ def run_threads(
         for _ in range(ops_per_thread):
             plan = worker.next()
             try:
-                result = _call_sync(store, plan, max_users)
+                if retry:
+                    result = call_with_retries(store, plan, max_users, history)
+                else:
+                    result = _call_sync(store, plan, max_users)
             except EXPECTED as exc:
                 worker.failed(plan, exc, tally)
+            except UNANSWERED as exc:
+                if not retry:
+                    raise
+                worker.failed(plan, exc, tally)  # given up: it may or may not have happened
             else:
                 worker.done(plan, result, history, tally)
 

@@ -1,0 +1,83 @@
+"""Faults injected into private redis-server processes while a mixed load runs.
+
+Clients retry unanswered calls as careful clients do (the same call again; a booking keeps
+its request id). Afterwards the audit and the client-side history must find nothing wrong
+and no confirmed booking may be missing from the bookings stream.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from lobbycore import LobbyStore, connect
+from tests.redis_server import RedisServer
+
+from .harness import RunResult, run_threads
+
+
+def client_for(server: RedisServer) -> redis.Redis:
+    """The load's client. redis-py's own retries are off here so that every retry is the
+    harness's, where the history can record that the unanswered attempt may have happened."""
+    return connect(server.url, max_connections=64, retry=Retry(NoBackoff(), 0))
+
+
+def load_in_background(
+    store: LobbyStore, audit_client: redis.Redis, **kwargs: object
+) -> tuple[threading.Thread, list[RunResult]]:
+    results: list[RunResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(run_threads(store, audit_client, retry=True, **kwargs))  # type: ignore[arg-type]
+    )
+    thread.start()
+    return thread, results
+
+
+def chaos(until: threading.Thread, action: Callable[[], None], every: float) -> int:
+    count = 0
+    while until.is_alive():
+        time.sleep(every)
+        action()
+        count += 1
+    return count
+
+
+def test_load_survives_script_flush_and_killed_connections(pool_name: str) -> None:
+    with RedisServer() as server:
+        admin = server.client()
+        store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
+        thread, results = load_in_background(store, admin, threads=16, ops_per_thread=150)
+        flips = [admin.script_flush, lambda: admin.client_kill_filter(_type="normal", skipme=True)]
+        rounds = chaos(thread, lambda: flips[int(time.monotonic() * 20) % 2](), every=0.03)
+        thread.join()
+        (result,) = results
+        assert rounds >= 4, "the load ended before the faults could hit it"
+        assert result.history.retried, "no call was cut off: the faults missed"
+        assert result.report.ok, result.report.violations[:5]
+        assert result.tally.ops["join"] > 500
+
+
+def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) -> None:
+    with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
+        store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
+        before = server.client()
+        stats_key = f"lobbysim:{{{pool_name}}}:stats"
+        thread, results = load_in_background(store, server.client(), threads=8, ops_per_thread=1000)
+        while int(before.hget(stats_key, "joins") or 0) < 500:  # well into the run
+            time.sleep(0.01)
+        joins_before_restart = int(before.hget(stats_key, "joins"))
+        assert thread.is_alive()
+        server.restart()
+        thread.join()
+        (result,) = results
+        assert joins_before_restart > 0
+        assert result.history.retried, "no call was cut off by the restart"
+        assert result.report.ok, result.report.violations[:5]  # includes: no confirmed booking lost
+        after = int(server.client().hget(stats_key, "joins"))
+        assert after > joins_before_restart  # the load went on after the restart
+        assert len(result.history.bookings) > 0
