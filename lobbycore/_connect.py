@@ -38,13 +38,16 @@ def _options(is_async: bool, socket_timeout: float, connect_timeout: float) -> d
     }
 
 
-def _is_cluster(url: str, connect_timeout: float) -> bool:
+def _is_cluster(url: str, connect_timeout: float, extra: dict[str, Any]) -> bool:
     if url.startswith("unix:"):
         return False
     with redis.Redis.from_url(
-        url, socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout
+        url, socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout, **extra
     ) as probe:
-        return str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+        try:
+            return str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+        except redis.ResponseError:  # an ACL user without INFO (-@dangerous): a single node
+            return False
 
 
 def connect(
@@ -74,7 +77,7 @@ def connect(
         )
     try:
         if cluster is None:
-            cluster = _is_cluster(url, connect_timeout)
+            cluster = _is_cluster(url, connect_timeout, extra)
         options = {**_options(asyncio, socket_timeout, connect_timeout), **extra}
         if cluster:
             options.pop("retry_on_error")  # RedisCluster retries through its own mechanism

@@ -22,6 +22,19 @@ INSTALL_HINT = (
 )
 
 
+def make_self_signed_cert(folder: Path) -> Path:
+    """cert.pem + key.pem for 127.0.0.1 in ``folder`` (needs the openssl command)."""
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return folder
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -31,22 +44,37 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server child process on 127.0.0.1:<free port>."""
 
-    def __init__(self, *extra_args: str, binary: str | None = None) -> None:
+    def __init__(
+        self, *extra_args: str, binary: str | None = None, tls: Path | None = None
+    ) -> None:
+        """``tls``: a folder holding cert.pem and key.pem; the server then speaks TLS only."""
         found = binary or shutil.which("redis-server")
         if found is None:
             raise RuntimeError(INSTALL_HINT)
         self.binary = found
         self.extra_args = extra_args
+        self.tls = tls
         self.dir = Path(tempfile.mkdtemp(prefix="lobbysim-redis-"))
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def client(self, **kwargs: object) -> redis.Redis:
+        if self.tls:
+            kwargs = {"ssl": True, "ssl_ca_certs": str(self.tls / "cert.pem"), **kwargs}
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)  # type: ignore[arg-type]
+
+    def _tls_args(self) -> tuple[str, ...]:
+        if not self.tls:
+            return ()
+        cert, key = str(self.tls / "cert.pem"), str(self.tls / "key.pem")
+        return (
+            "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert,
+            "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
+        )  # fmt: skip
 
     def start(self, attempts: int = 5, port: int | None = None) -> RedisServer:
         for _ in range(attempts):
@@ -66,6 +94,7 @@ class RedisServer:
                     str(self.dir),
                     "--logfile",
                     str(self.dir / "redis.log"),
+                    *self._tls_args(),
                     *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL,
