@@ -58,3 +58,22 @@ def test_connect_detects_a_cluster(cluster: RedisClusterProcesses) -> None:
     store = LobbyStore(client, pool="cluster-connect", lobby_ttl=60)
     assert store.join_party(["a", "b"], 2).is_full
     assert isinstance(connect(url, asyncio=True), AsyncRedisCluster)
+
+
+def test_locust_join_storm_on_the_cluster(cluster: RedisClusterProcesses) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    locustfile = Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py"
+    url = f"redis://127.0.0.1:{cluster.ports[0]}/0"
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "20", "-r", "20",
+         "-t", "3s", "--redis-url", url, "--pool", "cluster-locust", "--party-share", "0.2", "JoinStorm"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    line = next(x for x in result.stdout.splitlines() if x.startswith("lobbysim audit:"))
+    assert "ok=true" in line
+    joins = int(dict(p.split("=", 1) for p in line.split()[2:])["joins"])
+    assert joins > 100
