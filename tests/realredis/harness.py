@@ -22,6 +22,7 @@ import redis
 
 from lobbycore import AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut
 from lobbycore.audit import AuditReport, History, check, snapshot
+from lobbycore.history import Recorder
 
 
 @dataclass
@@ -116,13 +117,24 @@ RETRIES = 20
 RETRY_PAUSE = 0.1
 
 
-def call_with_retries(store: Any, plan: Plan, max_users: int, history: History) -> Any:
+def _recorded(store: Any, plan: Plan, max_users: int, recorder: Recorder | None) -> Any:
+    if recorder is None:
+        return _call_sync(store, plan, max_users)
+    kind = "join" if plan.op in ("join", "party") else plan.op
+    return recorder.call(
+        kind, plan.users, lambda: _call_sync(store, plan, max_users), plan.lobby_id
+    )
+
+
+def call_with_retries(
+    store: Any, plan: Plan, max_users: int, history: History, recorder: Recorder | None = None
+) -> Any:
     """What a careful client does when a call gets no answer: retry the same call (every
     lobbycore call is safe to replay; a booking keeps its request id), up to a limit.
     Each unanswered attempt is noted: it may have taken effect."""
     for attempt in range(RETRIES):
         try:
-            return _call_sync(store, plan, max_users)
+            return _recorded(store, plan, max_users, recorder)
         except UNANSWERED:
             history.unknown(plan.users)
             if attempt == RETRIES - 1:
@@ -192,6 +204,7 @@ def run_threads(
     initial_seats: int | None = None,
     seed: int = 1,
     retry: bool = False,
+    recorder: Recorder | None = None,
 ) -> RunResult:
     history, tally = History(), Tally()
     workers = [Worker(i, users_per_worker, max_users, mix or Mix(), seed) for i in range(threads)]
@@ -202,9 +215,9 @@ def run_threads(
             plan = worker.next()
             try:
                 if retry:
-                    result = call_with_retries(store, plan, max_users, history)
+                    result = call_with_retries(store, plan, max_users, history, recorder)
                 else:
-                    result = _call_sync(store, plan, max_users)
+                    result = _recorded(store, plan, max_users, recorder)
             except EXPECTED as exc:
                 worker.failed(plan, exc, tally)
             except UNANSWERED as exc:

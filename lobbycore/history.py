@@ -1,0 +1,228 @@
+"""Jepsen-style history checking of a concurrent run.
+
+Record every operation with the time it was invoked and the time it completed, its
+arguments and its outcome: ``ok`` (an answer), ``fail`` (a typed refusal, which changes
+nothing) or ``unknown`` (no answer: a connection error or timeout, so it may or may not
+have taken effect). :func:`check_history` then checks the whole history, and the pool as
+it ended, against what any correct pool could have done:
+
+* a join that returned L put its users in L (and L was not over capacity);
+* a booking's users are exactly the lobby's members at the moment of booking: everyone
+  certainly in L throughout the booking call is in it, nobody is in it who could not have
+  been in L then;
+* a lobby is booked once;
+* at the end, a user whose last operation was a join that returned L is still in L unless
+  L was booked after, and a user whose last operation was a leave is in no lobby;
+* an unknown operation may have taken effect or not: both are allowed, and the checker
+  says which it was when the history shows it (a user found in a lobby only that unknown
+  join could have put them in).
+
+Each user's operations must not overlap in time (one simulated user does one thing at a
+time); different users' operations overlap freely. Lobbies must not expire during the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ._errors import LobbyError
+from ._models import Booking, Lobby
+from .audit import PoolSnapshot, Violation
+
+T = TypeVar("T")
+OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
+
+__all__ = ["HistoryReport", "Op", "Recorder", "check_history"]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    kind: str
+    """join (one user or a party), leave or book."""
+    users: tuple[str, ...]
+    invoked: float
+    completed: float
+    outcome: str
+    lobby_id: str | None = None
+    """book: the lobby asked for; join: the lobby returned."""
+    lobby: Lobby | None = None
+    booking: Booking | None = None
+
+
+@dataclass
+class Recorder:
+    """Thread-safe log of operations. ``unanswered`` lists the exception types that mean
+    'no answer' (connection errors, timeouts); any other non-LobbyError is re-raised."""
+
+    unanswered: tuple[type[BaseException], ...] = ()
+    clock: Callable[[], float] = time.monotonic
+    ops: list[Op] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def call(
+        self,
+        kind: str,
+        users: Iterable[str],
+        operation: Callable[[], T],
+        lobby_id: str | None = None,
+    ) -> T:
+        users = tuple(users)
+        invoked = self.clock()
+        try:
+            result = operation()
+        except LobbyError:
+            self._add(Op(kind, users, invoked, self.clock(), FAIL, lobby_id))
+            raise
+        except self.unanswered:
+            self._add(Op(kind, users, invoked, self.clock(), UNKNOWN, lobby_id))
+            raise
+        completed = self.clock()
+        if isinstance(result, Booking):
+            op = Op(kind, users, invoked, completed, OK, result.lobby_id, booking=result)
+        elif isinstance(result, Lobby):
+            op = Op(kind, users, invoked, completed, OK, result.id, lobby=result)
+        else:
+            op = Op(kind, users, invoked, completed, OK, lobby_id)
+        self._add(op)
+        return result
+
+    def _add(self, op: Op) -> None:
+        with self._lock:
+            self.ops.append(op)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReport:
+    violations: list[Violation]
+    operations: int
+    unknown: int
+    took_effect: int
+    """Unknown joins the history shows did take effect."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
+    found: list[Violation] = []
+
+    def violation(kind: str, detail: str) -> None:
+        found.append(Violation(kind, detail))
+
+    by_user: defaultdict[str, list[Op]] = defaultdict(list)
+    for op in sorted(ops, key=lambda o: o.invoked):
+        for user in op.users:
+            by_user[user].append(op)
+    bookings = [op for op in ops if op.kind == "book" and op.outcome == OK and op.booking]
+
+    # Each join's answer.
+    for op in ops:
+        if op.kind == "join" and op.outcome == OK and op.lobby is not None:
+            lobby = op.lobby
+            if len(lobby.users) > lobby.max_users:
+                violation(
+                    "over_capacity",
+                    f"a join was answered {lobby.id} with {len(lobby.users)}/{lobby.max_users}",
+                )
+            for user in op.users:
+                if user not in lobby.users:
+                    violation("lost_join", f"join of {user!r} answered {lobby.id} without them")
+
+    # A lobby is booked once.
+    request_ids: defaultdict[str, set[str]] = defaultdict(set)
+    for op in bookings:
+        assert op.booking is not None
+        request_ids[op.booking.lobby_id].add(op.booking.request_id)
+    for lobby_id, ids in request_ids.items():
+        if len(ids) > 1:
+            violation("double_booking", f"lobby {lobby_id} booked by {len(ids)} different calls")
+
+    def could_enter(user: str, lobby_id: str, before: float) -> Op | None:
+        """The op that could have put ``user`` in ``lobby_id`` before ``before``, if any."""
+        for op in by_user[user]:
+            if op.kind != "join" or op.invoked >= before:
+                continue
+            if (op.outcome == OK and op.lobby_id == lobby_id) or op.outcome == UNKNOWN:
+                return op
+        return None
+
+    def certainly_in(user: str, lobby_id: str, start: float, end: float) -> bool:
+        """An answered join put them in before ``start`` and nothing of theirs ran until ``end``."""
+        ops_of = by_user[user]
+        for i, op in enumerate(ops_of):
+            if (
+                op.kind == "join"
+                and op.outcome == OK
+                and op.lobby_id == lobby_id
+                and op.completed < start
+            ):
+                later = ops_of[i + 1 :]
+                if not any(o.invoked < end for o in later):
+                    return True
+        return False
+
+    unknown_explained: set[int] = set()
+    booked_until: dict[str, float] = {}
+    for op in bookings:
+        booking = op.booking
+        assert booking is not None
+        lid = booking.lobby_id
+        booked_until[lid] = max(booked_until.get(lid, 0.0), op.completed)
+        candidates = {u for o in ops if o.kind == "join" and o.lobby_id == lid for u in o.users}
+        for user in candidates:
+            if certainly_in(user, lid, op.invoked, op.completed) and user not in booking.users:
+                violation(
+                    "lost_join",
+                    f"{user!r} was certainly in {lid} while it was booked, but not in the booking",
+                )
+        for user in booking.users:
+            source = could_enter(user, lid, op.completed)
+            if source is None:
+                violation(
+                    "user_in_two_lobbies",
+                    f"{user!r} was booked in {lid}, which no join of theirs could have entered",
+                )
+            elif source.outcome == UNKNOWN:
+                unknown_explained.add(id(source))
+
+    # The pool as it ended.
+    holders: defaultdict[str, list[str]] = defaultdict(list)
+    for lobby in final.lobbies.values():
+        for user in lobby.users:
+            holders[user].append(lobby.id)
+            source = could_enter(user, lobby.id, float("inf"))
+            if source is None:
+                violation(
+                    "user_in_two_lobbies",
+                    f"{user!r} is in {lobby.id}, which no join of theirs could have entered",
+                )
+            elif source.outcome == UNKNOWN:
+                unknown_explained.add(id(source))
+    for user, lobby_ids in holders.items():
+        if len(lobby_ids) > 1:
+            violation("user_in_two_lobbies", f"{user!r} is in {len(lobby_ids)} lobbies at the end")
+    for user, ops_of in by_user.items():
+        last = ops_of[-1]
+        if last.outcome != OK:
+            continue  # unknown or refused: either way is allowed
+        if last.kind == "leave" and holders.get(user):
+            violation("lost_leave", f"{user!r} left last but is in {holders[user]}")
+        if (
+            last.kind == "join"
+            and last.lobby_id is not None
+            and last.lobby_id not in holders.get(user, ())
+        ):
+            booked = booked_until.get(last.lobby_id)
+            if booked is None or booked < last.invoked:  # no booking could have come after
+                violation(
+                    "lost_join", f"{user!r} was last answered {last.lobby_id} but is not in it"
+                )
+
+    unknown = sum(1 for op in ops if op.outcome == UNKNOWN)
+    return HistoryReport(found, len(ops), unknown, len(unknown_explained))

@@ -1,0 +1,87 @@
+"""check_history on small hand-made histories: each rule fires, unknown calls are allowed."""
+
+from __future__ import annotations
+
+from lobbycore import Booking, Lobby
+from lobbycore.audit import PoolSnapshot
+from lobbycore.history import FAIL, OK, UNKNOWN, Op, check_history
+
+L, M = "01ARZ3NDEKTSV4RRFFQ69G5FA0", "01ARZ3NDEKTSV4RRFFQ69G5FB0"
+
+
+def lobby(lobby_id: str, *users: str, max_users: int = 3) -> Lobby:
+    return Lobby(id=lobby_id, session_id="s", users=users, max_users=max_users, created_at=1)
+
+
+def join(user: str, at: float, got: Lobby | None, outcome: str = OK) -> Op:
+    return Op("join", (user,), at, at + 1, outcome, got.id if got else None, lobby=got)
+
+
+def book(user: str, at: float, booking: Booking, rid: str = "r") -> Op:
+    return Op("book", (user,), at, at + 1, OK, booking.lobby_id, booking=booking)
+
+
+def final(*lobbies: Lobby) -> PoolSnapshot:
+    return PoolSnapshot({x.id: x for x in lobbies}, None, None, [], None)
+
+
+def kinds(ops: list[Op], end: PoolSnapshot) -> set[str]:
+    return {v.kind for v in check_history(ops, end).violations}
+
+
+def test_a_consistent_history() -> None:
+    ops = [
+        join("a", 0, lobby(L, "a")),
+        join("b", 2, lobby(L, "a", "b")),
+        book("a", 4, Booking(L, "s", ("a", "b"), 5, "r")),
+        join("c", 6, lobby(M, "c")),
+    ]
+    assert check_history(ops, final(lobby(M, "c"))).ok
+
+
+def test_booking_without_a_certain_member_is_a_lost_join() -> None:
+    ops = [
+        join("a", 0, lobby(L, "a")),
+        join("b", 2, lobby(L, "a", "b")),
+        book("a", 4, Booking(L, "s", ("a",), 5, "r")),
+    ]
+    assert kinds(ops, final()) == {"lost_join"}
+
+
+def test_booking_someone_who_never_joined_is_flagged() -> None:
+    ops = [
+        join("a", 0, lobby(L, "a")),
+        join("x", 0, lobby(M, "x")),
+        book("a", 4, Booking(L, "s", ("a", "x"), 5, "r")),
+    ]
+    assert "user_in_two_lobbies" in kinds(ops, final(lobby(M, "x")))
+
+
+def test_end_state_rules() -> None:
+    assert kinds([join("a", 0, lobby(L, "a"))], final()) == {"lost_join"}
+    assert kinds(
+        [join("a", 0, lobby(L, "a")), Op("leave", ("a",), 2, 3, OK)], final(lobby(L, "a"))
+    ) == {"lost_leave"}
+    assert "user_in_two_lobbies" in kinds(
+        [join("a", 0, lobby(L, "a"))], final(lobby(L, "a"), lobby(M, "a"))
+    )
+
+
+def test_double_booking_and_over_capacity() -> None:
+    ops = [
+        join("a", 0, lobby(L, "a", "b", "c", "d")),
+        book("a", 2, Booking(L, "s", ("a",), 3, "r1")),
+        book("a", 4, Booking(L, "s", ("a",), 5, "r2")),
+    ]
+    assert {"double_booking", "over_capacity"} <= kinds(ops, final())
+
+
+def test_unknown_join_may_or_may_not_have_taken_effect() -> None:
+    took = [join("a", 0, None, UNKNOWN)]
+    report = check_history(took, final(lobby(L, "a")))
+    assert report.ok and report.unknown == 1 and report.took_effect == 1
+    assert check_history(took, final()).ok  # or it did not
+    refused = [join("a", 0, None, FAIL)]
+    assert kinds(refused, final(lobby(L, "a"))) == {
+        "user_in_two_lobbies"
+    }  # a refusal changes nothing
