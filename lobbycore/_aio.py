@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import DEFAULT_SWEEP_LIMIT, ScriptCall
+from ._pipeline import AutoPipeline
+from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_SWEEP_LIMIT, ScriptCall
 
 T = TypeVar("T")
 
@@ -20,10 +22,28 @@ class AsyncLobbyStore(StoreBase):
     """The asyncio twin of :class:`LobbyStore`: same methods, same scripts, awaitable.
 
     ``client`` is a ``redis.asyncio.Redis``, ``redis.asyncio.cluster.RedisCluster`` or
-    ``fakeredis.FakeAsyncRedis``.
+    ``fakeredis.FakeAsyncRedis``. With ``autopipeline`` (the default, except on a cluster
+    client) concurrent calls share round trips: calls made while one is in flight go out
+    together in the next, each still one atomic script.
     """
 
+    def __init__(
+        self,
+        client: Any,
+        pool: str = "ticket",
+        lobby_ttl: float | None = 600.0,
+        *,
+        booking_ttl: float = DEFAULT_BOOKING_TTL,
+        autopipeline: bool | None = None,
+    ) -> None:
+        super().__init__(client, pool, lobby_ttl, booking_ttl=booking_ttl)
+        if autopipeline is None:
+            autopipeline = not isinstance(client, AsyncRedisCluster)
+        self._pipeline = AutoPipeline(client, self._scripts) if autopipeline else None
+
     async def _run(self, call: ScriptCall[T]) -> T:
+        if self._pipeline is not None:
+            return call.parse(await self._pipeline.run(call))
         script = self._scripts[call.script]
         try:
             # EVALSHA straight from the client: one call layer less than Script.__call__.
