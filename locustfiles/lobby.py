@@ -11,6 +11,7 @@ end the pool is audited, and any broken guarantee makes the run exit 1.
 from __future__ import annotations
 
 import random
+import time
 
 import gevent
 from locust import constant, task
@@ -110,4 +111,27 @@ class PartyJoin(LobbyUser):
             self.client.party_join([new_buyer_id() for _ in range(size)], self.settings.max_users)
 
 
-__all__ = ["Churn", "JoinAndBook", "JoinStorm", "PartyJoin"]
+class OpenJoins(LobbyUser):
+    """Open model: each user sends joins on a fixed schedule (--arrival-rate per second),
+    whether or not earlier calls have come back late, and each latency counts from the time
+    the join was *meant* to be sent, so a slow server shows up as queueing delay instead of
+    quietly slowing the load down (no coordinated omission). Reported as "join (open)"."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.interval = 1.0 / self.settings.arrival_rate
+        self.next_at = time.perf_counter() + random.random() * self.interval  # spread users out
+
+    @task
+    def join(self) -> None:
+        delay = self.next_at - time.perf_counter()
+        if delay > 0:
+            gevent.sleep(delay)
+        intended, self.next_at = self.next_at, self.next_at + self.interval
+        self.client.join(
+            new_buyer_id(), self.settings.max_users, intended=intended, name="join (open)"
+        )
+
+
+__all__ = ["Churn", "JoinAndBook", "JoinStorm", "OpenJoins", "PartyJoin"]

@@ -42,6 +42,12 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         help="share of joins made by parties of 2-3 (0..1, default 0; PartyJoin defaults to 0.5)",
     )
     group.add_argument(
+        "--arrival-rate",
+        type=float,
+        default=10.0,
+        help="OpenJoins: joins per second per Locust user, on a fixed schedule (default 10)",
+    )
+    group.add_argument(
         "--lobby-ttl",
         type=float,
         default=600.0,
@@ -58,6 +64,7 @@ class LobbySettings:
     seats: int | None
     party_share: float
     lobby_ttl: float
+    arrival_rate: float
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> LobbySettings:
@@ -70,6 +77,10 @@ class LobbySettings:
             raise ValueError(f"--seats must be >= 0 (or -1 for unlimited), got {options.seats}")
         if not options.lobby_ttl > 0:
             raise ValueError(f"--lobby-ttl must be > 0, got {options.lobby_ttl}")
+        if not 0 < options.arrival_rate <= 100_000:
+            raise ValueError(
+                f"--arrival-rate must be in (0, 100000] per user, got {options.arrival_rate}"
+            )
         return cls(
             redis_url=options.redis_url,
             pool=options.pool,
@@ -78,6 +89,7 @@ class LobbySettings:
             seats=None if options.seats < 0 else options.seats,
             party_share=options.party_share,
             lobby_ttl=options.lobby_ttl,
+            arrival_rate=options.arrival_rate,
         )
 
 

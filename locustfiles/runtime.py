@@ -32,6 +32,7 @@ class _ProcessState:
     client: redis.Redis
     store: Any
     baseline_bookings: int = 0
+    baseline_joins: int = 0
 
 
 _state: dict[int, _ProcessState] = {}
@@ -109,6 +110,8 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     state = _state_of(environment)
     if state.settings.seats is not None:
         state.store.set_seats(state.settings.seats)
+    if not _naive(state):
+        state.baseline_joins = state.store.stats().joins
     state.baseline_bookings = len(
         snapshot(state.client, state.settings.pool, naive=_naive(state)).bookings
     )
@@ -125,6 +128,18 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
 
 def _naive(state: _ProcessState) -> bool:
     return state.settings.strategy == "naive"
+
+
+JOIN_NAMES = ("join", "party_join", "join (open)")
+
+
+def _placements(environment: Environment) -> int:
+    """Buyers newly placed by the run's joins, as its clients counted them."""
+    total = 0
+    for name in JOIN_NAMES:
+        entry = environment.stats.entries.get((name, "lobby"))
+        total += 0 if entry is None else entry.total_content_length
+    return total
 
 
 def _successes(environment: Environment, name: str) -> int:
@@ -187,6 +202,12 @@ def _audit_before_exit(environment: Environment, **_kwargs: Any) -> None:
             f"unexplained_partial_lobbies: {partial} lobbies not full, the run's leaves and "
             f"party joins explain at most {allowed}"
         )
+    reported = _placements(environment)
+    server_count = None if _naive(state) else state.store.stats().joins - state.baseline_joins
+    if server_count is not None and reported > server_count:
+        problems.append(
+            f"lost_join: the run's clients placed {reported} buyers, the server counted {server_count}"
+        )
     for problem in problems[:20]:
         print(f"  {problem[:200]}")
     if len(problems) > 20:
@@ -200,7 +221,8 @@ def _audit_before_exit(environment: Environment, **_kwargs: Any) -> None:
         f"lobbysim audit: pool={pool} strategy={state.settings.strategy} ok={str(ok).lower()} "
         f"violations={len(problems)} "
         + " ".join(f"{kind}={counts.get(kind, 0)}" for kind in kinds)
-        + f" joins={_successes(environment, 'join') + _successes(environment, 'party_join')}"
+        + f" joins={sum(_successes(environment, name) for name in JOIN_NAMES)}"
+        + f" placed_reported={reported} placed_server={'n/a' if server_count is None else server_count}"
         f" bookings={booked} lobbies={report.lobbies} waiting={report.users_waiting}"
     )
     sys.stdout.flush()

@@ -178,3 +178,47 @@ def test_bad_options_are_one_line_exit_2(pool_name: str) -> None:
         ]
         assert len(errors) == 1 and "Traceback" not in result.stderr
         assert "secret" not in result.stderr + result.stdout
+
+
+def test_reported_placements_equal_the_servers_count(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    # --stop-timeout lets calls in flight finish, so nothing goes unreported.
+    result = run_locust(
+        *headless(redis_server, pool_name, "--party-share", "0.3", "--stop-timeout", "5"),
+        "JoinStorm",
+        "PartyJoin",
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    audit = audit_line(result.stdout)
+    assert int(audit["placed_reported"]) == int(audit["placed_server"]) > 100
+
+
+def test_open_model_counts_queueing_delay(pool_name: str, tmp_path: Path) -> None:
+    # A 0.6 s stall of the server: every join scheduled during it waits, and the open model
+    # counts that wait from the intended send time.
+    import threading
+    import time
+
+    with RedisServer("--enable-debug-command", "local") as server:
+
+        def stall() -> None:
+            time.sleep(1.5)
+            server.client().execute_command("DEBUG", "SLEEP", "0.6")
+
+        staller = threading.Thread(target=stall)
+        staller.start()
+        result = run_locust(
+            "--headless", "-u", "10", "-r", "10", "-t", "4s", "--stop-timeout", "5",
+            "--redis-url", server.url, "--pool", pool_name, "--arrival-rate", "50",
+            "--csv", str(tmp_path / "open"), "OpenJoins",
+        )  # fmt: skip
+        staller.join()
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    audit = audit_line(result.stdout)
+    assert audit["ok"] == "true" and int(audit["placed_reported"]) == int(audit["placed_server"])
+    with open(tmp_path / "open_stats.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["Name"] == "join (open)")
+    count = int(row["Request Count"])
+    assert 1200 <= count <= 2100  # 10 users x 50/s for about 4 s, on schedule
+    assert float(row["90%"]) >= 100  # the stall's backlog, not just the calls in flight
