@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from lobbycore import LobbyError, redact_url
@@ -178,6 +179,75 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv_list(kind: type, text: str, choices: tuple[str, ...] = ()) -> list[Any]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"expected a comma-separated list, got {text!r}")
+    try:
+        values = [kind(item) for item in items]
+    except ValueError:
+        raise UsageError(
+            f"expected a comma-separated list of {kind.__name__}, got {text!r}"
+        ) from None
+    if choices and any(v not in choices for v in values):
+        raise UsageError(f"expected values among {', '.join(choices)}, got {text!r}")
+    return values
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from ._capacity import Plan, command_line, knee, rates_between, run_capacity
+
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        raise UsageError("capacity needs --redis-url (or REDIS_URL): the Redis to measure")
+    if args.quick:
+        args.steps, args.step_seconds, args.users = 3, 3.0, 20
+        args.start_rate, args.max_rate = 500.0, 4000.0
+    max_users = _csv_list(int, args.max_users)
+    if any(not 1 <= m <= 1000 for m in max_users):
+        raise UsageError(f"--max-users values must be in 1..1000, got {args.max_users!r}")
+    checks = [
+        (args.steps >= 1, f"--steps must be >= 1, got {args.steps}"),
+        (
+            0 < args.step_seconds <= 3600,
+            f"--step-seconds must be in (0, 3600], got {args.step_seconds}",
+        ),
+        (
+            0 < args.start_rate <= args.max_rate <= 1_000_000,
+            "--start-rate and --max-rate must satisfy 0 < start <= max <= 1000000",
+        ),
+        (1 <= args.users <= 10_000, f"--users must be in 1..10000, got {args.users}"),
+        (1 <= args.processes <= 64, f"--processes must be in 1..64, got {args.processes}"),
+        (args.slo_ms > 0 and args.peak > 0, "--slo-ms and --peak must be > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    plan = Plan(
+        redis_url=url,
+        out=Path(args.out),
+        max_users=max_users,
+        strategies=_csv_list(str, args.strategy, ("atomic", "naive")),
+        rates=[float(r) for r in rates_between(args.start_rate, args.max_rate, args.steps)],
+        step_seconds=args.step_seconds,
+        users=args.users,
+        processes=args.processes,
+        slo_ms=args.slo_ms,
+        peak=args.peak,
+    )
+    _clients(url)  # fail fast, in one line, if the server cannot be reached
+    steps, out = run_capacity(plan, command_line(args.argv))
+    for strategy in plan.strategies:
+        for size in plan.max_users:
+            best = knee(
+                [s for s in steps if s.strategy == strategy and s.max_users == size], plan.slo_ms
+            )
+            where = f"{best.achieved:,.0f} joins/s" if best else "none met the SLO"
+            print(f"strategy={strategy} max_users={size} knee={where}")
+    print(f"wrote {out / 'capacity.csv'}, {out / 'report.md'}, {out / 'capacity.png'}")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from lobbycore.audit import check, snapshot
 
@@ -305,6 +375,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.set_defaults(handler=cmd_watch)
 
+    capacity = commands.add_parser(
+        "capacity",
+        help="sweep load on a Redis, find the saturation knee, recommend a number of primaries",
+        description=(
+            "Runs the open-model Locust scenario OpenJoins at increasing offered rates (each "
+            "step a real Locust run on a fresh pool), and writes DIR/capacity.csv, "
+            "DIR/report.md (table, knee: highest achieved rate with p99 <= --slo-ms, and how "
+            "many primaries --peak needs) and DIR/capacity.png."
+        ),
+    )
+    capacity.add_argument("--redis-url", help="the Redis to measure (default: REDIS_URL)")
+    capacity.add_argument(
+        "--out", required=True, help="folder for capacity.csv, report.md, capacity.png"
+    )
+    capacity.add_argument(
+        "--max-users", default="4", help="lobby sizes, comma-separated (default 4)"
+    )
+    capacity.add_argument(
+        "--strategy", default="atomic", help="atomic, naive or both: atomic,naive (default atomic)"
+    )
+    capacity.add_argument(
+        "--steps", type=int, default=5, help="load steps per configuration (default 5)"
+    )
+    capacity.add_argument(
+        "--step-seconds", type=_float, default=10.0, help="seconds per step (default 10)"
+    )
+    capacity.add_argument(
+        "--start-rate",
+        type=_float,
+        default=1000.0,
+        help="first offered rate, joins/s (default 1000)",
+    )
+    capacity.add_argument(
+        "--max-rate",
+        type=_float,
+        default=20000.0,
+        help="last offered rate, joins/s (default 20000)",
+    )
+    capacity.add_argument(
+        "--users", type=int, default=50, help="Locust users per step (default 50)"
+    )
+    capacity.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Locust processes (default 1; >1 runs a master + workers)",
+    )
+    capacity.add_argument(
+        "--slo-ms", type=_float, default=10.0, help="p99 objective in ms (default 10)"
+    )
+    capacity.add_argument(
+        "--peak", type=_float, default=50000.0, help="expected peak joins/s (default 50000)"
+    )
+    capacity.add_argument(
+        "--quick", action="store_true", help="a sub-minute sweep: 3 steps of 3 s, 500..4000 joins/s"
+    )
+    capacity.set_defaults(handler=cmd_capacity)
+
     audit = commands.add_parser(
         "audit",
         help="check every lobby guarantee on a pool (SCAN, never KEYS)",
@@ -321,7 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return 0
