@@ -187,12 +187,27 @@ def write_report(path: Path, plan: Plan, steps: list[Step], command: str) -> Non
                 )
             else:
                 primaries = math.ceil(plan.peak / best.achieved)
+                # If even the highest offered rate met the objective, the knee lies beyond the sweep.
+                unsaturated = best.offered == max(s.offered for s in rows)
                 lines += [
                     f"**Saturation knee**: {best.achieved:,.0f} joins/s (highest achieved rate with p99 ≤ "
-                    f"{plan.slo_ms:g} ms; p99 there {best.p99_ms:g} ms).",
+                    f"{plan.slo_ms:g} ms; p99 there {best.p99_ms:g} ms)"
+                    + (
+                        ": the sweep never saturated, so the real knee is higher (raise --max-rate)."
+                        if unsaturated
+                        else "."
+                    ),
                     "",
                     f"**Recommendation**: for a peak of {plan.peak:,.0f} joins/s at this lobby size you need "
+                    f"{'at most ' if unsaturated else ''}"
                     f"**{primaries} {'primary' if primaries == 1 else 'primaries'}**.",
+                ]
+            exact = [s.exact_count for s in rows if s.exact_count is not None]
+            if exact:
+                lines += [
+                    "",
+                    f"Locust's count of placed buyers equalled the server's in {sum(exact)} of "
+                    f"{len(exact)} steps.",
                 ]
             lines.append("")
     lines += [
