@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lobbycore import LobbyError, redact_url
+from simulator.clients import RedisClients
 
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
@@ -37,15 +38,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _clients(url: str | None) -> tuple[Any, Any, str]:
-    """(async client, sync client, description) for a URL, or an embedded fakeredis."""
+def _clients(url: str | None) -> RedisClients:
+    """Clients for a URL, or an embedded fakeredis; a one-line UsageError if unreachable."""
     from simulator.clients import ConnectError, open_clients
 
     try:
-        clients = open_clients(url)
+        return open_clients(url)
     except ConnectError as exc:
         raise UsageError(str(exc)) from None
-    return clients.async_client, clients.sync_client, clients.where
 
 
 def _one_line(exc: BaseException, url: str | None = None) -> str:
@@ -56,7 +56,8 @@ def _one_line(exc: BaseException, url: str | None = None) -> str:
 def cmd_race(args: argparse.Namespace) -> int:
     from ._race import race, render
 
-    async_client, sync_client, where = _clients(args.redis_url)
+    clients = _clients(args.redis_url)
+    async_client, sync_client, where = clients.async_client, clients.sync_client, clients.where
     pool = args.pool or f"race-{uuid.uuid4().hex[:8]}"
     print(
         f"{args.users} buyers, {args.concurrency} at a time, lobbies of {args.max_users}, "
@@ -125,10 +126,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration must be > 0 seconds, got {args.duration}")
     if args.headless and args.duration is None:
         args.duration = 10.0
-    async_client, sync_client, where = _clients(url)
-    from simulator.clients import RedisClients
-
-    clients = RedisClients(async_client, sync_client, where, url is None)
+    clients = _clients(url)
+    sync_client = clients.sync_client
     try:
         simulation = Simulation(clients, config)
     except InvalidInput as exc:
@@ -151,14 +150,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from lobbycore import InvalidInput
     from simulator import PoolFollower
-    from simulator.clients import RedisClients
 
     url = args.redis_url or os.environ.get("REDIS_URL")
     if not url:
         raise UsageError("watch needs --redis-url (or REDIS_URL): the Redis that holds the pool")
-    async_client, sync_client, where = _clients(url)
     try:
-        follower = PoolFollower(RedisClients(async_client, sync_client, where, False), args.pool)
+        follower = PoolFollower(_clients(url), args.pool)
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
     if args.headless:
@@ -251,7 +248,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from lobbycore.audit import check, snapshot
 
-    _, sync_client, _where = _clients(args.redis_url)
+    sync_client = _clients(args.redis_url).sync_client
     report = check(snapshot(sync_client, args.pool, naive=args.naive))
     for violation in report.violations[:20]:
         print(f"  {violation.kind}: {violation.detail}")
