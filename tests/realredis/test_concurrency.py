@@ -317,3 +317,22 @@ def test_naive_mixed_capacities_overfill(redis_server: RedisServer, pool_name: s
     history = _mixed_capacity_storm(store)
     report = check(snapshot(client, pool_name, naive=True), history)
     assert report.counts()["over_capacity"] > 0, report.summary()
+
+
+async def test_pipelined_calls_survive_script_flush(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    import asyncio
+
+    aclient = redis.asyncio.Redis(port=redis_server.port)
+    store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)  # auto-pipelined
+    admin = redis_server.client()
+    lobbies = []
+    for wave in range(5):
+        admin.script_flush()  # every wave's first pipeline meets NOSCRIPT and must reload
+        lobbies += await asyncio.gather(
+            *(store.find_or_create_lobby(f"w{wave}-{i}", 4) for i in range(80))
+        )
+    await aclient.aclose()
+    assert len({lobby.id for lobby in lobbies}) == 100
+    assert check(snapshot(admin, pool_name)).ok
