@@ -28,6 +28,10 @@ class StatsPanel(Vertical):
         self.query_one("#numbers", Static).update(table)
 
     def show_sparks(self, joins: list[float], bookings: list[float]) -> None:
+        # The series change once a second; the tick is ten times that: skip repaints.
+        if (joins, bookings) == getattr(self, "_sparks", None):
+            return
+        self._sparks = (joins, bookings)
         self.query_one("#joins-spark", Sparkline).data = joins or [0.0]
         self.query_one("#bookings-spark", Sparkline).data = bookings or [0.0]
 
