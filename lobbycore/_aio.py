@@ -11,7 +11,7 @@ from redis.exceptions import NoScriptError
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._pipeline import AutoPipeline
-from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_SWEEP_LIMIT, ScriptCall
+from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_REPLAY_WINDOW, DEFAULT_SWEEP_LIMIT, ScriptCall
 
 T = TypeVar("T")
 
@@ -34,9 +34,12 @@ class AsyncLobbyStore(StoreBase):
         lobby_ttl: float | None = 600.0,
         *,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
+        replay_window: float | None = DEFAULT_REPLAY_WINDOW,
         autopipeline: bool | None = None,
     ) -> None:
-        super().__init__(client, pool, lobby_ttl, booking_ttl=booking_ttl)
+        super().__init__(
+            client, pool, lobby_ttl, booking_ttl=booking_ttl, replay_window=replay_window
+        )
         if autopipeline is None:
             autopipeline = not isinstance(client, AsyncRedisCluster)
         self._pipeline = AutoPipeline(client, self._scripts) if autopipeline else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._protocol import DEFAULT_BOOKING_TTL, PoolProtocol
+from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_REPLAY_WINDOW, PoolProtocol
 from ._scripts import script_sources
 
 
@@ -22,8 +22,12 @@ class StoreBase:
         lobby_ttl: float | None = 600.0,
         *,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
+        replay_window: float | None = DEFAULT_REPLAY_WINDOW,
     ) -> None:
-        self._protocol = PoolProtocol(pool, lobby_ttl, booking_ttl)
+        """``replay_window``: seconds a join's answer is kept so that a replay of that same
+        call (a retry after a lost reply) gets it again instead of placing anyone twice,
+        even if the lobby was booked meanwhile; None keeps nothing."""
+        self._protocol = PoolProtocol(pool, lobby_ttl, booking_ttl, replay_window)
         self.client = client
         self._scripts = {
             name: client.register_script(source) for name, source in script_sources().items()

@@ -21,6 +21,7 @@ T = TypeVar("T")
 KEY_PREFIX = "lobbysim"
 DEFAULT_BOOKING_TTL = 24 * 3600.0
 DEFAULT_SWEEP_LIMIT = 100
+DEFAULT_REPLAY_WINDOW = 30.0
 
 
 def pool_prefix(pool: str) -> str:
@@ -179,17 +180,19 @@ def parse_events(reply: Any) -> list[LobbyEvent]:
 class PoolProtocol:
     """Builds the script calls of one pool. Shared by :class:`LobbyStore` and :class:`AsyncLobbyStore`."""
 
-    __slots__ = ("_booking_ttl_ms", "_keys", "_ttl_ms", "keys", "pool")
+    __slots__ = ("_booking_ttl_ms", "_keys", "_replay_ms", "_ttl_ms", "keys", "pool")
 
     def __init__(
         self,
         pool: str,
         lobby_ttl: float | None,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
+        replay_window: float | None = DEFAULT_REPLAY_WINDOW,
     ) -> None:
         self.pool = check.pool_name(pool)
         self._ttl_ms = check.ttl_ms(lobby_ttl, "lobby_ttl")
         self._booking_ttl_ms = check.ttl_ms(booking_ttl, "booking_ttl") or 1
+        self._replay_ms = check.ttl_ms(replay_window, "replay_window")
         self.keys = PoolKeys.for_pool(pool)
         self._keys = (self.keys.stats,)
 
@@ -204,7 +207,14 @@ class PoolProtocol:
         # The new lobby's ids are made here, before the call, so a replayed call carries the
         # same ids (and the script is deterministic apart from the server clock).
         return self._call(
-            "join", parse_lobby, max_users, new_ulid(), new_ulid(), self._ttl_ms, *users
+            "join",
+            parse_lobby,
+            max_users,
+            new_ulid(),
+            new_ulid(),
+            self._ttl_ms,
+            self._replay_ms,
+            *users,
         )
 
     def find_or_create_lobby(self, user_id: object, max_users: object) -> ScriptCall[Lobby]:

@@ -18,6 +18,7 @@
 --   events       stream  capped change stream (created/joined/full/left/booked/expired)
 --   bookings     stream  durable record of every booking
 --   b:<id>       list    a booked lobby's booking, kept for a while to answer retries
+--   jr:<call id> string  a join's answer, kept for a short while to answer a replay of it
 --   seq          string  fill-order sequence
 --   seats        string  seats left (absent = unlimited)
 
@@ -62,20 +63,25 @@ local function meta_string(m)
     .. '|' .. int(m.deadline)
 end
 
--- A lobby, read in one GET: its metadata and its users (nil if there is no such lobby).
-local function load_lobby(id)
-  local raw = redis.call('GET', lobby_key(id))
-  if not raw or string.byte(raw, 1) ~= 0 then return nil end
-  local parts, pos = {}, 2
+-- Fields of a NUL-separated string, from byte ``from`` on (user ids never contain NUL).
+local function split_nul(raw, from)
+  local parts, pos = {}, from
   while true do
     local nul = string.find(raw, '\0', pos, true)
     if not nul then
       parts[#parts + 1] = string.sub(raw, pos)
-      break
+      return parts
     end
     parts[#parts + 1] = string.sub(raw, pos, nul - 1)
     pos = nul + 1
   end
+end
+
+-- A lobby, read in one GET: its metadata and its users (nil if there is no such lobby).
+local function load_lobby(id)
+  local raw = redis.call('GET', lobby_key(id))
+  if not raw or string.byte(raw, 1) ~= 0 then return nil end
+  local parts = split_nul(raw, 2)
   local f = {}
   for field in string.gmatch(parts[1], '[^|]+') do f[#f + 1] = field end
   local users = {}

@@ -1,11 +1,13 @@
 -- join: put one user (find_or_create_lobby) or a party (join_party) into the oldest open
 -- lobby of their capacity with room for all of them, or into a new lobby.
--- ARGV: 1 max_users, 2 new lobby id, 3 new session id, 4 ttl ms (0 = never),
---       5.. user ids (distinct; checked by the client).
--- Safe to replay: users already placed get their lobby back, so a retried call is a no-op.
+-- ARGV: 1 max_users, 2 new lobby id (also the call's id), 3 new session id,
+--       4 ttl ms (0 = never), 5 replay window ms (0 = none), 6.. user ids (distinct).
+-- Safe to replay: users still placed get their lobby back; a replay of a call whose users
+-- have since been booked, or have left, gets the call's first answer instead of being
+-- placed again (for the replay window).
 local max = tonumber(ARGV[1])
 local users, buckets = {}, {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   users[#users + 1] = ARGV[i]
   buckets[#buckets + 1] = bucket_key(ARGV[i])
 end
@@ -31,6 +33,18 @@ for i = 1, k do
 end
 if placed == k then return lobby_reply(current) end
 if placed > 0 then return {'in_lobby', placed_user, current.id} end
+
+local replay_key, replay_ms = PREFIX .. 'jr:' .. ARGV[2], tonumber(ARGV[5])
+if replay_ms > 0 then
+  local earlier = redis.call('GET', replay_key)
+  if earlier then
+    -- This very call ran before (its answer was lost): answer the same, place nobody.
+    local f = split_nul(earlier, 1)
+    local reply = {'lobby', f[1], f[2], tonumber(f[3]), tonumber(f[4])}
+    for i = 5, #f do reply[#reply + 1] = f[i] end
+    return reply
+  end
+end
 
 -- Oldest open lobby of this capacity with room for k: the head of open:<max> for one user,
 -- the oldest head among room:<max>:<k..max-1> for a party. Bounded by max, not pool size.
@@ -84,4 +98,9 @@ resize(target, size, size + k)
 count('joins', k)
 emit('joined', target, size + k, users)
 if size + k >= max then emit('full', target, size + k, {}) end
+if replay_ms > 0 then
+  local answer = {target.id, target.sid, int(max), int(target.created)}
+  for i = 1, #target.users do answer[#answer + 1] = target.users[i] end
+  redis.call('SET', replay_key, table.concat(answer, '\0'), 'PX', replay_ms)
+end
 return lobby_reply(target)

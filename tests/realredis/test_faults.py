@@ -81,3 +81,20 @@ def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) 
         after = int(server.client().hget(stats_key, "joins"))
         assert after > joins_before_restart  # the load went on after the restart
         assert len(result.history.bookings) > 0
+
+
+def test_redis_py_retries_never_place_a_buyer_twice(pool_name: str) -> None:
+    # redis-py's own retries on (connect()'s default): they are invisible to the history,
+    # so every booking must hold exactly users whose joins answered that lobby.
+    with RedisServer() as server:
+        admin = server.client()
+        store = LobbyStore(connect(server.url, max_connections=64), pool=pool_name, lobby_ttl=None)
+        thread, results = load_in_background(store, admin, threads=16, ops_per_thread=200)
+        rounds = chaos(
+            thread, lambda: admin.client_kill_filter(_type="normal", skipme=True), every=0.02
+        )
+        thread.join()
+        (result,) = results
+        assert rounds >= 4
+        assert not result.history.retried  # redis-py absorbed every cut-off call
+        assert result.report.ok, result.report.violations[:5]

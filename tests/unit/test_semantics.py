@@ -381,3 +381,24 @@ def snapshot_of(store: Blocking):  # type: ignore[no-untyped-def]
 
     server = store.store.client.connection_pool.connection_kwargs["server"]
     return snapshot(fakeredis.FakeRedis(server=server), store.pool)
+
+
+def test_replayed_join_after_booking_gets_its_first_answer(make_store: StoreFactory) -> None:
+    # The same call sent twice (a retry after a lost reply), with a booking in between.
+    store = make_store()
+    call = store.store._protocol.find_or_create_lobby("a", 2)
+    first = store._run(call)
+    store.find_or_create_lobby("b", 2)
+    store.book_ticket(first.id)
+    again = store._run(call)
+    assert again == first  # the first answer, not a new placement
+    assert store.lobby_of("a") is None and store.stats().joins == 2
+
+
+def test_without_a_replay_window_a_replayed_join_places_again(make_store: StoreFactory) -> None:
+    store = make_store(replay_window=None)
+    call = store.store._protocol.find_or_create_lobby("a", 2)
+    first = store._run(call)
+    store.book_ticket(first.id)
+    assert store._run(call).id == first.id  # the call's own new-lobby id, used again
+    assert store.lobby_of("a") is not None  # placed twice: the documented gap without a window
