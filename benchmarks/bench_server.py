@@ -41,10 +41,11 @@ def main() -> None:
     with RedisServer() as server:
         sha = server.client().script_load(script_sources()["join"])
         ping = requests_per_second(server.port, "PING")
-        # A new buyer per call (__rand_int__), and a fresh id for each lobby it may create.
+        # A new buyer per call (__rand_int__), a fresh id for each lobby it may create, no
+        # expiry, and the default 30 s replay window (ARGV: max, id, session, ttl ms, replay ms).
         join = requests_per_second(
             server.port, "EVALSHA", sha, "1", "lobbysim:{bench}:stats",
-            "4", "L__rand_int__", "S__rand_int__", "0", "u__rand_int__",
+            "4", "L__rand_int__", "S__rand_int__", "0", "30000", "u__rand_int__",
         )  # fmt: skip
         print(f"redis-benchmark, {REQUESTS:,} requests, {CLIENTS} clients, private redis-server")
         print(f"  PING                       {ping:>12,.0f} requests/s")
