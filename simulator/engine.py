@@ -239,6 +239,11 @@ class Simulation(LiveSource):
             except LobbyError as exc:
                 self.note(f"leave failed: {exc}")
                 continue
+            except asyncio.CancelledError:
+                # Stopped while the leave was on its way: it may have happened, so the
+                # auditor stops expecting this user in the lobby.
+                self.auditor.left(user)
+                raise
             finally:
                 self.auditor.end(user)
             if epoch != self.generation:
