@@ -168,6 +168,15 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
         return False
 
     unknown_explained: set[int] = set()
+
+    def explain(user: str, lobby_id: str, before: float, where: str) -> None:
+        """A user found in a lobby must have a join that could have put them there."""
+        source = could_enter(user, lobby_id, before)
+        if source is None:
+            violation("user_in_two_lobbies", f"{where}, which no join of theirs could have entered")
+        elif source.outcome == UNKNOWN:
+            unknown_explained.add(id(source))  # the unanswered join did take effect
+
     booked_until: dict[str, float] = {}
     for op in bookings:
         booking = op.booking
@@ -182,28 +191,14 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
                     f"{user!r} was certainly in {lid} while it was booked, but not in the booking",
                 )
         for user in booking.users:
-            source = could_enter(user, lid, op.completed)
-            if source is None:
-                violation(
-                    "user_in_two_lobbies",
-                    f"{user!r} was booked in {lid}, which no join of theirs could have entered",
-                )
-            elif source.outcome == UNKNOWN:
-                unknown_explained.add(id(source))
+            explain(user, lid, op.completed, f"{user!r} was booked in {lid}")
 
     # The pool as it ended.
     holders: defaultdict[str, list[str]] = defaultdict(list)
     for lobby in final.lobbies.values():
         for user in lobby.users:
             holders[user].append(lobby.id)
-            source = could_enter(user, lobby.id, float("inf"))
-            if source is None:
-                violation(
-                    "user_in_two_lobbies",
-                    f"{user!r} is in {lobby.id}, which no join of theirs could have entered",
-                )
-            elif source.outcome == UNKNOWN:
-                unknown_explained.add(id(source))
+            explain(user, lobby.id, float("inf"), f"{user!r} is in {lobby.id}")
     for user, lobby_ids in holders.items():
         if len(lobby_ids) > 1:
             violation("user_in_two_lobbies", f"{user!r} is in {len(lobby_ids)} lobbies at the end")

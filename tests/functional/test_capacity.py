@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli import lobbysim
 from tests.redis_server import RedisServer
 
 
@@ -14,10 +13,9 @@ def test_quick_capacity_run_writes_csv_report_and_plot(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "capacity"
-    result = subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", "capacity", "--quick", "--redis-url", redis_server.url, "--out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    result = lobbysim(
+        "capacity", "--quick", "--redis-url", redis_server.url, "--out", str(out), timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "capacity.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -38,13 +36,6 @@ def test_capacity_bad_flags_are_one_line(tmp_path: Path) -> None:
         args = ["capacity", "--out", str(tmp_path), *extra]
         if extra:
             args += ["--redis-url", "redis://127.0.0.1:1/0"]
-        result = subprocess.run(
-            [sys.executable, "-m", "lobbysim_cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={"PATH": "/usr/bin:/bin"},
-        )
+        result = lobbysim(*args, timeout=60, env={"PATH": "/usr/bin:/bin"})
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from lobbycore import LobbyStore, NaiveLobbyStore
+from tests.cli import lobbysim
 from tests.redis_server import RedisServer, free_port
-
-
-def lobbysim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_help_lists_commands() -> None:

@@ -10,17 +10,8 @@ import time
 import pytest
 
 from lobbycore import LobbyStore
+from tests.cli import lobbysim
 from tests.redis_server import RedisServer, free_port
-
-
-def lobbysim(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +9,7 @@ import redis
 
 from lobbycore import LobbyStore, connect
 from lobbycore.audit import check, snapshot
+from tests.cli import lobbysim
 from tests.redis_server import RedisServer, make_self_signed_cert
 
 PASSWORD = "s3cret-pw"
@@ -72,22 +71,7 @@ def test_wrong_password_message_shows_no_password(tls_server: RedisServer) -> No
 def test_cli_hides_the_password(tls_server: RedisServer) -> None:
     # The CLI builds plain rediss:// clients: without the CA it cannot verify the certificate,
     # and the one-line error must not show the password.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lobbysim_cli",
-            "audit",
-            "--redis-url",
-            lobby_url(tls_server),
-            "--pool",
-            "secure",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = lobbysim("audit", "--redis-url", lobby_url(tls_server), "--pool", "secure", timeout=60)
     assert result.returncode == 2
     assert PASSWORD not in result.stdout + result.stderr and "lobby:***@" in result.stderr
 
@@ -95,13 +79,7 @@ def test_cli_hides_the_password(tls_server: RedisServer) -> None:
 def test_cli_with_the_ca_in_the_url(tls_server: RedisServer) -> None:
     url = f"{lobby_url(tls_server)}?ssl_ca_certs={ca(tls_server)}"
     LobbyStore(connect(url), pool="via-cli", lobby_ttl=None).join_party(["x", "y"], 2)
-    result = subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", "audit", "--redis-url", url, "--pool", "via-cli"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = lobbysim("audit", "--redis-url", url, "--pool", "via-cli", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "ok=true" in result.stdout and "waiting=2" in result.stdout
     assert PASSWORD not in result.stdout + result.stderr
