@@ -13,6 +13,7 @@ from ._errors import (
     InvalidInput,
     LobbyError,
     LobbyNotFound,
+    PartySpansShards,
     SoldOut,
 )
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
@@ -34,6 +35,7 @@ __all__ = [
     "LobbyNotFound",
     "LobbyStore",
     "NaiveLobbyStore",
+    "PartySpansShards",
     "PoolStats",
     "SoldOut",
     "connect",

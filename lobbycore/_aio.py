@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -11,7 +12,13 @@ from redis.exceptions import NoScriptError
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._pipeline import AutoPipeline
-from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_REPLAY_WINDOW, DEFAULT_SWEEP_LIMIT, ScriptCall
+from ._protocol import (
+    DEFAULT_BOOKING_TTL,
+    DEFAULT_REPLAY_WINDOW,
+    DEFAULT_SWEEP_LIMIT,
+    FanOut,
+    ScriptCall,
+)
 
 T = TypeVar("T")
 
@@ -35,10 +42,16 @@ class AsyncLobbyStore(StoreBase):
         *,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
         replay_window: float | None = DEFAULT_REPLAY_WINDOW,
+        shards: int = 1,
         autopipeline: bool | None = None,
     ) -> None:
         super().__init__(
-            client, pool, lobby_ttl, booking_ttl=booking_ttl, replay_window=replay_window
+            client,
+            pool,
+            lobby_ttl,
+            booking_ttl=booking_ttl,
+            replay_window=replay_window,
+            shards=shards,
         )
         if autopipeline is None:
             autopipeline = not isinstance(client, AsyncRedisCluster)
@@ -54,6 +67,13 @@ class AsyncLobbyStore(StoreBase):
         except NoScriptError:  # the server lost its script cache: the Script reloads it
             reply = await script(keys=call.keys, args=call.args)
         return call.parse(reply)
+
+    async def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
+        # A sharded pool's whole-pool operations: one call per shard, all at once.
+        if isinstance(plan, FanOut):
+            combined: T = plan.combine(list(await asyncio.gather(*map(self._run, plan.calls))))
+            return combined
+        return await self._run(plan)
 
     async def find_or_create_lobby(self, user_id: str, max_users: int) -> Lobby:
         """Put ``user_id`` in the oldest open lobby of capacity ``max_users``, or a new one.
@@ -82,18 +102,18 @@ class AsyncLobbyStore(StoreBase):
 
     async def set_seats(self, n: int | None) -> None:
         """Set the seat inventory; None means unlimited."""
-        await self._run(self._protocol.set_seats(n))
+        await self._run_each(self._protocol.set_seats(n))
 
     async def seats_left(self) -> int | None:
         return (await self.stats()).seats_left
 
     async def stats(self) -> PoolStats:
-        return await self._run(self._protocol.stats())
+        return await self._run_each(self._protocol.stats())
 
     async def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
         """Expire up to ``limit`` lobbies past their deadline; how many were expired."""
-        return await self._run(self._protocol.sweep_expired(limit))
+        return await self._run_each(self._protocol.sweep_expired(limit))
 
     async def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
         """Up to ``count`` change events after event id ``after`` (oldest first)."""
-        return await self._run(self._protocol.events(after, count))
+        return await self._run_each(self._protocol.events(after, count))

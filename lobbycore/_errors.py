@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInput",
     "LobbyError",
     "LobbyNotFound",
+    "PartySpansShards",
     "SoldOut",
 ]
 
@@ -59,3 +60,21 @@ class SoldOut(LobbyError):
         super().__init__(f"sold out: {requested} seats requested, {seats_left} left")
         self.seats_left = seats_left
         self.requested = requested
+
+
+class PartySpansShards(LobbyError):
+    """A party join on a sharded pool named users who live in different shards.
+
+    Each user belongs to one shard (a stable hash of their id) and a lobby lives in one
+    shard, so such a party could only be placed by a step spanning shards, which would not
+    be atomic. Refused before anything is sent: nothing was written. ``shards`` maps each
+    user to their shard; see ``LobbyStore.shard_of`` to form parties within a shard.
+    """
+
+    def __init__(self, shards: dict[str, int]) -> None:
+        super().__init__(
+            f"a party's users live in {len(set(shards.values()))} different shards "
+            f"({', '.join(f'{u!r:.40}: {s}' for u, s in list(shards.items())[:6])}); "
+            "a party on a sharded pool must share one shard"
+        )
+        self.shards = shards

@@ -24,9 +24,18 @@ DEFAULT_SWEEP_LIMIT = 100
 DEFAULT_REPLAY_WINDOW = 30.0
 
 
-def pool_prefix(pool: str) -> str:
-    """Key prefix of a pool. The braces make the pool name the Redis Cluster hash tag."""
-    return f"{KEY_PREFIX}:{{{pool}}}:"
+def pool_prefix(pool: str, shard: int | None = None, shards: int = 1) -> str:
+    """Key prefix of a pool, or of sub-pool ``shard`` of a pool split into ``shards``.
+
+    The braces make the pool name the Redis Cluster hash tag, so a pool lives in one slot.
+    A sub-pool's tag is ``<pool>#<shard>`` (its own slot), under ``lobbysim:s<shards>:``:
+    that part differs from every unsharded prefix, and the shard number has no ``#``, so no
+    two (pool, shard, shards) share a prefix, and a pool split 4 ways never mixes with the
+    same pool split 2 ways (users would map to other shards).
+    """
+    if shard is None:
+        return f"{KEY_PREFIX}:{{{pool}}}:"
+    return f"{KEY_PREFIX}:s{shards}:{{{pool}#{shard}}}:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +45,8 @@ class PoolKeys:
     prefix: str
 
     @classmethod
-    def for_pool(cls, pool: str) -> PoolKeys:
-        return cls(pool_prefix(pool))
+    def for_pool(cls, pool: str, shard: int | None = None, shards: int = 1) -> PoolKeys:
+        return cls(pool_prefix(pool, shard, shards))
 
     @property
     def stats(self) -> str:
@@ -177,10 +186,22 @@ def parse_events(reply: Any) -> list[LobbyEvent]:
     return events
 
 
-class PoolProtocol:
-    """Builds the script calls of one pool. Shared by :class:`LobbyStore` and :class:`AsyncLobbyStore`."""
+class FanOut(NamedTuple, Generic[T]):
+    """Several script calls, one per sub-pool of a sharded pool, and how to combine their
+    parsed results. Each call is its own atomic step: a fan-out is not a snapshot."""
 
-    __slots__ = ("_booking_ttl_ms", "_keys", "_replay_ms", "_ttl_ms", "keys", "pool")
+    calls: tuple[ScriptCall[Any], ...]
+    combine: Callable[[list[Any]], T]
+
+
+class PoolProtocol:
+    """Builds the script calls of one pool. Shared by :class:`LobbyStore` and :class:`AsyncLobbyStore`.
+
+    With ``shard`` set it is sub-pool ``shard`` of a pool split into ``shards``
+    (see :mod:`lobbycore._sharding`): its own keys, and lobby ids ending in ``.<shard>``.
+    """
+
+    __slots__ = ("_booking_ttl_ms", "_id_suffix", "_keys", "_replay_ms", "_ttl_ms", "keys", "pool")
 
     def __init__(
         self,
@@ -188,13 +209,17 @@ class PoolProtocol:
         lobby_ttl: float | None,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
         replay_window: float | None = DEFAULT_REPLAY_WINDOW,
+        *,
+        shard: int | None = None,
+        shards: int = 1,
     ) -> None:
         self.pool = check.pool_name(pool)
         self._ttl_ms = check.ttl_ms(lobby_ttl, "lobby_ttl")
         self._booking_ttl_ms = check.ttl_ms(booking_ttl, "booking_ttl") or 1
         self._replay_ms = check.ttl_ms(replay_window, "replay_window")
-        self.keys = PoolKeys.for_pool(pool)
+        self.keys = PoolKeys.for_pool(pool, shard, shards)
         self._keys = (self.keys.stats,)
+        self._id_suffix = "" if shard is None else f".{shard}"
 
     @property
     def lobby_ttl(self) -> float | None:
@@ -210,7 +235,7 @@ class PoolProtocol:
             "join",
             parse_lobby,
             max_users,
-            new_ulid(),
+            new_ulid() + self._id_suffix,
             new_ulid(),
             self._ttl_ms,
             self._replay_ms,
@@ -231,10 +256,12 @@ class PoolProtocol:
         return self._call("lookup", parse_optional_lobby, "user", check.opaque_id(user_id))
 
     def get_lobby(self, lobby_id: object) -> ScriptCall[Lobby | None]:
-        return self._call("lookup", parse_optional_lobby, "lobby", check.lobby_id(lobby_id))
+        return self._call(
+            "lookup", parse_optional_lobby, "lobby", check.lobby_id(lobby_id, self._id_suffix)
+        )
 
     def book_ticket(self, lobby_id: object, request_id: object = None) -> ScriptCall[Booking]:
-        lid = check.lobby_id(lobby_id)
+        lid = check.lobby_id(lobby_id, self._id_suffix)
         rid = new_ulid() if request_id is None else check.opaque_id(request_id, "request id")
         return self._call("book", parse_booking, lid, rid, self._booking_ttl_ms)
 

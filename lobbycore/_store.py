@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import DEFAULT_SWEEP_LIMIT, ScriptCall
+from ._protocol import DEFAULT_SWEEP_LIMIT, FanOut, ScriptCall
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ class LobbyStore(StoreBase):
     """A lobby pool on Redis. Every method is one atomic script run in one round trip.
 
     ``client`` is a ``redis.Redis``, ``redis.cluster.RedisCluster`` or fakeredis client,
-    with ``decode_responses`` True or False. Scripts are sent by EVALSHA and reloaded
+    with ``decode_responses`` True or False. ``shards=N`` splits the pool over N hash tags. Scripts are sent by EVALSHA and reloaded
     by redis-py if the server lost them (NOSCRIPT). Every script is safe to replay, so
     redis-py's retries on connection errors cannot double a join or a booking.
     """
@@ -33,6 +33,14 @@ class LobbyStore(StoreBase):
         except NoScriptError:  # the server lost its script cache: the Script reloads it
             reply = script(keys=call.keys, args=call.args)
         return call.parse(reply)
+
+    def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
+        # A sharded pool's whole-pool operations: one call per shard, one after the other.
+        if isinstance(plan, FanOut):
+            results: list[Any] = [self._run(call) for call in plan.calls]
+            combined: T = plan.combine(results)
+            return combined
+        return self._run(plan)
 
     def find_or_create_lobby(self, user_id: str, max_users: int) -> Lobby:
         """Put ``user_id`` in the oldest open lobby of capacity ``max_users``, or a new one.
@@ -61,18 +69,18 @@ class LobbyStore(StoreBase):
 
     def set_seats(self, n: int | None) -> None:
         """Set the seat inventory; None means unlimited."""
-        self._run(self._protocol.set_seats(n))
+        self._run_each(self._protocol.set_seats(n))
 
     def seats_left(self) -> int | None:
         return self.stats().seats_left
 
     def stats(self) -> PoolStats:
-        return self._run(self._protocol.stats())
+        return self._run_each(self._protocol.stats())
 
     def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
         """Expire up to ``limit`` lobbies past their deadline; how many were expired."""
-        return self._run(self._protocol.sweep_expired(limit))
+        return self._run_each(self._protocol.sweep_expired(limit))
 
     def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
         """Up to ``count`` change events after event id ``after`` (oldest first)."""
-        return self._run(self._protocol.events(after, count))
+        return self._run_each(self._protocol.events(after, count))

@@ -14,6 +14,7 @@ MAX_POOL_BYTES = 128
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 MAX_SEATS = 2**53 - 1
 MAX_BATCH = 10_000
+MAX_SHARDS = 1024
 
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _STREAM_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
@@ -71,10 +72,20 @@ def pool_name(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
-def lobby_id(value: object) -> str:
-    if not isinstance(value, str) or not _ULID.fullmatch(value):
-        raise InvalidInput(f"lobby id must be a ULID string, got {value!r:.80}")
+def lobby_id(value: object, suffix: str = "") -> str:
+    """A lobby id: a ULID, followed by ``.<shard>`` in a sharded pool (``suffix``)."""
+    if (
+        not isinstance(value, str)
+        or not value.endswith(suffix)
+        or not _ULID.fullmatch(value, 0, len(value) - len(suffix))
+    ):
+        shape = f"a ULID followed by {suffix!r}" if suffix else "a ULID string"
+        raise InvalidInput(f"lobby id must be {shape}, got {value!r:.80}")
     return value
+
+
+def shards(value: object) -> int:
+    return whole(value, "shards", 1, MAX_SHARDS)
 
 
 def ttl_ms(value: object, what: str) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 from ._models import Booking, Lobby
 from ._naive import _decode, _lobby, naive_prefix
 from ._protocol import _text, pool_prefix, split_users
+from ._sharding import shard_of
 
 __all__ = [
     "AuditReport",
@@ -66,6 +67,8 @@ class PoolSnapshot:
     """capacity -> lobby ids listed as open, for lobbycore pools."""
     bookings: list[Booking]
     seats_left: int | None
+    misplaced: tuple[str, ...] = ()
+    """Index entries found outside their user's shard (sharded pools only)."""
 
 
 @dataclass
@@ -160,21 +163,42 @@ def parse_lobby_value(lobby_id: str, raw: Any) -> Lobby | None:
     )
 
 
-def delete_pool(client: Any, pool: str, *, naive: bool = False) -> int:
+def _prefixes(pool: str, naive: bool, shards: int) -> list[str]:
+    if naive:
+        return [naive_prefix(pool)]
+    if shards == 1:
+        return [pool_prefix(pool)]
+    return [pool_prefix(pool, i, shards) for i in range(shards)]
+
+
+def delete_pool(client: Any, pool: str, *, naive: bool = False, shards: int = 1) -> int:
     """Delete every key of one pool (found with SCAN); how many were deleted.
 
     For tools that made a throw-away pool (``lobbysim race``); it touches no other key.
+    ``shards``: the pool's shard count, as given to the store.
     """
-    prefix = naive_prefix(pool) if naive else pool_prefix(pool)
-    keys = _scan(client, _escape_glob(prefix) + "*")
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
-    return len(keys)
+    deleted = 0
+    for prefix in _prefixes(pool, naive, shards):
+        # One sub-pool at a time: its keys share one slot, so the DEL works on a cluster.
+        keys = _scan(client, _escape_glob(prefix) + "*")
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        deleted += len(keys)
+    return deleted
 
 
-def read_lobbies(client: Any, pool: str, *, naive: bool = False) -> dict[str, Lobby]:
+def read_lobbies(
+    client: Any, pool: str, *, naive: bool = False, shards: int = 1
+) -> dict[str, Lobby]:
     """Every lobby of a pool (sync client, SCAN): lighter than a full :func:`snapshot`."""
-    lobbies: dict[str, Lobby] = {}
+    if shards > 1 and not naive:
+        lobbies: dict[str, Lobby] = {}
+        for prefix in _prefixes(pool, naive, shards):
+            lobbies.update(_read_lobbies(client, prefix))
+        return lobbies
+    if not naive:
+        return _read_lobbies(client, pool_prefix(pool))
+    lobbies = {}
     if naive:
         prefix = naive_prefix(pool)
         for key in _scan(client, _escape_glob(prefix) + "lobby:*"):
@@ -182,8 +206,11 @@ def read_lobbies(client: Any, pool: str, *, naive: bool = False) -> dict[str, Lo
             if data:
                 lobby = _lobby(key, data, json.loads(data.get("users") or "[]"))
                 lobbies[lobby.id] = lobby
-        return lobbies
-    prefix = pool_prefix(pool)
+    return lobbies
+
+
+def _read_lobbies(client: Any, prefix: str) -> dict[str, Lobby]:
+    lobbies: dict[str, Lobby] = {}
     for key in _scan(client, _escape_glob(prefix) + "l:*"):
         lobby_id = key[len(prefix) + 2 :]
         parsed = parse_lobby_value(lobby_id, client.get(key))
@@ -192,10 +219,43 @@ def read_lobbies(client: Any, pool: str, *, naive: bool = False) -> dict[str, Lo
     return lobbies
 
 
-def snapshot(client: Any, pool: str, *, naive: bool = False) -> PoolSnapshot:
-    """Read a whole pool (sync client) with SCAN/HSCAN/XRANGE."""
-    lobbies = read_lobbies(client, pool, naive=naive)
-    prefix = naive_prefix(pool) if naive else pool_prefix(pool)
+def snapshot(client: Any, pool: str, *, naive: bool = False, shards: int = 1) -> PoolSnapshot:
+    """Read a whole pool (sync client) with SCAN/HSCAN/XRANGE.
+
+    ``shards``: the pool's shard count, as given to the store; the sub-pools are read one
+    after the other and merged, and index entries outside their user's shard are reported.
+    """
+    if shards > 1 and not naive:
+        return _merge_shards(
+            [_snapshot(client, pool, prefix, False) for prefix in _prefixes(pool, False, shards)]
+        )
+    return _snapshot(client, pool, naive_prefix(pool) if naive else pool_prefix(pool), naive)
+
+
+def _merge_shards(parts: list[PoolSnapshot]) -> PoolSnapshot:
+    lobbies: dict[str, Lobby] = {}
+    user_index: dict[str, str] = {}
+    open_index: dict[int, set[str]] = defaultdict(set)
+    bookings: list[Booking] = []
+    misplaced: list[str] = []
+    for shard, part in enumerate(parts):
+        lobbies.update(part.lobbies)
+        for user, lobby_id in (part.user_index or {}).items():
+            if shard_of(user, len(parts)) != shard or user in user_index:
+                misplaced.append(f"user {user!r} is indexed in shard {shard} (in {lobby_id})")
+            user_index.setdefault(user, lobby_id)
+        for capacity, ids in (part.open_index or {}).items():
+            open_index[capacity] |= ids
+        bookings.extend(part.bookings)
+    seats = [p.seats_left for p in parts]
+    seats_left = None if all(s is None for s in seats) else sum(s or 0 for s in seats)
+    return PoolSnapshot(
+        lobbies, user_index, dict(open_index), bookings, seats_left, tuple(misplaced)
+    )
+
+
+def _snapshot(client: Any, pool: str, prefix: str, naive: bool) -> PoolSnapshot:
+    lobbies = read_lobbies(client, pool, naive=True) if naive else _read_lobbies(client, prefix)
     seats = client.get(f"{prefix}seats")
     seats_left = None if seats is None else int(seats)
     bookings = _read_bookings(client, f"{prefix}bookings")
@@ -308,6 +368,8 @@ def check(
                 )
         for lobby_id in listed - snap.lobbies.keys():
             violation("index_mismatch", f"open index lists missing lobby {lobby_id}")
+    for detail in snap.misplaced:
+        violation("index_mismatch", detail)
 
     if history is not None:
         _check_history(snap, history, set(expired_lobbies), violation)
