@@ -9,6 +9,7 @@ The same harness runs against the naive store to prove that the checks can fail.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import redis
 
 from lobbycore import AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut
+from lobbycore._sharding import shard_of
 from lobbycore.audit import AuditReport, History, check, snapshot
 from lobbycore.history import Recorder
 
@@ -58,9 +60,22 @@ class Plan:
 
 class Worker:
     def __init__(
-        self, index: int, users_per_worker: int, max_users: int, mix: Mix, seed: int
+        self,
+        index: int,
+        users_per_worker: int,
+        max_users: int,
+        mix: Mix,
+        seed: int,
+        shards: int = 1,
     ) -> None:
-        self.users = [f"w{index}-u{i}" for i in range(users_per_worker)]
+        # On a sharded pool a worker's users share a shard (so its parties are placeable),
+        # and the workers are spread over the shards.
+        names = (f"w{index}-u{i}" for i in itertools.count())
+        self.users = list(
+            itertools.islice(
+                (u for u in names if shard_of(u, shards) == index % shards), users_per_worker
+            )
+        )
         self.where: dict[str, str] = {}  # user -> lobby id, as this worker last heard
         self.max_users = max_users
         self.rng = random.Random(seed * 1_000_003 + index)
@@ -207,7 +222,10 @@ def run_threads(
     recorder: Recorder | None = None,
 ) -> RunResult:
     history, tally = History(), Tally()
-    workers = [Worker(i, users_per_worker, max_users, mix or Mix(), seed) for i in range(threads)]
+    shards = getattr(store, "shards", 1)
+    workers = [
+        Worker(i, users_per_worker, max_users, mix or Mix(), seed, shards) for i in range(threads)
+    ]
 
     def run(k: int) -> None:
         worker = workers[k]
@@ -228,7 +246,7 @@ def run_threads(
                 worker.done(plan, result, history, tally)
 
     in_threads(threads, run)
-    snap = snapshot(audit_client, store.pool, naive=naive)
+    snap = snapshot(audit_client, store.pool, naive=naive, shards=shards)
     return RunResult(check(snap, history, initial_seats=initial_seats), tally, history)
 
 
@@ -245,7 +263,10 @@ async def run_tasks(
     seed: int = 1,
 ) -> RunResult:
     history, tally = History(), Tally()
-    workers = [Worker(i, users_per_worker, max_users, mix or Mix(), seed) for i in range(tasks)]
+    shards = getattr(store, "shards", 1)
+    workers = [
+        Worker(i, users_per_worker, max_users, mix or Mix(), seed, shards) for i in range(tasks)
+    ]
     gate = asyncio.Event()
 
     async def run(worker: Worker) -> None:
@@ -263,5 +284,5 @@ async def run_tasks(
     await asyncio.sleep(0)
     gate.set()
     await asyncio.gather(*running)
-    snap = snapshot(audit_client, store.pool, naive=naive)
+    snap = snapshot(audit_client, store.pool, naive=naive, shards=shards)
     return RunResult(check(snap, history), tally, history)

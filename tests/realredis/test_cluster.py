@@ -38,6 +38,22 @@ def test_pools_spread_over_primaries_and_keep_every_guarantee(
     client.close()
 
 
+def test_one_hot_pool_sharded_over_every_primary(cluster: RedisClusterProcesses) -> None:
+    from lobbycore import pool_prefix
+
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    store = LobbyStore(client, pool="hot-sale", lobby_ttl=60, shards=6)
+    owners = {
+        client.get_node_from_key(pool_prefix("hot-sale", i, 6) + "stats").port for i in range(6)
+    }
+    assert owners == set(cluster.ports)  # one on-sale, spread over all three primaries
+    store.set_seats(400)
+    result = run_threads(store, client, threads=12, ops_per_thread=60, initial_seats=400)
+    assert result.report.ok, result.report.violations[:5]
+    assert store.stats().waiting_users == result.report.users_waiting
+    client.close()
+
+
 async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses) -> None:
     aclient = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[1])
     await aclient.initialize()  # before the tasks race to do it

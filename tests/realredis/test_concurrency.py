@@ -30,6 +30,7 @@ from tests.redis_server import RedisServer
 from .harness import in_threads, run_tasks, run_threads
 
 THREADS = 32
+SHARDED_SEATS = 300
 
 
 def test_threads_mixed_workload_keeps_every_guarantee(
@@ -47,6 +48,28 @@ def test_threads_mixed_workload_keeps_every_guarantee(
     stats = store.stats()
     assert stats.waiting_users == result.report.users_waiting
     assert stats.bookings == len(result.history.bookings) == result.report.bookings
+
+
+@pytest.mark.parametrize("shards", [2, 5])
+def test_a_sharded_pool_keeps_every_guarantee_under_threads(
+    redis_server: RedisServer, pool_name: str, shards: int
+) -> None:
+    client = redis_server.client(max_connections=THREADS + 4)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None, shards=shards)
+    store.set_seats(SHARDED_SEATS)  # scarce: each shard sells out its share
+    result = run_threads(
+        store, client, threads=THREADS, ops_per_thread=100, initial_seats=SHARDED_SEATS
+    )
+    assert result.report.ok, result.report.violations[:10]
+    ops = result.tally.ops
+    assert ops["join"] > 500 and ops["party"] > 50 and ops["book"] > 50, ops
+    assert ops["book:SoldOut"] > 0, ops
+    stats = store.stats()
+    assert stats.waiting_users == result.report.users_waiting
+    assert stats.bookings == len(result.history.bookings) == result.report.bookings
+    # Every shard did work.
+    lobby_shards = {lobby.id.rsplit(".", 1)[1] for _, lobby in result.history.joins}
+    assert lobby_shards == {str(i) for i in range(shards)}
 
 
 def test_naive_store_fails_the_same_thread_harness(
@@ -78,6 +101,17 @@ async def test_asyncio_200_tasks_keep_every_guarantee(
     assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, (
         ops
     )
+
+
+async def test_a_sharded_pool_keeps_every_guarantee_under_asyncio_tasks(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    aclient = redis.asyncio.Redis(port=redis_server.port, max_connections=64)
+    store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None, shards=3)
+    result = await run_tasks(store, redis_server.client(), tasks=150, ops_per_task=6)
+    await aclient.aclose()
+    assert result.report.ok, result.report.violations[:10]
+    assert (await store.stats()).waiting_users == result.report.users_waiting
 
 
 async def test_naive_store_fails_the_same_asyncio_harness(
