@@ -32,6 +32,22 @@ def new_buyer_id() -> str:
     return f"buyer-{uuid.uuid4().hex[:20]}"
 
 
+def new_party_ids(store: Any, size: int) -> list[str]:
+    """``size`` new buyer ids for a party. On a sharded pool a party must share a shard, so
+    the members are drawn until they do, as an application forming parties would do with
+    ``LobbyStore.shard_of``."""
+    first = new_buyer_id()
+    if getattr(store, "shards", 1) == 1:
+        return [first, *(new_buyer_id() for _ in range(size - 1))]
+    shard = store.shard_of(first)
+    party = [first]
+    while len(party) < size:
+        candidate = new_buyer_id()
+        if store.shard_of(candidate) == shard:
+            party.append(candidate)
+    return party
+
+
 class LobbyClient:
     """Calls the store and reports each call. Failed calls return None (and are reported).
 

@@ -18,7 +18,7 @@ from locust import constant, task
 
 from lobbycore import AlreadyBooked, SoldOut
 from locustfiles import runtime  # noqa: F401  (registers the run's hooks)
-from locustfiles.client import LobbyUser, new_buyer_id
+from locustfiles.client import LobbyUser, new_buyer_id, new_party_ids
 from locustfiles.options import add_lobby_options  # noqa: F401  (registers the options)
 
 POLL_SECONDS = 0.05
@@ -37,7 +37,7 @@ class JoinStorm(LobbyUser):
             size = random.randint(2, max(2, min(3, self.settings.max_users)))
             if size <= self.settings.max_users:
                 self.client.party_join(
-                    [new_buyer_id() for _ in range(size)], self.settings.max_users
+                    new_party_ids(self.client.store, size), self.settings.max_users
                 )
                 return
         self.client.join(new_buyer_id(), self.settings.max_users)
@@ -108,7 +108,7 @@ class PartyJoin(LobbyUser):
         if size == 1:
             self.client.join(new_buyer_id(), self.settings.max_users)
         else:
-            self.client.party_join([new_buyer_id() for _ in range(size)], self.settings.max_users)
+            self.client.party_join(new_party_ids(self.client.store, size), self.settings.max_users)
 
 
 class OpenJoins(LobbyUser):

@@ -48,6 +48,13 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         help="OpenJoins: joins per second per Locust user, on a fixed schedule (default 10)",
     )
     group.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="split the pool into this many sub-pools, each on its own hash tag "
+        "(atomic strategy; spreads one pool over a cluster's primaries; default 1)",
+    )
+    group.add_argument(
         "--lobby-ttl",
         type=float,
         default=600.0,
@@ -65,6 +72,7 @@ class LobbySettings:
     party_share: float
     lobby_ttl: float
     arrival_rate: float
+    shards: int = 1
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> LobbySettings:
@@ -81,6 +89,10 @@ class LobbySettings:
             raise ValueError(
                 f"--arrival-rate must be in (0, 100000] per user, got {options.arrival_rate}"
             )
+        if not 1 <= options.shards <= 1024:
+            raise ValueError(f"--shards must be in 1..1024, got {options.shards}")
+        if options.shards > 1 and options.strategy == "naive":
+            raise ValueError("--shards applies to --strategy atomic only")
         return cls(
             redis_url=options.redis_url,
             pool=options.pool,
@@ -90,6 +102,7 @@ class LobbySettings:
             party_share=options.party_share,
             lobby_ttl=options.lobby_ttl,
             arrival_rate=options.arrival_rate,
+            shards=options.shards,
         )
 
 

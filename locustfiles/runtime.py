@@ -19,7 +19,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from lobbycore import InvalidInput, LobbyStore, NaiveLobbyStore, connect, redact_url
-from lobbycore.audit import VIOLATION_KINDS, check, snapshot
+from lobbycore.audit import VIOLATION_KINDS, PoolSnapshot, check, snapshot
 
 from .options import LobbySettings, fresh_pool_name
 
@@ -59,8 +59,13 @@ def _build_state(environment: Environment, settings: LobbySettings) -> _ProcessS
     try:
         client = connect(settings.redis_url)
         client.ping()
-        store_type = NaiveLobbyStore if settings.strategy == "naive" else LobbyStore
-        store = store_type(client, pool=settings.pool, lobby_ttl=settings.lobby_ttl)
+        store: Any
+        if settings.strategy == "naive":
+            store = NaiveLobbyStore(client, pool=settings.pool, lobby_ttl=settings.lobby_ttl)
+        else:
+            store = LobbyStore(
+                client, pool=settings.pool, lobby_ttl=settings.lobby_ttl, shards=settings.shards
+            )
     except (InvalidInput, redis.RedisError) as exc:
         _fail(f"cannot use Redis at {redact_url(settings.redis_url)}: {' '.join(str(exc).split())}")
     except Exception as exc:  # lobbycore's InvalidInput for a bad pool name, say
@@ -112,13 +117,12 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
         state.store.set_seats(state.settings.seats)
     if not _naive(state):
         state.baseline_joins = state.store.stats().joins
-    state.baseline_bookings = len(
-        snapshot(state.client, state.settings.pool, naive=_naive(state)).bookings
-    )
+    state.baseline_bookings = len(_snapshot(state).bookings)
     where = "distributed" if isinstance(environment.runner, MasterRunner) else "local"
     log.info(
-        "lobbysim: pool %r on %s, strategy %s, lobbies of %d (%s run)",
+        "lobbysim: pool %r (%d shards) on %s, strategy %s, lobbies of %d (%s run)",
         state.settings.pool,
+        state.settings.shards,
         redact_url(state.settings.redis_url),
         state.settings.strategy,
         state.settings.max_users,
@@ -128,6 +132,11 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
 
 def _naive(state: _ProcessState) -> bool:
     return state.settings.strategy == "naive"
+
+
+def _snapshot(state: _ProcessState) -> PoolSnapshot:
+    settings = state.settings
+    return snapshot(state.client, settings.pool, naive=_naive(state), shards=settings.shards)
 
 
 JOIN_NAMES = ("join", "party_join", "join (open)")
@@ -177,7 +186,7 @@ def _audit_before_exit(environment: Environment, **_kwargs: Any) -> None:
     state = _state_of(environment)
     pool = state.settings.pool
     _wait_until_quiet(state.client)
-    snap = snapshot(state.client, pool, naive=_naive(state))
+    snap = _snapshot(state)
     report = check(snap, initial_seats=None)
     problems = [f"{v.kind}: {v.detail}" for v in report.violations]
 
@@ -194,8 +203,9 @@ def _audit_before_exit(environment: Environment, **_kwargs: Any) -> None:
     leaves = _successes(environment, "leave")
     parties = _successes(environment, "party_join")
     partial = sum(1 for lobby in snap.lobbies.values() if len(lobby.users) < lobby.max_users)
+    # Joins alone leave at most one open lobby per capacity (per shard).
     capacities = len({lobby.max_users for lobby in snap.lobbies.values()})
-    allowed = capacities + leaves + parties
+    allowed = capacities * state.settings.shards + leaves + parties
     unexplained = max(0, partial - allowed)
     if unexplained:
         problems.append(

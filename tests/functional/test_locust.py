@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lobbycore import pool_prefix
 from tests.redis_server import RedisServer, free_port
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py")
@@ -158,6 +159,8 @@ def test_distributed_master_and_two_workers(
 def test_bad_options_are_one_line_exit_2(pool_name: str) -> None:
     for extra in (
         ["--max-users", "0"],
+        ["--shards", "0"],
+        ["--shards", "2", "--strategy", "naive"],
         ["--redis-url", f"redis://u:secret@127.0.0.1:{free_port()}/0"],
     ):
         result = run_locust(
@@ -192,6 +195,28 @@ def test_reported_placements_equal_the_servers_count(
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     audit = audit_line(result.stdout)
     assert int(audit["placed_reported"]) == int(audit["placed_server"]) > 100
+
+
+def test_a_sharded_pool_passes_the_audit_with_exact_counts(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    result = run_locust(
+        *headless(redis_server, pool_name, "--shards", "3", "--party-share", "0.3"),
+        "--stop-timeout",
+        "5",
+        "JoinStorm",
+        "PartyJoin",
+        "JoinAndBook",
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    audit = audit_line(result.stdout)
+    assert audit["ok"] == "true"
+    assert int(audit["placed_reported"]) == int(audit["placed_server"]) > 100
+    assert int(audit["bookings"]) > 0
+    assert "party_spans_shards" not in result.stderr  # parties are formed within a shard
+    client = redis_server.client()
+    for shard in range(3):
+        assert int(client.hget(pool_prefix(pool_name, shard, 3) + "stats", "joins")) > 0
 
 
 def test_open_model_counts_queueing_delay(pool_name: str, tmp_path: Path) -> None:
