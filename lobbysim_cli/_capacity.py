@@ -26,9 +26,24 @@ LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfiles" / "lobby.py"
 
 
 @dataclass(frozen=True)
+class Config:
+    """One line of the report: a store, a lobby size, a shard count."""
+
+    strategy: str
+    max_users: int
+    shards: int
+
+    @property
+    def label(self) -> str:
+        shards = f", {self.shards} shards" if self.shards > 1 else ""
+        return f"{self.strategy}, lobbies of {self.max_users}{shards}"
+
+
+@dataclass(frozen=True)
 class Step:
     strategy: str
     max_users: int
+    shards: int
     offered: float
     achieved: float
     bookings_per_s: float
@@ -42,7 +57,12 @@ class Step:
     exact_count: bool | None
     """Locust's count of placed buyers equals the server's (None: the naive store keeps none)."""
     redis_cpu_pct: float
+    """Summed over the primaries on a cluster (so it can pass 100)."""
     redis_memory_mb: float
+
+    @property
+    def config(self) -> Config:
+        return Config(self.strategy, self.max_users, self.shards)
 
 
 @dataclass(frozen=True)
@@ -51,12 +71,23 @@ class Plan:
     out: Path
     max_users: list[int]
     strategies: list[str]
+    shards: list[int]
     rates: list[float]
     step_seconds: float
     users: int
     processes: int
     slo_ms: float
     peak: float
+
+    @property
+    def configs(self) -> list[Config]:
+        """Every configuration; the naive store has no shards, so it runs unsharded only."""
+        return [
+            Config(strategy, max_users, shards)
+            for strategy in self.strategies
+            for max_users in self.max_users
+            for shards in (self.shards if strategy == "atomic" else [1])
+        ]
 
 
 def rates_between(low: float, high: float, steps: int) -> list[float]:
@@ -73,11 +104,25 @@ def _number(value: str) -> float:
         return math.nan
 
 
-def _redis_cpu_seconds(info: dict[str, Any]) -> float:
-    return float(info.get("used_cpu_sys", 0)) + float(info.get("used_cpu_user", 0))
+def _per_node(info: dict[str, Any]) -> list[dict[str, Any]]:
+    # A cluster client answers INFO with one dict per primary, a single node with one dict.
+    values = list(info.values())
+    return values if values and all(isinstance(v, dict) for v in values) else [info]
 
 
-def run_step(plan: Plan, client: Any, strategy: str, max_users: int, rate: float) -> Step:
+def _redis_cpu_seconds(client: Any) -> float:
+    return sum(
+        float(node.get("used_cpu_sys", 0)) + float(node.get("used_cpu_user", 0))
+        for node in _per_node(client.info("cpu"))
+    )
+
+
+def _redis_memory_mb(client: Any) -> float:
+    return sum(int(node.get("used_memory", 0)) for node in _per_node(client.info("memory"))) / 1e6
+
+
+def run_step(plan: Plan, client: Any, config: Config, rate: float) -> Step:
+    strategy, max_users = config.strategy, config.max_users
     pool = f"capacity-{uuid.uuid4().hex[:8]}"
     users = max(1, min(plan.users, int(rate)))
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +135,9 @@ def run_step(plan: Plan, client: Any, strategy: str, max_users: int, rate: float
         ]  # fmt: skip
         if plan.processes > 1:
             command += ["--processes", str(plan.processes)]
-        before_cpu, started = _redis_cpu_seconds(client.info("cpu")), time.monotonic()
+        if config.shards > 1:
+            command += ["--shards", str(config.shards)]
+        before_cpu, started = _redis_cpu_seconds(client), time.monotonic()
         done = subprocess.run(
             [*command, "OpenJoins"],
             capture_output=True,
@@ -99,14 +146,14 @@ def run_step(plan: Plan, client: Any, strategy: str, max_users: int, rate: float
             check=False,
         )
         wall = time.monotonic() - started
-        cpu = (_redis_cpu_seconds(client.info("cpu")) - before_cpu) / wall * 100
-        memory = int(client.info("memory")["used_memory"]) / 1e6
+        cpu = (_redis_cpu_seconds(client) - before_cpu) / wall * 100
+        memory = _redis_memory_mb(client)
         try:
             with open(f"{prefix}_stats.csv", newline="") as f:
                 row = next((r for r in csv.DictReader(f) if r["Name"] == "join (open)"), None)
         except FileNotFoundError:
             row = None
-    delete_pool(client, pool, naive=strategy == "naive")
+    delete_pool(client, pool, naive=strategy == "naive", shards=config.shards)
     if row is None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"the Locust step did not run: {last}")
@@ -118,6 +165,7 @@ def run_step(plan: Plan, client: Any, strategy: str, max_users: int, rate: float
     return Step(
         strategy=strategy,
         max_users=max_users,
+        shards=config.shards,
         offered=rate,
         achieved=requests / plan.step_seconds,
         bookings_per_s=0.0,  # OpenJoins only joins; bookings are not part of this sweep
@@ -164,52 +212,52 @@ def write_report(path: Path, plan: Plan, steps: list[Step], command: str) -> Non
         f"{plan.step_seconds:g} s per step, a fresh pool per step.",
         "",
     ]
-    for strategy in plan.strategies:
-        for max_users in plan.max_users:
-            rows = [s for s in steps if s.strategy == strategy and s.max_users == max_users]
+    for config in plan.configs:
+        rows = [s for s in steps if s.config == config]
+        lines += [
+            f"## {config.label}",
+            "",
+            "| offered joins/s | achieved joins/s | p50 ms | p95 ms | p99 ms | max ms | errors | audit | Redis CPU % | Redis MB |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        ]
+        for s in rows:
+            lines.append(
+                f"| {s.offered:,.0f} | {s.achieved:,.0f} | {s.p50_ms:g} | {s.p95_ms:g} | {s.p99_ms:g} | "
+                f"{s.max_ms:g} | {s.errors} | {'ok' if s.audit_ok else '**FAILED**'} | "
+                f"{s.redis_cpu_pct:.0f} | {s.redis_memory_mb:.1f} |"
+            )
+        best = knee(rows, plan.slo_ms)
+        lines.append("")
+        if best is None:
+            lines.append(
+                f"No step met p99 ≤ {plan.slo_ms:g} ms while keeping up with the offered load."
+            )
+        else:
+            primaries = math.ceil(plan.peak / best.achieved)
+            # If even the highest offered rate met the objective, the knee lies beyond the sweep.
+            unsaturated = best.offered == max(s.offered for s in rows)
             lines += [
-                f"## {strategy}, lobbies of {max_users}",
+                f"**Saturation knee**: {best.achieved:,.0f} joins/s (highest achieved rate with p99 ≤ "
+                f"{plan.slo_ms:g} ms; p99 there {best.p99_ms:g} ms)"
+                + (
+                    ": the sweep never saturated, so the real knee is higher (raise --max-rate)."
+                    if unsaturated
+                    else "."
+                ),
                 "",
-                "| offered joins/s | achieved joins/s | p50 ms | p95 ms | p99 ms | max ms | errors | audit | Redis CPU % | Redis MB |",
-                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+                f"**Recommendation**: for a peak of {plan.peak:,.0f} joins/s at this lobby size you need "
+                f"{'at most ' if unsaturated else ''}"
+                f"**{primaries} {'primary' if primaries == 1 else 'primaries'}**.",
             ]
-            for s in rows:
-                lines.append(
-                    f"| {s.offered:,.0f} | {s.achieved:,.0f} | {s.p50_ms:g} | {s.p95_ms:g} | {s.p99_ms:g} | "
-                    f"{s.max_ms:g} | {s.errors} | {'ok' if s.audit_ok else '**FAILED**'} | "
-                    f"{s.redis_cpu_pct:.0f} | {s.redis_memory_mb:.1f} |"
-                )
-            best = knee(rows, plan.slo_ms)
-            lines.append("")
-            if best is None:
-                lines.append(
-                    f"No step met p99 ≤ {plan.slo_ms:g} ms while keeping up with the offered load."
-                )
-            else:
-                primaries = math.ceil(plan.peak / best.achieved)
-                # If even the highest offered rate met the objective, the knee lies beyond the sweep.
-                unsaturated = best.offered == max(s.offered for s in rows)
-                lines += [
-                    f"**Saturation knee**: {best.achieved:,.0f} joins/s (highest achieved rate with p99 ≤ "
-                    f"{plan.slo_ms:g} ms; p99 there {best.p99_ms:g} ms)"
-                    + (
-                        ": the sweep never saturated, so the real knee is higher (raise --max-rate)."
-                        if unsaturated
-                        else "."
-                    ),
-                    "",
-                    f"**Recommendation**: for a peak of {plan.peak:,.0f} joins/s at this lobby size you need "
-                    f"{'at most ' if unsaturated else ''}"
-                    f"**{primaries} {'primary' if primaries == 1 else 'primaries'}**.",
-                ]
-            exact = [s.exact_count for s in rows if s.exact_count is not None]
-            if exact:
-                lines += [
-                    "",
-                    f"Locust's count of placed buyers equalled the server's in {sum(exact)} of "
-                    f"{len(exact)} steps.",
-                ]
-            lines.append("")
+        exact = [s.exact_count for s in rows if s.exact_count is not None]
+        if exact:
+            lines += [
+                "",
+                f"Locust's count of placed buyers equalled the server's in {sum(exact)} of "
+                f"{len(exact)} steps.",
+            ]
+        lines.append("")
+    lines += _shard_section(plan, steps)
     lines += [
         "## Assumptions",
         "",
@@ -226,6 +274,35 @@ def write_report(path: Path, plan: Plan, steps: list[Step], command: str) -> Non
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _shard_section(plan: Plan, steps: list[Step]) -> list[str]:
+    """Throughput against shard count, per lobby size (when more than one count was run)."""
+    if len(plan.shards) < 2 or "atomic" not in plan.strategies:
+        return []
+    lines = [
+        "## Throughput against shard count",
+        "",
+        "| lobbies of | shards | knee joins/s (p99 ≤ SLO) | highest achieved joins/s | p99 ms there | Redis CPU % there |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for max_users in plan.max_users:
+        for shards in plan.shards:
+            rows = [s for s in steps if s.config == Config("atomic", max_users, shards)]
+            best = knee(rows, plan.slo_ms)
+            top = max(rows, key=lambda s: s.achieved)
+            lines.append(
+                f"| {max_users} | {shards} | {f'{best.achieved:,.0f}' if best else 'none'} | "
+                f"{top.achieved:,.0f} | {top.p99_ms:g} | {top.redis_cpu_pct:.0f} |"
+            )
+    lines += [
+        "",
+        "Sharding splits one pool over several hash tags; it raises a pool's ceiling only when "
+        "the sub-pools land on different primaries (a Redis Cluster) with CPU to spare. On a "
+        "single Redis server every shard shares one core, so expect no gain there.",
+        "",
+    ]
+    return lines
+
+
 def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
     import matplotlib
 
@@ -233,16 +310,13 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
     import matplotlib.pyplot as plt
 
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for strategy in plan.strategies:
-        for max_users in plan.max_users:
-            rows = [s for s in steps if s.strategy == strategy and s.max_users == max_users]
-            label = f"{strategy}, lobbies of {max_users}"
-            throughput.plot(
-                [s.offered for s in rows], [s.achieved for s in rows], marker="o", label=label
-            )
-            latency.plot(
-                [s.offered for s in rows], [s.p99_ms for s in rows], marker="o", label=label
-            )
+    for config in plan.configs:
+        rows = [s for s in steps if s.config == config]
+        label = config.label
+        throughput.plot(
+            [s.offered for s in rows], [s.achieved for s in rows], marker="o", label=label
+        )
+        latency.plot([s.offered for s in rows], [s.p99_ms for s in rows], marker="o", label=label)
     top = max(s.offered for s in steps)
     throughput.plot([0, top], [0, top], color="grey", linestyle=":", label="offered = achieved")
     throughput.set(xlabel="offered joins/s", ylabel="achieved joins/s", title="Throughput")
@@ -268,7 +342,7 @@ def run_capacity(plan: Plan, command: str) -> tuple[list[Step], Path]:
     client.ping()
     plan.out.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
-    total = len(plan.strategies) * len(plan.max_users) * len(plan.rates)
+    total = len(plan.configs) * len(plan.rates)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -277,14 +351,11 @@ def run_capacity(plan: Plan, command: str) -> tuple[list[Step], Path]:
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("capacity", total=total)
-        for strategy in plan.strategies:
-            for max_users in plan.max_users:
-                for rate in plan.rates:
-                    progress.update(
-                        task, description=f"{strategy}, lobbies of {max_users}, {rate:,.0f} joins/s"
-                    )
-                    steps.append(run_step(plan, client, strategy, max_users, rate))
-                    progress.advance(task)
+        for config in plan.configs:
+            for rate in plan.rates:
+                progress.update(task, description=f"{config.label}, {rate:,.0f} joins/s")
+                steps.append(run_step(plan, client, config, rate))
+                progress.advance(task)
     write_csv(plan.out / "capacity.csv", steps)
     write_report(plan.out / "report.md", plan, steps, command)
     write_plot(plan.out / "capacity.png", plan, steps)

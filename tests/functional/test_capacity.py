@@ -14,12 +14,15 @@ def test_quick_capacity_run_writes_csv_report_and_plot(
 ) -> None:
     out = tmp_path / "capacity"
     result = lobbysim(
-        "capacity", "--quick", "--redis-url", redis_server.url, "--out", str(out), timeout=300
-    )
+        "capacity", "--quick", "--shards", "1,2", "--redis-url", redis_server.url,
+        "--out", str(out), timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "capacity.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [float(r["offered"]) for r in rows] == [500.0, 1414.0, 4000.0]
+    assert [(r["shards"], float(r["offered"])) for r in rows] == [
+        (shards, rate) for shards in ("1", "2") for rate in (500.0, 1414.0, 4000.0)
+    ]
     for row in rows:
         assert row["audit_ok"] == "True" and row["exact_count"] == "True" and row["errors"] == "0"
         assert 0.5 * float(row["offered"]) < float(row["achieved"]) <= 1.1 * float(row["offered"])
@@ -27,12 +30,21 @@ def test_quick_capacity_run_writes_csv_report_and_plot(
         assert float(row["redis_memory_mb"]) > 0
     report = (out / "report.md").read_text()
     assert "Saturation knee" in report and "primar" in report and "open model" in report
+    assert "## atomic, lobbies of 4, 2 shards" in report
+    assert "## Throughput against shard count" in report
     assert (out / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "knee=" in result.stdout
 
 
 def test_capacity_bad_flags_are_one_line(tmp_path: Path) -> None:
-    for extra in (["--max-users", "0"], ["--strategy", "fast"], ["--steps", "0"], []):
+    for extra in (
+        ["--max-users", "0"],
+        ["--strategy", "fast"],
+        ["--steps", "0"],
+        ["--shards", "0"],
+        ["--shards", "two"],
+        [],
+    ):
         args = ["capacity", "--out", str(tmp_path), *extra]
         if extra:
             args += ["--redis-url", "redis://127.0.0.1:1/0"]
