@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from lobbycore import connect, redact_url
 from lobbycore.audit import delete_pool
 
@@ -104,21 +106,27 @@ def _number(value: str) -> float:
         return math.nan
 
 
-def _per_node(info: dict[str, Any]) -> list[dict[str, Any]]:
-    # A cluster client answers INFO with one dict per primary, a single node with one dict.
-    values = list(info.values())
-    return values if values and all(isinstance(v, dict) for v in values) else [info]
+def _per_node(client: Any, section: str) -> list[dict[str, Any]]:
+    """INFO of every primary: one dict per node (a cluster client asked for all primaries
+    answers with a dict per node; a single server with one dict)."""
+    if isinstance(client, RedisCluster):
+        info = client.info(section, target_nodes=RedisCluster.PRIMARIES)
+        values = list(info.values())
+        if values and all(isinstance(v, dict) for v in values):
+            return values
+        return [info]
+    return [client.info(section)]
 
 
 def _redis_cpu_seconds(client: Any) -> float:
     return sum(
         float(node.get("used_cpu_sys", 0)) + float(node.get("used_cpu_user", 0))
-        for node in _per_node(client.info("cpu"))
+        for node in _per_node(client, "cpu")
     )
 
 
 def _redis_memory_mb(client: Any) -> float:
-    return sum(int(node.get("used_memory", 0)) for node in _per_node(client.info("memory"))) / 1e6
+    return sum(int(node.get("used_memory", 0)) for node in _per_node(client, "memory")) / 1e6
 
 
 def run_step(plan: Plan, client: Any, config: Config, rate: float) -> Step:

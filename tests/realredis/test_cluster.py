@@ -54,10 +54,11 @@ def test_one_hot_pool_sharded_over_every_primary(cluster: RedisClusterProcesses)
     client.close()
 
 
-async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses) -> None:
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses, shards: int) -> None:
     aclient = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[1])
     await aclient.initialize()  # before the tasks race to do it
-    store = AsyncLobbyStore(aclient, pool="cluster-async", lobby_ttl=60)
+    store = AsyncLobbyStore(aclient, pool=f"cluster-async-{shards}", lobby_ttl=60, shards=shards)
     sync_client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     result = await run_tasks(store, sync_client, tasks=40, ops_per_task=15)
     await aclient.aclose()
@@ -93,3 +94,15 @@ def test_locust_join_storm_on_the_cluster(cluster: RedisClusterProcesses) -> Non
     assert "ok=true" in line
     joins = int(dict(p.split("=", 1) for p in line.split()[2:])["joins"])
     assert joins > 100
+
+
+def test_capacity_reads_cpu_and_memory_of_every_primary(cluster: RedisClusterProcesses) -> None:
+    from lobbysim_cli._capacity import _per_node, _redis_memory_mb
+
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    nodes = _per_node(client, "memory")
+    assert len(nodes) == 3
+    assert _redis_memory_mb(client) == pytest.approx(
+        sum(int(n["used_memory"]) for n in nodes) / 1e6
+    )
+    client.close()
