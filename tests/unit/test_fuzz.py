@@ -11,7 +11,7 @@ import fakeredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lobbycore import InvalidInput, LobbyError, LobbyStore
+from lobbycore import InvalidInput, LobbyError, LobbyStore, pool_prefix
 from lobbysim_cli import main
 
 ANYTHING = st.one_of(
@@ -43,11 +43,17 @@ def everything(client: fakeredis.FakeRedis) -> dict[bytes, bytes | None]:
 
 
 @FUZZ
-@given(method=st.sampled_from(sorted(METHODS)), args=st.lists(ANYTHING, min_size=2, max_size=2))
-def test_any_argument_gets_a_result_or_a_lobby_error(method: str, args: list[Any]) -> None:
+@given(
+    method=st.sampled_from(sorted(METHODS)),
+    args=st.lists(ANYTHING, min_size=2, max_size=2),
+    shards=st.sampled_from([1, 3]),
+)
+def test_any_argument_gets_a_result_or_a_lobby_error(
+    method: str, args: list[Any], shards: int
+) -> None:
     client = fakeredis.FakeRedis()
-    store = LobbyStore(client, pool="fuzz", lobby_ttl=None)
-    store.join_party(["seed-a", "seed-b"], 4)
+    store = LobbyStore(client, pool="fuzz", lobby_ttl=None, shards=shards)
+    store.find_or_create_lobby("seed-a", 4)
     before = everything(client)
     try:
         getattr(store, method)(*args[: METHODS[method]])
@@ -68,13 +74,23 @@ def test_any_argument_gets_a_result_or_a_lobby_error(method: str, args: list[Any
         max_size=6,
         unique=True,
     ),
+    shards=st.sampled_from([1, 2, 5]),
+    other_shards=st.sampled_from([1, 2]),
+    same_name=st.booleans(),
 )
-def test_a_pool_only_ever_touches_its_own_keys(pool: str, users: list[str]) -> None:
+def test_a_pool_only_ever_touches_its_own_keys(
+    pool: str, users: list[str], shards: int, other_shards: int, same_name: bool
+) -> None:
+    """Also a pool and the same pool name with another shard count: they are two pools."""
     client = fakeredis.FakeRedis()
-    other = LobbyStore(client, pool="other", lobby_ttl=None)
-    other.find_or_create_lobby("resident", 3)
+    if same_name and shards == other_shards:
+        other_shards = 1 if shards > 1 else 2
+    other = LobbyStore(
+        client, pool=pool if same_name else "other", lobby_ttl=None, shards=other_shards
+    )
+    other.find_or_create_lobby(users[-1], 3)
     theirs = everything(client)
-    store = LobbyStore(client, pool=pool, lobby_ttl=60)
+    store = LobbyStore(client, pool=pool, lobby_ttl=60, shards=shards)
     store.set_seats(100)
     lobbies = [store.find_or_create_lobby(user, 2) for user in users]
     store.leave_lobby(users[0])
@@ -83,10 +99,14 @@ def test_a_pool_only_ever_touches_its_own_keys(pool: str, users: list[str]) -> N
             store.book_ticket(lobby.id)
     store.events()
     store.sweep_expired()
-    prefix = f"lobbysim:{{{pool}}}:".encode()
+    if shards == 1:
+        prefixes = (pool_prefix(pool).encode(),)
+    else:
+        prefixes = tuple(pool_prefix(pool, i, shards).encode() for i in range(shards))
     for key, value in everything(client).items():
-        assert key.startswith(prefix) or theirs.get(key) == value, key
-    assert other.lobby_of(users[-1]) is None and other.stats().waiting_users == 1
+        assert key.startswith(prefixes) or theirs.get(key) == value, key
+    # The other pool still holds its one user, untouched by this pool's bookings.
+    assert other.lobby_of(users[-1]) is not None and other.stats().waiting_users == 1
 
 
 FLAG_VALUES = st.one_of(
