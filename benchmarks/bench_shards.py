@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisClusterProcesses
+from tests.redis_server import RedisClusterProcesses  # noqa: E402  (after the path insert)
 
 DEFAULTS = ["--shards", "1,3", "--steps", "5", "--step-seconds", "10", "--start-rate", "2000"]
 DEFAULTS += ["--max-rate", "20000", "--max-users", "4"]

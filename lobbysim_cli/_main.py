@@ -90,6 +90,19 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+SHARDS_HELP = "the pool's shard count, as given to LobbyStore(shards=N) (default 1)"
+
+
+def _shards(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be a whole number in 1..1024, got {text!r}")
+    return value
+
+
 def _sim_config(args: argparse.Namespace, pool: str) -> Any:
     from simulator import SimConfig
 
@@ -155,7 +168,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not url:
         raise UsageError("watch needs --redis-url (or REDIS_URL): the Redis that holds the pool")
     try:
-        follower = PoolFollower(_clients(url), args.pool)
+        follower = PoolFollower(_clients(url), args.pool, shards=args.shards)
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
     if args.headless:
@@ -253,7 +266,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from lobbycore.audit import check, snapshot
 
     sync_client = _clients(args.redis_url).sync_client
-    report = check(snapshot(sync_client, args.pool, naive=args.naive))
+    if args.shards > 1 and args.naive:
+        raise UsageError("--shards applies to lobbycore pools, not --naive ones")
+    report = check(snapshot(sync_client, args.pool, naive=args.naive, shards=args.shards))
     for violation in report.violations[:20]:
         print(f"  {violation.kind}: {violation.detail}")
     if len(report.violations) > 20:
@@ -374,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--duration", type=_float, default=None, help="seconds to follow headless (default 10)"
     )
+    watch.add_argument("--shards", type=_shards, default=1, help=SHARDS_HELP)
     watch.set_defaults(handler=cmd_watch)
 
     capacity = commands.add_parser(
@@ -451,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--naive", action="store_true", help="the pool was filled by the naive store"
     )
+    audit.add_argument("--shards", type=_shards, default=1, help=SHARDS_HELP)
     audit.set_defaults(handler=cmd_audit)
     return parser
 

@@ -21,10 +21,9 @@ BATCH = 1000
 
 
 class PoolFollower(LiveSource):
-    def __init__(self, clients: RedisClients, pool: str) -> None:
-        super().__init__(
-            clients, pool, AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None)
-        )
+    def __init__(self, clients: RedisClients, pool: str, shards: int = 1) -> None:
+        store = AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None, shards=shards)
+        super().__init__(clients, pool, store)
         self.last_event = "0-0"
 
     async def _catch_up(self) -> None:

@@ -68,7 +68,11 @@ class LiveSource:
         )
         naive = self.strategy == "naive"
         lobbies = await asyncio.to_thread(
-            read_lobbies, self.clients.sync_client, self.pool, naive=naive
+            read_lobbies,
+            self.clients.sync_client,
+            self.pool,
+            naive=naive,
+            shards=getattr(self.store, "shards", 1),
         )
         if generation != self.generation:
             return

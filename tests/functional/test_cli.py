@@ -36,6 +36,18 @@ def test_race_on_embedded_redis_shows_the_naive_violations() -> None:
         ("nope",),
         ("audit", "--pool", "p"),
         ("audit", "--redis-url", "redis://127.0.0.1:1/0", "--pool", "p{x}"),
+        ("audit", "--redis-url", "redis://127.0.0.1:1/0", "--pool", "p", "--shards", "0"),
+        (
+            "audit",
+            "--redis-url",
+            "redis://127.0.0.1:1/0",
+            "--pool",
+            "p",
+            "--shards",
+            "2",
+            "--naive",
+        ),
+        ("watch", "--redis-url", "redis://127.0.0.1:1/0", "--pool", "p", "--shards", "x"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
@@ -64,6 +76,12 @@ def test_audit_passes_a_lobbycore_pool_and_fails_a_broken_one(
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.strip().splitlines()[-1].startswith(f"pool={pool_name} ok=true violations=0")
     assert "waiting=10" in ok.stdout
+
+    sharded = LobbyStore(client, pool=pool_name, lobby_ttl=None, shards=3)
+    for i in range(10):
+        sharded.find_or_create_lobby(f"s{i}", 3)
+    ok = lobbysim("audit", "--redis-url", redis_server.url, "--pool", pool_name, "--shards", "3")
+    assert ok.returncode == 0 and "waiting=10" in ok.stdout, ok.stdout + ok.stderr
 
     naive = NaiveLobbyStore(client, pool=pool_name)
     for i in range(3):

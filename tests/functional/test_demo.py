@@ -96,10 +96,11 @@ def test_unreachable_demo_url_is_one_line_and_redacted() -> None:
     assert result.returncode == 2 and "pw123" not in result.stderr and "bob:***@" in result.stderr
 
 
+@pytest.mark.parametrize("shards", [1, 3])
 def test_watch_follows_a_pool_loaded_by_another_process(
-    redis_server: RedisServer, pool_name: str
+    redis_server: RedisServer, pool_name: str, shards: int
 ) -> None:
-    store = LobbyStore(redis_server.client(), pool=pool_name, lobby_ttl=None)
+    store = LobbyStore(redis_server.client(), pool=pool_name, lobby_ttl=None, shards=shards)
     store.find_or_create_lobby("early", 2)  # before the watcher starts: seen by its first read
     watcher = subprocess.Popen(
         [
@@ -114,6 +115,8 @@ def test_watch_follows_a_pool_loaded_by_another_process(
             redis_server.url,
             "--pool",
             pool_name,
+            "--shards",
+            str(shards),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
