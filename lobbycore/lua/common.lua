@@ -20,9 +20,10 @@
 --   b:<id>       list    a booked lobby's booking, kept for a while to answer retries
 --   jr:<ms>:<w>:<s>  hash  call id -> a join's answer, kept to answer a replay of that call:
 --                        the joins of replay window number w = floor(now / ms) (ms = the
---                        replay window), split into REPLAY_BUCKETS hashes by the call id (s);
---                        each hash expires at (w + 2) * ms, so an answer lives between one
---                        and two windows, in a bounded number of keys (no key per join)
+--                        replay window), split into REPLAY_BUCKETS hashes by the call id (s).
+--                        A join of window w + 2 UNLINKs the hash of window w (freed in the
+--                        background), so an answer lives between one and two windows; a
+--                        hash also expires at (w + 3) * ms, for a pool whose joins stopped
 --   seq          string  fill-order sequence
 --   seats        string  seats left (absent = unlimited)
 

@@ -34,10 +34,9 @@ end
 if placed == k then return lobby_reply(current) end
 if placed > 0 then return {'in_lobby', placed_user, current.id} end
 
--- The join's answer is kept in field <call id> of hash jr:<ms>:<window>:<sub> (see common.lua):
--- written into the current window's hash, which expires two windows after that window
--- began, so it lives between one and two windows; a replay looks in this window and the one
--- before. A fresh join thus reads two fields and adds one, and no key per join.
+-- The join's answer is kept in field <call id> of hash jr:<ms>:<window>:<bucket> (see
+-- common.lua) of the current window, and a replay looks in this window and the one before;
+-- a fresh join thus reads two fields and adds one, and no key is made per join.
 local replay_ms, replay_w, replay_sub = tonumber(ARGV[5]), 0, ''
 local function replay_key(w)
   return PREFIX .. 'jr:' .. int(replay_ms) .. ':' .. int(w) .. ':' .. replay_sub
@@ -112,7 +111,11 @@ if replay_ms > 0 then
   for i = 1, #target.users do answer[#answer + 1] = target.users[i] end
   local key = replay_key(replay_w)
   redis.call('HSET', key, ARGV[2], table.concat(answer, '\0'))
-  -- NX: only the first record of a window's hash sets its expiry (later ones change nothing).
-  redis.call('PEXPIREAT', key, int((replay_w + 2) * replay_ms), 'NX')
+  -- The hash of two windows ago holds only answers older than a window: UNLINK frees it in
+  -- the background (a whole window's answers; freeing them inline, as Redis's own expiry
+  -- does by default, stalled the server for about 100 ms). Its expiry, a window later (NX:
+  -- set by its first record only), frees the hashes of a pool whose joins stopped.
+  redis.call('UNLINK', replay_key(replay_w - 2))
+  redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms), 'NX')
 end
 return lobby_reply(target)

@@ -1,8 +1,9 @@
 """Join replay records on a real server, with a short replay window and real expiry.
 
-A join's answer goes into a hash of its replay window (``jr:<ms>:<window>:<bucket>``) that
-expires two windows after that window began; a replay looks in its own window and the one
-before. These tests cross window boundaries on purpose.
+A join's answer goes into a hash of its replay window (``jr:<ms>:<window>:<bucket>``); a
+join two windows later UNLINKs that hash, and it expires a window after that anyway; a
+replay looks in its own window and the one before. These tests cross window boundaries on
+purpose.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def test_replay_in_the_next_window_gets_the_first_answer(
     call_id = str(call.args[1])
     (key,) = [k for k in replay_keys(redis_client, pool_name) if redis_client.hexists(k, call_id)]
     assert key.startswith(f"lobbysim:{{{pool_name}}}:jr:{WINDOW_MS}:{window}:")
-    # The hash expires two windows after its window began.
-    assert redis_client.pexpiretime(key) == (window + 2) * WINDOW_MS
+    # A backstop expiry, three windows after its window began.
+    assert redis_client.pexpiretime(key) == (window + 3) * WINDOW_MS
 
     # Replayed 1.5 windows after its window began: more than a whole window after the call,
     # in the next window, and the lobby has been booked in between.
@@ -57,11 +58,14 @@ def test_replay_in_the_next_window_gets_the_first_answer(
     assert again == first  # the first answer, not a second placement
     assert store.lobby_of("a") is None
     assert store.stats().joins == 2
+    assert redis_client.exists(key) == 1
 
-    # Past two windows the record's hash is gone (freed by Redis's expiry, not by a call).
-    time.sleep(((window + 2) * WINDOW_MS + 100 - server_ms(redis_client)) / 1000)
+    # Two windows on, a join whose answer falls in the same bucket (the very same call again:
+    # past the window it is a new placement) removes that hash, long before its expiry.
+    time.sleep(((window + 2) * WINDOW_MS + 50 - server_ms(redis_client)) / 1000)
+    store._run(call)
+    assert server_ms(redis_client) // WINDOW_MS == window + 2
     assert redis_client.exists(key) == 0
-    assert replay_keys(redis_client, pool_name) == []
 
 
 def test_replay_records_live_in_a_bounded_number_of_hashes(
@@ -75,4 +79,8 @@ def test_replay_records_live_in_a_bounded_number_of_hashes(
     keys = replay_keys(redis_client, pool_name)
     assert 1 < len(keys) <= 16
     assert sum(redis_client.hlen(k) for k in keys) == 400
-    assert {redis_client.pexpiretime(k) for k in keys} == {(window + 2) * WINDOW_MS}
+    assert {redis_client.pexpiretime(k) for k in keys} == {(window + 3) * WINDOW_MS}
+
+    # With no more joins, Redis's expiry frees them all.
+    time.sleep(((window + 3) * WINDOW_MS + 100 - server_ms(redis_client)) / 1000)
+    assert replay_keys(redis_client, pool_name) == []
