@@ -21,7 +21,7 @@
 --   jr:<ms>:<w>:<s>  hash  call id -> a join's answer, kept to answer a replay of that call:
 --                        the joins of replay window number w = floor(now / ms) (ms = the
 --                        replay window), split into REPLAY_BUCKETS hashes by the call id (s).
---                        A join of window w + 2 UNLINKs the hash of window w (freed in the
+--                        The first join of window w + 2 UNLINKs the hash of window w (in the
 --                        background), so an answer lives between one and two windows; a
 --                        hash also expires at (w + 3) * ms, for a pool whose joins stopped
 --   seq          string  fill-order sequence

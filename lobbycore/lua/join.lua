@@ -111,11 +111,13 @@ if replay_ms > 0 then
   for i = 1, #target.users do answer[#answer + 1] = target.users[i] end
   local key = replay_key(replay_w)
   redis.call('HSET', key, ARGV[2], table.concat(answer, '\0'))
-  -- The hash of two windows ago holds only answers older than a window: UNLINK frees it in
-  -- the background (a whole window's answers; freeing them inline, as Redis's own expiry
-  -- does by default, stalled the server for about 100 ms). Its expiry, a window later (NX:
-  -- set by its first record only), frees the hashes of a pool whose joins stopped.
-  redis.call('UNLINK', replay_key(replay_w - 2))
-  redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms), 'NX')
+  -- The first answer of this window's hash sets its expiry (NX), three windows after the
+  -- window began, and UNLINKs the bucket's hash of two windows ago, whose answers are all
+  -- older than a window: freed in the background (a whole window's answers; freeing them
+  -- inline, as Redis's own expiry does by default, stalled the server for about 100 ms).
+  -- The expiry only frees the hashes of a pool whose joins stopped.
+  if redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms), 'NX') == 1 then
+    redis.call('UNLINK', replay_key(replay_w - 2))
+  end
 end
 return lobby_reply(target)
