@@ -18,7 +18,12 @@
 --   events       stream  capped change stream (created/joined/full/left/booked/expired)
 --   bookings     stream  durable record of every booking
 --   b:<id>       list    a booked lobby's booking, kept for a while to answer retries
---   jr:<call id> string  a join's answer, kept for a short while to answer a replay of it
+--   jr:<ms>:<w>:<s>  hash  call id -> a join's answer, kept to answer a replay of that call:
+--                        the joins of replay window number w = floor(now / ms) (ms = the
+--                        replay window), split into REPLAY_BUCKETS hashes by the call id (s).
+--                        The first join of window w + 2 UNLINKs the hash of window w (in the
+--                        background), so an answer lives between one and two windows; a
+--                        hash also expires at (w + 3) * ms, for a pool whose joins stopped
 --   seq          string  fill-order sequence
 --   seats        string  seats left (absent = unlimited)
 
@@ -45,6 +50,15 @@ local function lobby_key(id) return PREFIX .. 'l:' .. id end
 local function open_key(max) return PREFIX .. 'open:' .. int(max) end
 local function room_key(max, free) return PREFIX .. 'room:' .. int(max) .. ':' .. int(free) end
 local function booking_key(id) return PREFIX .. 'b:' .. id end
+
+-- The replay-record hash of a call id within its window (by its last 3 bytes; ids are random
+-- there). Enough hashes that freeing one when it expires stays short.
+local REPLAY_BUCKETS = 16
+local function replay_bucket(id)
+  local h = #id
+  for i = math.max(1, #id - 2), #id do h = (h * 31 + string.byte(id, i)) % REPLAY_BUCKETS end
+  return int(h)
+end
 
 -- The user index bucket of a user id. Only a bounded part of the id is hashed (its length,
 -- first 8 and last 8 bytes), so the cost does not grow with long ids; a skewed spread only

@@ -34,9 +34,17 @@ end
 if placed == k then return lobby_reply(current) end
 if placed > 0 then return {'in_lobby', placed_user, current.id} end
 
-local replay_key, replay_ms = PREFIX .. 'jr:' .. ARGV[2], tonumber(ARGV[5])
+-- The join's answer is kept in field <call id> of hash jr:<ms>:<window>:<bucket> (see
+-- common.lua) of the current window, and a replay looks in this window and the one before;
+-- a fresh join thus reads two fields and adds one, and no key is made per join.
+local replay_ms, replay_w, replay_sub = tonumber(ARGV[5]), 0, ''
+local function replay_key(w)
+  return PREFIX .. 'jr:' .. int(replay_ms) .. ':' .. int(w) .. ':' .. replay_sub
+end
 if replay_ms > 0 then
-  local earlier = redis.call('GET', replay_key)
+  replay_w, replay_sub = math.floor(NOW / replay_ms), replay_bucket(ARGV[2])
+  local earlier = redis.call('HGET', replay_key(replay_w), ARGV[2])
+    or redis.call('HGET', replay_key(replay_w - 1), ARGV[2])
   if earlier then
     -- This very call ran before (its answer was lost): answer the same, place nobody.
     local f = split_nul(earlier, 1)
@@ -101,6 +109,15 @@ if size + k >= max then emit('full', target, size + k, {}) end
 if replay_ms > 0 then
   local answer = {target.id, target.sid, int(max), int(target.created)}
   for i = 1, #target.users do answer[#answer + 1] = target.users[i] end
-  redis.call('SET', replay_key, table.concat(answer, '\0'), 'PX', replay_ms)
+  local key = replay_key(replay_w)
+  redis.call('HSET', key, ARGV[2], table.concat(answer, '\0'))
+  -- The first answer of this window's hash sets its expiry (NX), three windows after the
+  -- window began, and UNLINKs the bucket's hash of two windows ago, whose answers are all
+  -- older than a window: freed in the background (a whole window's answers; freeing them
+  -- inline, as Redis's own expiry does by default, stalled the server for about 100 ms).
+  -- The expiry only frees the hashes of a pool whose joins stopped.
+  if redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms), 'NX') == 1 then
+    redis.call('UNLINK', replay_key(replay_w - 2))
+  end
 end
 return lobby_reply(target)
