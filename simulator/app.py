@@ -78,9 +78,12 @@ class LobbySimApp(App[None]):
     def refresh_view(self) -> None:
         """Push the source's state into the widgets (10 times a second)."""
         try:
-            grid, panel = self.query_one(LobbyGrid), self.query_one(StatsPanel)
-        except NoMatches:  # a last tick while the app shuts down: nothing left to draw
+            self._draw()
+        except NoMatches:  # a last tick while the app shuts down: widgets already removed
             return
+
+    def _draw(self) -> None:
+        grid, panel = self.query_one(LobbyGrid), self.query_one(StatsPanel)
         started = time.perf_counter()
         source = self.source
         now_ms = int(self._clock() * 1000)
