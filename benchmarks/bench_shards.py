@@ -2,17 +2,25 @@
 
     .venv/bin/python benchmarks/bench_shards.py --out docs/capacity-shards
     .venv/bin/python benchmarks/bench_shards.py --out /tmp/shards -- --quick
+    .venv/bin/python benchmarks/bench_shards.py --server-only
 
 Starts a real Redis Cluster (3 ``redis-server --cluster-enabled yes`` on loopback ports,
-joined by ``redis-cli --cluster create``), runs ``lobbysim capacity --shards 1,3`` against
-it (any further arguments after ``--`` go to ``lobbysim capacity``), and shuts the cluster
-down. The report's command line names the cluster's ephemeral port; this script is how to
-make it again.
+joined by ``redis-cli --cluster create``), then:
+
+1. server side, no Python client: three ``redis-benchmark`` processes run the join script
+   by EVALSHA at the same time, first all on one sub-pool (one primary does every join),
+   then each on its own sub-pool of a 3-shard pool (one per primary); joins/s summed;
+2. ``lobbysim capacity --shards 1,3`` against the cluster (any further arguments after
+   ``--`` go to ``lobbysim capacity``); the report's command line names the cluster's
+   ephemeral port; this script is how to make it again.
+
+Then it shuts the cluster down.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +28,109 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
+from redis.cluster import RedisCluster  # noqa: E402
+
+from lobbycore import pool_prefix  # noqa: E402
+from lobbycore._scripts import script_sources  # noqa: E402
 from tests.redis_server import RedisClusterProcesses  # noqa: E402  (after the path insert)
 
 DEFAULTS = ["--shards", "1,3", "--steps", "5", "--step-seconds", "10", "--start-rate", "2000"]
 DEFAULTS += ["--max-rate", "20000", "--max-users", "4"]
 
 
+REQUESTS = 100_000
+CLIENTS = 30  # per redis-benchmark process
+
+
+def _spread_pool(client: RedisCluster, shards: int) -> str:
+    """A pool name whose sub-pools sit on distinct primaries (with 3 shards on 3 primaries
+    that takes the right name; with more shards than primaries they spread by themselves)."""
+    for n in range(1000):
+        pool = f"bench-{n}"
+        owners = {
+            client.get_node_from_key(pool_prefix(pool, i, shards) + "stats").port
+            for i in range(shards)
+        }
+        if len(owners) == shards:
+            return pool
+    raise RuntimeError("no pool name spreads its shards over every primary")
+
+
+def _joins_per_second(ports: list[int], stats_keys: list[str], sha: str) -> float:
+    """Run one redis-benchmark per (port, stats key) at once; their joins/s summed."""
+    runs = [
+        subprocess.Popen(
+            [
+                "redis-benchmark",
+                "-p",
+                str(port),
+                "-n",
+                str(REQUESTS),
+                "-c",
+                str(CLIENTS),
+                "-r",
+                "1000000000",
+                "-q",
+                "EVALSHA",
+                sha,
+                "1",
+                key,
+                "4",
+                "L__rand_int__",
+                "S__rand_int__",
+                "0",
+                "30000",
+                "u__rand_int__",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for port, key in zip(ports, stats_keys, strict=True)
+    ]
+    total = 0.0
+    for run in runs:
+        output, _ = run.communicate(timeout=600)
+        match = re.search(r"([\d.]+) requests per second", output.replace(",", ""))
+        if match is None:
+            raise RuntimeError(f"unexpected redis-benchmark output: {output!r}")
+        total += float(match.group(1))
+    return total
+
+
+def server_side(cluster: RedisClusterProcesses) -> None:
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    for port in cluster.ports:  # every primary needs the script
+        sha = redis.Redis(port=port).script_load(script_sources()["join"])
+    pool = _spread_pool(client, 3)
+    keys = [pool_prefix(pool, i, 3) + "stats" for i in range(3)]
+    ports = [client.get_node_from_key(key).port for key in keys]
+    one = _joins_per_second([ports[0]] * 3, [keys[0]] * 3, sha)
+    three = _joins_per_second(ports, keys, sha)
+    print(
+        f"server side: 3 redis-benchmark processes x {CLIENTS} clients, EVALSHA join, lobbies of 4"
+    )
+    print(f"  1 shard  (one primary does every join)   {one:>10,.0f} joins/s")
+    print(f"  3 shards (one primary each)              {three:>10,.0f} joins/s")
+    print(f"  3 shards ÷ 1 shard                       {three / one:>10.2f}")
+    client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder for the capacity report")
+    parser.add_argument(
+        "--out", help="folder for the capacity report (required unless --server-only)"
+    )
+    parser.add_argument("--server-only", action="store_true", help="only the redis-benchmark part")
     parser.add_argument("capacity_args", nargs="*", help="extra lobbysim capacity arguments")
     args = parser.parse_args()
+    if not args.server_only and not args.out:
+        parser.error("--out is required (or --server-only)")
     cluster = RedisClusterProcesses(3).start()
     try:
+        server_side(cluster)
+        if args.server_only:
+            return 0
         url = f"redis://127.0.0.1:{cluster.ports[0]}/0"
         command = [str(Path(sys.executable).parent / "lobbysim"), "capacity"]
         command += ["--redis-url", url, "--out", args.out, *DEFAULTS, *args.capacity_args]
