@@ -191,21 +191,21 @@ def read_lobbies(
     client: Any, pool: str, *, naive: bool = False, shards: int = 1
 ) -> dict[str, Lobby]:
     """Every lobby of a pool (sync client, SCAN): lighter than a full :func:`snapshot`."""
-    if shards > 1 and not naive:
-        lobbies: dict[str, Lobby] = {}
-        for prefix in _prefixes(pool, naive, shards):
-            lobbies.update(_read_lobbies(client, prefix))
-        return lobbies
-    if not naive:
-        return _read_lobbies(client, pool_prefix(pool))
-    lobbies = {}
     if naive:
-        prefix = naive_prefix(pool)
-        for key in _scan(client, _escape_glob(prefix) + "lobby:*"):
-            data = _decode(client.hgetall(key))
-            if data:
-                lobby = _lobby(key, data, json.loads(data.get("users") or "[]"))
-                lobbies[lobby.id] = lobby
+        return _read_naive_lobbies(client, naive_prefix(pool))
+    lobbies: dict[str, Lobby] = {}
+    for prefix in _prefixes(pool, naive, shards):
+        lobbies.update(_read_lobbies(client, prefix))
+    return lobbies
+
+
+def _read_naive_lobbies(client: Any, prefix: str) -> dict[str, Lobby]:
+    lobbies: dict[str, Lobby] = {}
+    for key in _scan(client, _escape_glob(prefix) + "lobby:*"):
+        data = _decode(client.hgetall(key))
+        if data:
+            lobby = _lobby(key, data, json.loads(data.get("users") or "[]"))
+            lobbies[lobby.id] = lobby
     return lobbies
 
 
@@ -227,9 +227,9 @@ def snapshot(client: Any, pool: str, *, naive: bool = False, shards: int = 1) ->
     """
     if shards > 1 and not naive:
         return _merge_shards(
-            [_snapshot(client, pool, prefix, False) for prefix in _prefixes(pool, False, shards)]
+            [_snapshot(client, prefix, False) for prefix in _prefixes(pool, False, shards)]
         )
-    return _snapshot(client, pool, naive_prefix(pool) if naive else pool_prefix(pool), naive)
+    return _snapshot(client, naive_prefix(pool) if naive else pool_prefix(pool), naive)
 
 
 def _merge_shards(parts: list[PoolSnapshot]) -> PoolSnapshot:
@@ -254,8 +254,8 @@ def _merge_shards(parts: list[PoolSnapshot]) -> PoolSnapshot:
     )
 
 
-def _snapshot(client: Any, pool: str, prefix: str, naive: bool) -> PoolSnapshot:
-    lobbies = read_lobbies(client, pool, naive=True) if naive else _read_lobbies(client, prefix)
+def _snapshot(client: Any, prefix: str, naive: bool) -> PoolSnapshot:
+    lobbies = _read_naive_lobbies(client, prefix) if naive else _read_lobbies(client, prefix)
     seats = client.get(f"{prefix}seats")
     seats_left = None if seats is None else int(seats)
     bookings = _read_bookings(client, f"{prefix}bookings")
