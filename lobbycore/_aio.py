@@ -64,8 +64,10 @@ class AsyncLobbyStore(StoreBase):
         try:
             # EVALSHA straight from the client: one call layer less than Script.__call__.
             reply = await self.client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:  # the server lost its script cache: the Script reloads it
-            reply = await script(keys=call.keys, args=call.args)
+        except NoScriptError:
+            # The server lost its script cache (restart, SCRIPT FLUSH). EVAL rather than
+            # load-then-EVALSHA: another flush in between could not make it fail again.
+            reply = await self.client.eval(script.script, len(call.keys), *call.keys, *call.args)
         return call.parse(reply)
 
     async def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:

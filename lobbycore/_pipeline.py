@@ -59,11 +59,14 @@ class AutoPipeline:
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            # The server lost its script cache (restart, SCRIPT FLUSH): load what is needed,
-            # then send those calls again; a NOSCRIPT call did not run, so this is safe.
-            for name in {calls[i].script for i in missing}:
-                await self._client.script_load(self._scripts[name].script)
-            again = await self._execute([calls[i] for i in missing])
+            # The server lost its script cache (restart, SCRIPT FLUSH). A NOSCRIPT call did
+            # not run, so send those again as EVAL with the source: EVAL cannot fail that
+            # way even if the cache is flushed again, and it caches the script once more.
+            pipe = self._client.pipeline(transaction=False)
+            for i in missing:
+                call = calls[i]
+                pipe.eval(self._scripts[call.script].script, len(call.keys), *call.keys, *call.args)
+            again: list[Any] = await pipe.execute(raise_on_error=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies

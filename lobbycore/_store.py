@@ -20,9 +20,11 @@ class LobbyStore(StoreBase):
     """A lobby pool on Redis. Every method is one atomic script run in one round trip.
 
     ``client`` is a ``redis.Redis``, ``redis.cluster.RedisCluster`` or fakeredis client,
-    with ``decode_responses`` True or False. ``shards=N`` splits the pool over N hash tags. Scripts are sent by EVALSHA and reloaded
-    by redis-py if the server lost them (NOSCRIPT). Every script is safe to replay, so
-    redis-py's retries on connection errors cannot double a join or a booking.
+    with ``decode_responses`` True or False. ``shards=N`` splits the pool over N hash tags.
+    Scripts are sent by EVALSHA; if the server lost them (NOSCRIPT), the call is sent
+    again as EVAL with the source, which cannot fail that way and caches the script again.
+    Every script is safe to replay, so redis-py's retries on connection errors cannot
+    double a join or a booking.
     """
 
     def _run(self, call: ScriptCall[T]) -> T:
@@ -30,8 +32,10 @@ class LobbyStore(StoreBase):
         try:
             # EVALSHA straight from the client: one call layer less than Script.__call__.
             reply = self.client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:  # the server lost its script cache: the Script reloads it
-            reply = script(keys=call.keys, args=call.args)
+        except NoScriptError:
+            # The server lost its script cache (restart, SCRIPT FLUSH). EVAL rather than
+            # load-then-EVALSHA: another flush in between could not make it fail again.
+            reply = self.client.eval(script.script, len(call.keys), *call.keys, *call.args)
         return call.parse(reply)
 
     def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:

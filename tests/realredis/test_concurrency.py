@@ -7,6 +7,7 @@ fail would prove nothing.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -308,6 +309,70 @@ def test_operations_survive_script_flush(redis_server: RedisServer, pool_name: s
     assert lobby.users == ("a", "b")
 
 
+class _FlushBeforeEveryEvalsha(redis.Redis):
+    """A client whose script cache is flushed just before each EVALSHA: the worst timing
+    of a SCRIPT FLUSH (or a restart), which a load-then-EVALSHA retry cannot survive."""
+
+    flushes = 0
+
+    def evalsha(self, *args: Any) -> Any:
+        self.script_flush()
+        self.flushes += 1
+        return super().evalsha(*args)
+
+
+def test_operations_survive_a_flush_before_every_evalsha(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    client = _FlushBeforeEveryEvalsha(port=redis_server.port)
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    lobby = store.join_party(["a", "b"], 2)
+    assert store.book_ticket(lobby.id, "r").users == ("a", "b")
+    assert client.flushes >= 2  # every call met NOSCRIPT and still ran, exactly once
+    assert store.stats().bookings == 1
+    client.close()
+
+
+async def test_async_calls_survive_a_flush_before_every_evalsha(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    aclient = redis.asyncio.Redis(port=redis_server.port)
+
+    class FlushingPipeline:
+        def __init__(self, pipe: Any) -> None:
+            self._pipe = pipe
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._pipe, name)
+
+        async def execute(self, **kwargs: Any) -> Any:
+            await aclient.script_flush()  # lands before the pipeline's EVALSHAs
+            return await self._pipe.execute(**kwargs)
+
+    class FlushingClient:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aclient, name)
+
+        def pipeline(self, **kwargs: Any) -> FlushingPipeline:
+            return FlushingPipeline(aclient.pipeline(**kwargs))
+
+        async def evalsha(self, *args: Any) -> Any:
+            await aclient.script_flush()
+            return await aclient.evalsha(*args)
+
+    for autopipeline in (True, False):
+        store = AsyncLobbyStore(
+            FlushingClient(),  # type: ignore[arg-type]
+            pool=f"{pool_name}-{autopipeline}",
+            lobby_ttl=None,
+            autopipeline=autopipeline,
+        )
+        lobbies = await asyncio.gather(*(store.find_or_create_lobby(f"u{i}", 4) for i in range(20)))
+        assert len({lobby.id for lobby in lobbies}) == 5
+        assert (await store.stats()).waiting_users == 20
+    await aclient.aclose()
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("decode", [False, True])
 def test_real_redis_resp_and_decoding(
@@ -356,8 +421,6 @@ def test_naive_mixed_capacities_overfill(redis_server: RedisServer, pool_name: s
 async def test_pipelined_calls_survive_script_flush(
     redis_server: RedisServer, pool_name: str
 ) -> None:
-    import asyncio
-
     aclient = redis.asyncio.Redis(port=redis_server.port)
     store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)  # auto-pipelined
     admin = redis_server.client()

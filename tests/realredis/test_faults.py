@@ -27,15 +27,37 @@ def client_for(server: RedisServer) -> redis.Redis:
     return connect(server.url, max_connections=64, retry=Retry(NoBackoff(), 0))
 
 
+class BackgroundLoad(threading.Thread):
+    """``run_threads`` in a thread; ``result()`` re-raises whatever ended the load early,
+    so a failure names its cause rather than a missing result."""
+
+    def __init__(self, store: LobbyStore, audit_client: redis.Redis, **kwargs: object) -> None:
+        super().__init__()
+        self._args = (store, audit_client)
+        self._kwargs = kwargs
+        self._result: RunResult | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._result = run_threads(*self._args, retry=True, **self._kwargs)  # type: ignore[arg-type]
+        except BaseException as exc:  # handed to the test thread by result()
+            self._error = exc
+
+    def result(self) -> RunResult:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 def load_in_background(
     store: LobbyStore, audit_client: redis.Redis, **kwargs: object
-) -> tuple[threading.Thread, list[RunResult]]:
-    results: list[RunResult] = []
-    thread = threading.Thread(
-        target=lambda: results.append(run_threads(store, audit_client, retry=True, **kwargs))  # type: ignore[arg-type]
-    )
-    thread.start()
-    return thread, results
+) -> BackgroundLoad:
+    load = BackgroundLoad(store, audit_client, **kwargs)
+    load.start()
+    return load
 
 
 def chaos(until: threading.Thread, action: Callable[[], None], every: float) -> int:
@@ -51,11 +73,10 @@ def test_load_survives_script_flush_and_killed_connections(pool_name: str) -> No
     with RedisServer() as server:
         admin = server.client()
         store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
-        thread, results = load_in_background(store, admin, threads=16, ops_per_thread=150)
+        load = load_in_background(store, admin, threads=16, ops_per_thread=150)
         flips = [admin.script_flush, lambda: admin.client_kill_filter(_type="normal", skipme=True)]
-        rounds = chaos(thread, lambda: flips[int(time.monotonic() * 20) % 2](), every=0.03)
-        thread.join()
-        (result,) = results
+        rounds = chaos(load, lambda: flips[int(time.monotonic() * 20) % 2](), every=0.03)
+        result = load.result()
         assert rounds >= 4, "the load ended before the faults could hit it"
         assert result.history.retried, "no call was cut off: the faults missed"
         assert result.report.ok, result.report.violations[:5]
@@ -67,14 +88,13 @@ def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) 
         store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
         before = server.client()
         stats_key = f"lobbysim:{{{pool_name}}}:stats"
-        thread, results = load_in_background(store, server.client(), threads=8, ops_per_thread=1000)
+        load = load_in_background(store, server.client(), threads=8, ops_per_thread=1000)
         while int(before.hget(stats_key, "joins") or 0) < 500:  # well into the run
             time.sleep(0.01)
         joins_before_restart = int(before.hget(stats_key, "joins"))
-        assert thread.is_alive()
+        assert load.is_alive()
         server.restart()
-        thread.join()
-        (result,) = results
+        result = load.result()
         assert joins_before_restart > 0
         assert result.history.retried, "no call was cut off by the restart"
         assert result.report.ok, result.report.violations[:5]  # includes: no confirmed booking lost
@@ -89,12 +109,11 @@ def test_redis_py_retries_never_place_a_buyer_twice(pool_name: str) -> None:
     with RedisServer() as server:
         admin = server.client()
         store = LobbyStore(connect(server.url, max_connections=64), pool=pool_name, lobby_ttl=None)
-        thread, results = load_in_background(store, admin, threads=16, ops_per_thread=200)
+        load = load_in_background(store, admin, threads=16, ops_per_thread=200)
         rounds = chaos(
-            thread, lambda: admin.client_kill_filter(_type="normal", skipme=True), every=0.02
+            load, lambda: admin.client_kill_filter(_type="normal", skipme=True), every=0.02
         )
-        thread.join()
-        (result,) = results
+        result = load.result()
         assert rounds >= 4
         # redis-py absorbed (almost) every cut-off call; a call cut off on all of its
         # attempts reaches the history as unanswered, and only that user's check is relaxed.
