@@ -7,24 +7,72 @@ and no confirmed booking may be missing from the bookings stream.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from lobbycore import LobbyStore, connect
+from lobbycore._connect import RETRIES, _backoff
 from tests.redis_server import RedisServer
 
 from .harness import RunResult, run_threads
+
+T = TypeVar("T")
 
 
 def client_for(server: RedisServer) -> redis.Redis:
     """The load's client. redis-py's own retries are off here so that every retry is the
     harness's, where the history can record that the unanswered attempt may have happened."""
     return connect(server.url, max_connections=64, retry=Retry(NoBackoff(), 0))
+
+
+@dataclass
+class RetryTally:
+    cut_off: int = 0
+    """Calls that lost at least one attempt to a connection error."""
+    gave_up: int = 0
+    """Of those, calls whose every attempt was lost: the error reached the caller."""
+
+
+class CountingRetry(Retry):
+    """connect()'s own retry policy, counting what it absorbed. redis-py deep-copies the
+    policy into every connection; the copies share one tally (counted under a lock)."""
+
+    def __init__(self, tally: RetryTally, lock: threading.Lock) -> None:
+        super().__init__(_backoff(), RETRIES)
+        self.tally, self._lock = tally, lock
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountingRetry:
+        twin = CountingRetry(self.tally, self._lock)
+        twin._backoff = copy.deepcopy(self._backoff, memo)
+        return twin
+
+    def call_with_retry(self, do: Callable[[], T], fail: Any, *args: Any, **kwargs: Any) -> T:
+        lost = 0
+
+        def counting_fail(error: Exception, *rest: Any) -> Any:
+            nonlocal lost
+            lost += 1
+            return fail(error, *rest)
+
+        try:
+            return super().call_with_retry(do, counting_fail, *args, **kwargs)
+        except Exception:
+            if lost:
+                with self._lock:
+                    self.tally.gave_up += 1
+            raise
+        finally:
+            if lost:
+                with self._lock:
+                    self.tally.cut_off += 1
 
 
 class BackgroundLoad(threading.Thread):
@@ -104,18 +152,27 @@ def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) 
 
 
 def test_redis_py_retries_never_place_a_buyer_twice(pool_name: str) -> None:
-    # redis-py's own retries on (connect()'s default): they are invisible to the history,
+    # redis-py's own retries on (connect()'s policy): they are invisible to the history,
     # so every booking must hold exactly users whose joins answered that lobby.
     with RedisServer() as server:
         admin = server.client()
-        store = LobbyStore(connect(server.url, max_connections=64), pool=pool_name, lobby_ttl=None)
+        tally = RetryTally()
+        client = connect(
+            server.url, max_connections=64, retry=CountingRetry(tally, threading.Lock())
+        )
+        store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
         load = load_in_background(store, admin, threads=16, ops_per_thread=200)
         rounds = chaos(
             load, lambda: admin.client_kill_filter(_type="normal", skipme=True), every=0.02
         )
         result = load.result()
         assert rounds >= 4
-        # redis-py absorbed (almost) every cut-off call; a call cut off on all of its
-        # attempts reaches the history as unanswered, and only that user's check is relaxed.
-        assert len(result.history.retried) <= 3, result.history.retried
+        # The kills cut calls off and redis-py's retries answered them: the thing under test.
+        assert tally.cut_off - tally.gave_up >= 10, tally
+        # Rarely a call still fails: cut off on every attempt, or its connection killed while
+        # the pool checked it out (redis-py 8.1 retries the command, not that check). It
+        # reaches the history as unanswered, and only its users' checks are relaxed; they
+        # must stay a small minority, or the check below would prove little.
+        joins = result.tally.ops["join"]
+        assert len(result.history.retried) * 50 <= joins, (tally, result.history.retried, joins)
         assert result.report.ok, result.report.violations[:5]
