@@ -62,17 +62,16 @@ class CountingRetry(Retry):
             lost += 1
             return fail(error, *rest)
 
+        answered = False
         try:
-            return super().call_with_retry(do, counting_fail, *args, **kwargs)
-        except Exception:
-            if lost:
-                with self._lock:
-                    self.tally.gave_up += 1
-            raise
+            result = super().call_with_retry(do, counting_fail, *args, **kwargs)
+            answered = True
+            return result
         finally:
             if lost:
                 with self._lock:
                     self.tally.cut_off += 1
+                    self.tally.gave_up += not answered
 
 
 class BackgroundLoad(threading.Thread):
