@@ -6,29 +6,45 @@ original article's racy algorithm, kept for side-by-side demonstrations only.
 """
 
 from ._aio import AsyncLobbyStore
-from ._connect import connect
+from ._connect import check_redis_url, connect
 from ._errors import (
     AlreadyBooked,
     AlreadyInLobby,
     InvalidInput,
+    KeysUnavailable,
     LobbyError,
     LobbyNotFound,
     PartySpansShards,
+    PoolDamaged,
+    PoolNotFound,
+    PoolStateLost,
     SoldOut,
+    UnsafeServer,
 )
+from ._factory import async_store_for, store_for
+from ._keys import pool_prefix
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._naive import AsyncNaiveLobbyStore, NaiveLobbyStore
-from ._protocol import pool_prefix
+from ._naive import (
+    AsyncNaiveLobbyStore,
+    NaiveLobbyStore,
+    async_check_naive_supported,
+    check_naive_supported,
+)
 from ._store import LobbyStore
-from ._urls import redact_url
+from ._urls import redact_args, redact_text, redact_url
+from .defaults import STRATEGIES, Strategy
+from .typing import AsyncStore, SyncStore
 
 __all__ = [
+    "STRATEGIES",
     "AlreadyBooked",
     "AlreadyInLobby",
     "AsyncLobbyStore",
     "AsyncNaiveLobbyStore",
+    "AsyncStore",
     "Booking",
     "InvalidInput",
+    "KeysUnavailable",
     "Lobby",
     "LobbyError",
     "LobbyEvent",
@@ -36,9 +52,22 @@ __all__ = [
     "LobbyStore",
     "NaiveLobbyStore",
     "PartySpansShards",
+    "PoolDamaged",
+    "PoolNotFound",
+    "PoolStateLost",
     "PoolStats",
     "SoldOut",
+    "Strategy",
+    "SyncStore",
+    "UnsafeServer",
+    "async_check_naive_supported",
+    "async_store_for",
+    "check_naive_supported",
+    "check_redis_url",
     "connect",
     "pool_prefix",
+    "redact_args",
+    "redact_text",
     "redact_url",
+    "store_for",
 ]

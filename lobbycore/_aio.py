@@ -7,17 +7,19 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._pipeline import AutoPipeline
-from ._protocol import (
+from ._pipeline import AutoPipeline, load_library, run_script
+from ._protocol import FanOut, ScriptCall, open_pool, script_error
+from .defaults import (
     DEFAULT_BOOKING_TTL,
+    DEFAULT_EVENT_COUNT,
+    DEFAULT_LOBBY_TTL,
+    DEFAULT_POOL,
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
-    FanOut,
-    ScriptCall,
 )
 
 T = TypeVar("T")
@@ -37,12 +39,14 @@ class AsyncLobbyStore(StoreBase):
     def __init__(
         self,
         client: Any,
-        pool: str = "ticket",
-        lobby_ttl: float | None = 600.0,
+        pool: str = DEFAULT_POOL,
+        lobby_ttl: float | None = DEFAULT_LOBBY_TTL,
         *,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
         replay_window: float | None = DEFAULT_REPLAY_WINDOW,
         shards: int = 1,
+        allow_eviction: bool = False,
+        create_pool: bool = True,
         autopipeline: bool | None = None,
     ) -> None:
         super().__init__(
@@ -52,22 +56,46 @@ class AsyncLobbyStore(StoreBase):
             booking_ttl=booking_ttl,
             replay_window=replay_window,
             shards=shards,
+            allow_eviction=allow_eviction,
+            create_pool=create_pool,
         )
         if autopipeline is None:
             autopipeline = not isinstance(client, AsyncRedisCluster)
         self._pipeline = AutoPipeline(client, self._scripts) if autopipeline else None
+        self._opening: asyncio.Lock | None = None
 
     async def _run(self, call: ScriptCall[T]) -> T:
-        if self._pipeline is not None:
-            return call.parse(await self._pipeline.run(call))
-        script = self._scripts[call.script]
+        if call.keys[0] not in self._epochs:
+            await self._open(call.keys)
+        return await self._send(self._with_epoch(call))
+
+    async def _open(self, keys: tuple[str, ...]) -> None:
+        # Once per store: the server; once per (sub-)pool: its epoch. Concurrent first
+        # calls wait for one another rather than each asking.
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if not self._server_checked:
+                try:
+                    info = await self.client.info()
+                except ResponseError as exc:
+                    self._info_refused(exc)
+                else:
+                    self._note_server(info)
+                self._scripts.note_load(await load_library(self.client, replace=False))
+            if keys[0] not in self._epochs:
+                opening = open_pool(keys, create=self._create_pool)
+                epoch = await self._send(opening._replace(args=("", *opening.args)))
+                self._epochs[keys[0]] = epoch
+
+    async def _send(self, call: ScriptCall[T]) -> T:
         try:
-            # EVALSHA straight from the client: one call layer less than Script.__call__.
-            reply = await self.client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:
-            # The server lost its script cache (restart, SCRIPT FLUSH). EVAL rather than
-            # load-then-EVALSHA: another flush in between could not make it fail again.
-            reply = await self.client.eval(script.script, len(call.keys), *call.keys, *call.args)
+            if self._pipeline is not None:
+                reply = await self._pipeline.run(call)
+            else:
+                reply = await run_script(self.client, self._scripts, call)
+        except ResponseError as exc:
+            raise script_error(exc) from exc
         return call.parse(reply)
 
     async def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
@@ -103,7 +131,7 @@ class AsyncLobbyStore(StoreBase):
         return await self._run(self._protocol.book_ticket(lobby_id, request_id))
 
     async def set_seats(self, n: int | None) -> None:
-        """Set the seat inventory; None means unlimited."""
+        """Set the seat inventory; None means unlimited (stored as such)."""
         await self._run_each(self._protocol.set_seats(n))
 
     async def seats_left(self) -> int | None:
@@ -113,9 +141,13 @@ class AsyncLobbyStore(StoreBase):
         return await self._run_each(self._protocol.stats())
 
     async def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
-        """Expire up to ``limit`` lobbies past their deadline; how many were expired."""
+        """Expire up to ``limit`` lobbies past their deadline, freeing at most
+        ``SWEEP_USER_BUDGET`` users past the first lobby; how many were expired (call
+        again while it is not 0 to expire them all)."""
         return await self._run_each(self._protocol.sweep_expired(limit))
 
-    async def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
+    async def events(
+        self, after: str = "0-0", count: int = DEFAULT_EVENT_COUNT
+    ) -> list[LobbyEvent]:
         """Up to ``count`` change events after event id ``after`` (oldest first)."""
         return await self._run_each(self._protocol.events(after, count))

@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
 
 from . import _validate as check
-from ._protocol import DEFAULT_BOOKING_TTL, DEFAULT_REPLAY_WINDOW, PoolProtocol
-from ._scripts import script_sources
+from ._errors import UnsafeServer
+from ._protocol import PoolProtocol, ScriptCall, check_server, server_infos
+from ._scripts import ScriptSet
 from ._sharding import ShardedProtocol, shard_of
+from .defaults import DEFAULT_BOOKING_TTL, DEFAULT_LOBBY_TTL, DEFAULT_POOL, DEFAULT_REPLAY_WINDOW
+
+T = TypeVar("T")
+
+# Errors INFO may give: unknown to an in-process emulator (fakeredis has no INFO, so it
+# is not checked), or not permitted to an ACL user (refused: grant +info).
+UNKNOWN_COMMAND = "unknown command"
 
 
 class StoreBase:
-    """Holds the client, the pool's protocol and one registered Script per Lua script.
-
-    ``client.register_script`` gives a redis-py ``Script`` (sync) or ``AsyncScript``
-    (asyncio); either sends EVALSHA and reloads the source itself on NOSCRIPT.
-    """
+    """Holds the client, the pool's protocol and the script set (:class:`ScriptSet`: FCALL
+    of lobbycore's function library where the server has it, else EVALSHA)."""
 
     def __init__(
         self,
         client: Any,
-        pool: str = "ticket",
-        lobby_ttl: float | None = 600.0,
+        pool: str = DEFAULT_POOL,
+        lobby_ttl: float | None = DEFAULT_LOBBY_TTL,
         *,
         booking_ttl: float = DEFAULT_BOOKING_TTL,
         replay_window: float | None = DEFAULT_REPLAY_WINDOW,
         shards: int = 1,
+        allow_eviction: bool = False,
+        create_pool: bool = True,
     ) -> None:
         """``replay_window``: seconds a join's answer is kept so that a replay of that same
         call (a retry after a lost reply) gets it again instead of placing anyone twice,
@@ -36,6 +45,14 @@ class StoreBase:
         one (:meth:`shard_of`). Every guarantee holds per user; a party must share a shard
         (else :class:`~lobbycore.PartySpansShards`); stats, events, seats and sweeps fan
         out, one call per shard. 1 (the default) is a plain pool.
+
+        The first call checks the server once (``INFO``): Redis older than 6.2 raises
+        :class:`~lobbycore.UnsafeServer`, and so does a ``maxmemory`` with a
+        ``maxmemory-policy`` other than ``noeviction`` unless ``allow_eviction`` is True.
+        Each sub-pool's first call learns its epoch (see :class:`~lobbycore.PoolStateLost`),
+        making the pool if it holds no key; ``create_pool=False`` (a reader that must never
+        write, such as a dashboard following a pool) raises :class:`~lobbycore.PoolNotFound`
+        instead, writes nothing, and looks again on the next call.
         """
         self._protocol: PoolProtocol | ShardedProtocol
         if check.shards(shards) == 1:
@@ -45,9 +62,31 @@ class StoreBase:
                 pool, lobby_ttl, booking_ttl, replay_window, shards=shards
             )
         self.client = client
-        self._scripts = {
-            name: client.register_script(source) for name, source in script_sources().items()
-        }
+        self._allow_eviction = allow_eviction
+        self._create_pool = create_pool
+        self._server_checked = False
+        # Stats key of each (sub-)pool -> the epoch this store learned on its first call.
+        self._epochs: dict[str, str] = {}
+        self._scripts = ScriptSet(client)
+
+    def _with_epoch(self, call: ScriptCall[T]) -> ScriptCall[T]:
+        # Every script's ARGV[1] is the epoch; common.lua takes it off before the rest.
+        return call._replace(args=(self._epochs[call.keys[0]], *call.args))
+
+    def _info_refused(self, exc: ResponseError) -> None:
+        """INFO failed: an emulator without INFO is not checked; anything else is refused."""
+        if UNKNOWN_COMMAND in str(exc).lower():
+            self._server_checked = True
+            return
+        raise UnsafeServer(
+            "cannot read INFO to check the server's version and maxmemory-policy "
+            f"({' '.join(str(exc).split()):.120}); grant the ACL user +info"
+        ) from None
+
+    def _note_server(self, info: Any) -> None:
+        for node in server_infos(info):
+            check_server(node, allow_eviction=self._allow_eviction)
+        self._server_checked = True
 
     @property
     def pool(self) -> str:

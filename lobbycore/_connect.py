@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+import redis.connection
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ._errors import InvalidInput
-from ._urls import redact_url
+from ._urls import UNPARSABLE, MalformedUrl, UrlParts, parse_url, redact_text, redact_url
 
 SCHEMES = ("redis", "rediss", "unix")
 CONNECT_TIMEOUT = 3.0
@@ -71,10 +75,7 @@ def connect(
     Raises InvalidInput for a malformed URL and redis.ConnectionError if the server cannot be
     reached while probing; neither message contains the password.
     """
-    if not isinstance(url, str) or url.split("://", 1)[0] not in SCHEMES or "://" not in url:
-        raise InvalidInput(
-            f"Redis URL must start with redis://, rediss:// or unix://, got {redact_url(str(url))!r}"
-        )
+    check_redis_url(url)
     try:
         if cluster is None:
             cluster = _is_cluster(url, connect_timeout, extra)
@@ -92,8 +93,92 @@ def connect(
             client_type: Any = redis.asyncio.Redis if asyncio else redis.Redis
             return client_type(connection_pool=pool_type.from_url(url, **options))
         return (redis.asyncio.Redis if asyncio else redis.Redis).from_url(url, **options)
-    except ValueError as exc:
-        raise InvalidInput(f"bad Redis URL {redact_url(url)!r}: {exc}") from None
+    except ValueError as exc:  # a query value redis-py cannot read, e.g. ?socket_timeout=x
+        raise InvalidInput(f"bad Redis URL {redact_url(url)!r}: {_one_line(exc, url)}") from None
     except redis.RedisError as exc:
-        message = " ".join(str(exc).split()).replace(url, redact_url(url))
-        raise type(exc)(f"{message} (at {redact_url(url)})") from None
+        raise type(exc)(f"{_one_line(exc, url)} (at {redact_url(url)})") from None
+
+
+def _one_line(exc: BaseException, url: str) -> str:
+    return redact_text(" ".join(str(exc).split()), url)
+
+
+@cache
+def _url_options() -> frozenset[str]:
+    """The query parameters redis-py accepts: its URL parsers' and its connections' own
+    keyword arguments (any other name fails later, at the first connection, with a TypeError)."""
+    names = set(redis.connection.URL_QUERY_ARGUMENT_PARSERS) | {"username", "password"}
+    kinds = (
+        redis.connection.Connection,
+        redis.connection.SSLConnection,
+        redis.connection.UnixDomainSocketConnection,
+    )
+    for kind in kinds:
+        for cls in kind.__mro__:
+            if "__init__" in vars(cls):
+                for name, param in inspect.signature(vars(cls)["__init__"]).parameters.items():
+                    if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+                        names.add(name)
+    return frozenset(names - {"self"})
+
+
+def _bad(url: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"bad Redis URL {redact_url(url)!r}: {problem}")
+
+
+def _database_number(text: str) -> bool:
+    # Redis's SELECT takes a 32-bit signed index: a longer number is refused there anyway.
+    return text.isascii() and text.isdigit() and int(text) < 2**31
+
+
+def check_redis_url(url: object) -> UrlParts:
+    """The parts of a Redis URL that redis-py would read as the user meant; InvalidInput (one
+    line, no password) otherwise. Nothing is sent anywhere.
+
+    Refused: a scheme other than redis://, rediss:// and unix://; a port that is not 1-65535;
+    a redis:// URL without a host (redis-py would quietly use localhost:6379); a database
+    that is not a whole number; a password with an unencoded "/", "?", "#", "[" or "]"
+    (redis-py would split the URL elsewhere); a query parameter redis-py does not know.
+    """
+    if not isinstance(url, str):
+        raise InvalidInput(f"the Redis URL must be text, got {type(url).__name__}")
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise InvalidInput(
+            f"Redis URL must start with redis://, rediss:// or unix://, got {redact_url(url)!r}"
+        )
+    try:
+        parts = parse_url(url)
+    except MalformedUrl as exc:
+        raise InvalidInput(f"bad Redis URL {UNPARSABLE}: {exc}") from None
+    try:
+        netloc = urlsplit(url).netloc
+        standard_userinfo = netloc.rpartition("@")[0] if "@" in netloc else None
+    except ValueError:  # an unmatched "[" or "]"
+        standard_userinfo = ""
+    if standard_userinfo != parts.userinfo:  # the standard split would cut the password
+        raise _bad(
+            url,
+            "the password holds a character that must be percent-encoded "
+            "(/ as %2F, ? as %3F, # as %23, [ as %5B, ] as %5D)",
+        )
+    if parts.scheme == "unix":
+        if parts.host or not parts.path.startswith("/"):
+            raise _bad(url, "a unix:// URL names a socket path, as in unix:///run/redis.sock")
+    else:
+        if not parts.host:
+            raise _bad(url, "it names no host, as in redis://127.0.0.1:6379/0")
+        if parts.path not in ("", "/") and not _database_number(parts.path[1:]):
+            raise _bad(url, "the database must be a whole number, as in redis://host:6379/0")
+    for key, value in parts.query_params():
+        if key not in _url_options():
+            raise _bad(url, f"unknown query parameter {key!r}")
+        if key == "db" and not _database_number(value):
+            raise _bad(url, "the database must be a whole number, as in ?db=0")
+        parse = redis.connection.URL_QUERY_ARGUMENT_PARSERS.get(key)
+        try:
+            if callable(parse):
+                parse(unquote(value))
+        except (TypeError, ValueError):
+            raise _bad(url, f"{key}={redact_text(value, url)!r} is not a valid value") from None
+    return parts

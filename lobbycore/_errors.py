@@ -11,10 +11,14 @@ __all__ = [
     "AlreadyBooked",
     "AlreadyInLobby",
     "InvalidInput",
+    "KeysUnavailable",
     "LobbyError",
     "LobbyNotFound",
     "PartySpansShards",
+    "PoolDamaged",
+    "PoolStateLost",
     "SoldOut",
+    "UnsafeServer",
 ]
 
 
@@ -78,3 +82,49 @@ class PartySpansShards(LobbyError):
             "a party on a sharded pool must share one shard"
         )
         self.shards = shards
+
+
+class KeysUnavailable(LobbyError):
+    """The server refuses ``KEYS`` (renamed away, a common hardening, or denied by an ACL),
+    which the naive strategy calls on every join. The atomic strategy never needs it."""
+
+    MESSAGE = "the naive strategy needs the KEYS command, which this server disables"
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class PoolDamaged(LobbyError):
+    """A key of the pool holds what lobbycore did not write (a wrong type, a malformed
+    value), or the server refused a command. The operation stopped before writing anything:
+    the pool is as it was. ``key`` names the key (None if the server did not say)."""
+
+    def __init__(self, key: str | None, what: str) -> None:
+        where = f"key {key!r}" if key is not None else "the pool"
+        super().__init__(f"{where} is damaged ({what}); nothing was written")
+        self.key = key
+        self.what = what
+
+
+class PoolNotFound(LobbyError):
+    """A store made with ``create_pool=False`` (a reader: a dashboard following a pool) met
+    a pool that holds no key. Nothing was written; the next call looks again."""
+
+
+class PoolStateLost(LobbyError):
+    """The pool's state is gone or was replaced since this store first used it (a restart
+    without persistence, eviction, a failover to a stale replica, FLUSHDB): its meta key
+    ``key`` is missing or holds another epoch. Nothing was written. Seats, lobbies and
+    bookings cannot be trusted; restore the pool (or start a new one with a new store and
+    ``set_seats``) deliberately."""
+
+    def __init__(self, key: str, found: str) -> None:
+        now = f"now holds epoch {found!r}" if found else "is missing"
+        super().__init__(f"pool state lost: {key!r} {now}; nothing was written")
+        self.key = key
+        self.found = found
+
+
+class UnsafeServer(LobbyError):
+    """The server cannot keep the guarantees: too old a version, or a ``maxmemory-policy``
+    that may evict the pool's keys. Raised by a store's first call, before any write."""

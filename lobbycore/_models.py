@@ -72,7 +72,10 @@ class LobbyEvent:
     size: int
     """Users in the lobby after the change (0 once it is gone)."""
     users: tuple[str, ...]
-    """The users the change is about (who joined or left; who was booked or freed)."""
+    """The users the change is about (who joined or left; who was booked or freed); at most
+    16 of them, so that an event stays small whatever the lobby's size."""
+    more_users: int = 0
+    """How many more users the change is about than ``users`` names."""
 
     @property
     def at(self) -> int:

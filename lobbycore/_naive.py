@@ -26,40 +26,29 @@ import time
 from collections.abc import Generator, Sequence
 from typing import Any, TypeVar
 
+import redis
 from ulid import ULID
 
 from . import _validate as check
-from ._errors import LobbyNotFound, SoldOut
+from ._errors import KeysUnavailable, LobbyNotFound, SoldOut
+from ._keys import NAIVE_KEY_PREFIX, NaiveKeys, decode_hash, join_users, naive_lobby, text
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import _text
+from .defaults import DEFAULT_EVENT_COUNT, DEFAULT_POOL, DEFAULT_SWEEP_LIMIT
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
 Plan = Generator[list[Command], list[Any], T]
 
-__all__ = ["AsyncNaiveLobbyStore", "NaiveLobbyStore", "naive_prefix"]
+__all__ = [
+    "AsyncNaiveLobbyStore",
+    "NaiveLobbyStore",
+    "NaivePlans",
+    "async_check_naive_supported",
+    "check_naive_supported",
+]
 
-NAIVE_KEY_PREFIX = "lobbysim-naive"
-
-
-def naive_prefix(pool: str) -> str:
-    return f"{NAIVE_KEY_PREFIX}:{{{pool}}}:"
-
-
-def _decode(data: Any) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in (data or {}).items()}
-
-
-def _lobby(key: str, data: dict[str, str], users: list[str]) -> Lobby:
-    # A booking racing a join can leave a hash with only "users" (the join's HSET recreates
-    # the deleted key): the id comes from the key, and missing fields read as empty.
-    return Lobby(
-        id=key.rsplit(":", 1)[1],
-        session_id=data.get("sessionId", ""),
-        users=tuple(users),
-        max_users=int(data.get("maxUsers", 0)),
-        created_at=int(data.get("createdAt", 0)),
-    )
+# A literal name (no glob): the probe's KEYS matches nothing, whatever the server holds.
+KEYS_PROBE = (f"{NAIVE_KEY_PREFIX}:probe",)
 
 
 class NaivePlans:
@@ -67,19 +56,18 @@ class NaivePlans:
 
     def __init__(self, pool: str) -> None:
         self.pool = check.pool_name(pool)
-        self.prefix = naive_prefix(pool)
-        self.pattern = f"{self.prefix}lobby:*"
-        self.bookings_key = f"{self.prefix}bookings"
-        self.seats_key = f"{self.prefix}seats"
+        self.keys = NaiveKeys.for_pool(pool)
 
-    def lobby_key(self, lobby_id: str) -> str:
-        return f"{self.prefix}lobby:{lobby_id}"
+    def _lobby(self, key: str, data: dict[str, str], users: list[str]) -> Lobby:
+        return naive_lobby(self.keys.lobby_id_of(key), data, users)
 
     def _all_lobbies(self) -> Plan[list[tuple[str, dict[str, str]]]]:
-        (keys,) = yield [("KEYS", self.pattern)]
-        keys = [_text(k) for k in keys]
+        (keys,) = yield [("KEYS", self.keys.lobby_pattern)]
+        keys = [key for key in (text(k) for k in keys) if self.keys.is_lobby_key(key)]
         datas = yield [("HGETALL", k) for k in keys]
-        return [(k, d) for k, d in ((k, _decode(d)) for k, d in zip(keys, datas, strict=True)) if d]
+        return [
+            (k, d) for k, d in ((k, decode_hash(d)) for k, d in zip(keys, datas, strict=True)) if d
+        ]
 
     def join(self, user_id: str, max_users: int) -> Plan[Lobby]:
         lobbies = yield from self._all_lobbies()
@@ -88,12 +76,12 @@ class NaivePlans:
         for key, data in lobbies:
             users = json.loads(data.get("users") or "[]")
             if user_id in users:
-                candidates.append(_lobby(key, data, users))
+                candidates.append(self._lobby(key, data, users))
             elif len(users) < max_users:
                 # As in the article: the user is added to every lobby that has room.
                 users.append(user_id)
                 writes.append(("HSET", key, "users", json.dumps(users)))
-                candidates.append(_lobby(key, data, users))
+                candidates.append(self._lobby(key, data, users))
         if writes:
             yield writes
         if candidates:
@@ -108,7 +96,7 @@ class NaivePlans:
         yield [
             (
                 "HSET",
-                self.lobby_key(lobby.id),
+                self.keys.lobby(lobby.id),
                 *("id", lobby.id, "sessionId", lobby.session_id),
                 *("users", json.dumps([user_id]), "createdAt", lobby.created_at),
                 *("maxUsers", max_users),
@@ -125,35 +113,35 @@ class NaivePlans:
                     yield [("DEL", key)]
                     return None
                 yield [("HSET", key, "users", json.dumps(users))]
-                return _lobby(key, data, users)
+                return self._lobby(key, data, users)
         return None
 
     def lobby_of(self, user_id: str) -> Plan[Lobby | None]:
         for key, data in (yield from self._all_lobbies()):
             users = json.loads(data.get("users") or "[]")
             if user_id in users:
-                return _lobby(key, data, users)
+                return self._lobby(key, data, users)
         return None
 
     def get_lobby(self, lobby_id: str) -> Plan[Lobby | None]:
-        key = self.lobby_key(lobby_id)
+        key = self.keys.lobby(lobby_id)
         (raw,) = yield [("HGETALL", key)]
-        data = _decode(raw)
-        return _lobby(key, data, json.loads(data.get("users") or "[]")) if data else None
+        data = decode_hash(raw)
+        return self._lobby(key, data, json.loads(data.get("users") or "[]")) if data else None
 
     def book(self, lobby_id: str, request_id: str) -> Plan[Booking]:
-        key = self.lobby_key(lobby_id)
+        key = self.keys.lobby(lobby_id)
         (users_json,) = yield [("HGET", key, "users")]
         if not users_json:
             raise LobbyNotFound(lobby_id)
-        users = json.loads(_text(users_json))
+        users = json.loads(text(users_json))
         (raw,) = yield [("HGETALL", key)]
-        data = _decode(raw)
-        (seats,) = yield [("GET", self.seats_key)]
+        data = decode_hash(raw)
+        (seats,) = yield [("GET", self.keys.seats)]
         if seats is not None:
             if int(seats) < len(users):
                 raise SoldOut(int(seats), len(users))
-            yield [("SET", self.seats_key, int(seats) - len(users))]
+            yield [("SET", self.keys.seats, int(seats) - len(users))]
         booking = Booking(
             lobby_id=lobby_id,
             session_id=data.get("sessionId", ""),
@@ -167,10 +155,10 @@ class NaivePlans:
             ("DEL", key),
             (
                 "XADD",
-                self.bookings_key,
+                self.keys.bookings,
                 "*",
                 *("lobby", lobby_id, "session", booking.session_id, "request", request_id),
-                *("at", booking.booked_at, "users", "\0".join(users)),
+                *("at", booking.booked_at, "users", join_users(users)),
             ),
         ]
         return booking
@@ -181,7 +169,7 @@ class NaivePlans:
             (len(json.loads(d.get("users") or "[]")), int(d.get("maxUsers", 0))) for _, d in lobbies
         ]
         full = sum(1 for n, m in sizes if n >= m)
-        bookings, seats = yield [("XLEN", self.bookings_key), ("GET", self.seats_key)]
+        bookings, seats = yield [("XLEN", self.keys.bookings), ("GET", self.keys.seats)]
         return PoolStats(
             open_lobbies=len(sizes) - full,
             full_lobbies=full,
@@ -196,32 +184,77 @@ class NaivePlans:
         )
 
     def set_seats(self, seats: int | None) -> Plan[None]:
-        yield [("DEL", self.seats_key) if seats is None else ("SET", self.seats_key, seats)]
+        yield [("DEL", self.keys.seats) if seats is None else ("SET", self.keys.seats, seats)]
+
+
+def _refuses_keys(command: Command, exc: redis.ResponseError) -> bool:
+    """Whether ``exc`` says the server has no KEYS command for us: renamed away
+    (``unknown command``) or denied by an ACL (``NOPERM``)."""
+    text = str(exc).lower()
+    return str(command[0]).upper() == "KEYS" and (
+        "unknown command" in text or isinstance(exc, redis.exceptions.NoPermissionError)
+    )
 
 
 def _run_sync(client: Any, plan: Plan[T]) -> T:
     try:
         step = next(plan)
         while True:
-            step = plan.send([client.execute_command(*command) for command in step])
+            replies = []
+            for command in step:
+                try:
+                    replies.append(client.execute_command(*command))
+                except redis.ResponseError as exc:
+                    if _refuses_keys(command, exc):
+                        raise KeysUnavailable() from None
+                    raise
+            step = plan.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
 async def _run_async(client: Any, plan: Plan[T]) -> T:
+    async def run(command: Command) -> Any:
+        try:
+            return await client.execute_command(*command)
+        except redis.ResponseError as exc:
+            if _refuses_keys(command, exc):
+                raise KeysUnavailable() from None
+            raise
+
     try:
         step = next(plan)
         while True:
-            replies = await asyncio.gather(*(client.execute_command(*c) for c in step))
+            replies = await asyncio.gather(*(run(c) for c in step))
             step = plan.send(list(replies))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
+def _probe() -> Plan[None]:
+    yield [("KEYS", *KEYS_PROBE)]
+
+
+def check_naive_supported(client: Any) -> None:
+    """Raise KeysUnavailable if this server refuses KEYS; call it before starting naive users.
+
+    One KEYS of a literal name: it matches nothing, but (as every naive join) it walks the
+    database's key space, so call it once at start, not per operation.
+    """
+    _run_sync(client, _probe())
+
+
+async def async_check_naive_supported(client: Any) -> None:
+    """:func:`check_naive_supported` for a ``redis.asyncio`` client."""
+    await _run_async(client, _probe())
+
+
 class NaiveLobbyStore:
     """The article's lobby store (sync). UNSAFE: see the module docstring."""
 
-    def __init__(self, client: Any, pool: str = "ticket", lobby_ttl: float | None = None) -> None:
+    def __init__(
+        self, client: Any, pool: str = DEFAULT_POOL, lobby_ttl: float | None = None
+    ) -> None:
         self.client = client
         self._plans = NaivePlans(pool)
         self.lobby_ttl = lobby_ttl  # accepted for signature parity; the article has no expiry
@@ -229,6 +262,14 @@ class NaiveLobbyStore:
     @property
     def pool(self) -> str:
         return self._plans.pool
+
+    @property
+    def shards(self) -> int:
+        return 1  # the article's layout has no shards
+
+    def shard_of(self, user_id: str) -> int:
+        check.opaque_id(user_id)
+        return 0
 
     def find_or_create_lobby(self, user_id: str, max_users: int) -> Lobby:
         plan = self._plans.join(check.opaque_id(user_id), check.max_users(max_users))
@@ -265,17 +306,19 @@ class NaiveLobbyStore:
     def stats(self) -> PoolStats:
         return _run_sync(self.client, self._plans.stats())
 
-    def sweep_expired(self, limit: int = 100) -> int:
+    def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
         return 0  # the article has no expiry
 
-    def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
+    def events(self, after: str = "0-0", count: int = DEFAULT_EVENT_COUNT) -> list[LobbyEvent]:
         return []  # the article has no change stream
 
 
 class AsyncNaiveLobbyStore:
     """The article's lobby store (asyncio), visiting lobbies in parallel as it does. UNSAFE."""
 
-    def __init__(self, client: Any, pool: str = "ticket", lobby_ttl: float | None = None) -> None:
+    def __init__(
+        self, client: Any, pool: str = DEFAULT_POOL, lobby_ttl: float | None = None
+    ) -> None:
         self.client = client
         self._plans = NaivePlans(pool)
         self.lobby_ttl = lobby_ttl
@@ -283,6 +326,14 @@ class AsyncNaiveLobbyStore:
     @property
     def pool(self) -> str:
         return self._plans.pool
+
+    @property
+    def shards(self) -> int:
+        return 1  # the article's layout has no shards
+
+    def shard_of(self, user_id: str) -> int:
+        check.opaque_id(user_id)
+        return 0
 
     async def find_or_create_lobby(self, user_id: str, max_users: int) -> Lobby:
         plan = self._plans.join(check.opaque_id(user_id), check.max_users(max_users))
@@ -319,8 +370,10 @@ class AsyncNaiveLobbyStore:
     async def stats(self) -> PoolStats:
         return await _run_async(self.client, self._plans.stats())
 
-    async def sweep_expired(self, limit: int = 100) -> int:
+    async def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
         return 0
 
-    async def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
+    async def events(
+        self, after: str = "0-0", count: int = DEFAULT_EVENT_COUNT
+    ) -> list[LobbyEvent]:
         return []

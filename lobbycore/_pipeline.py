@@ -3,6 +3,11 @@
 Calls made while a round trip is in flight wait for the next one, and go out together as
 one pipeline (no MULTI: each script is still its own atomic step). With many concurrent
 callers, one round trip carries many operations instead of one.
+
+A round trip cut off by a connection error (after the client's own retries) is not
+reported to all its callers at once: each call is sent again on its own, as a call made
+without pipelining would have been retried (every script is safe to replay), so callers
+see the error rate of single calls.
 """
 
 from __future__ import annotations
@@ -10,15 +15,42 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._protocol import ScriptCall
+from ._scripts import ScriptSet, library
 
 Pending = tuple[ScriptCall[Any], "asyncio.Future[Any]"]
 
 
+async def load_library(client: Any, *, replace: bool) -> ResponseError | None:
+    """Load lobbycore's function library; the server's refusal, if any."""
+    try:
+        await client.function_load(library().source, replace=replace)
+    except ResponseError as exc:
+        return exc
+    return None
+
+
+async def run_script(client: Any, scripts: ScriptSet, call: ScriptCall[Any]) -> Any:
+    """The raw reply of one call sent on its own (FCALL or EVALSHA; EVAL when the server
+    lost the function or script)."""
+    try:
+        return await client.execute_command(*scripts.command(call))
+    except ResponseError as exc:
+        if not scripts.missing(exc):
+            raise
+        # The server lost it (restart, FLUSH). EVAL rather than load-then-call: another
+        # flush in between could not make it fail again.
+        if scripts.functions:
+            await load_library(client, replace=True)
+        return await client.execute_command(*scripts.fallback(call))
+
+
 class AutoPipeline:
-    def __init__(self, client: Any, scripts: dict[str, Any]) -> None:
+    def __init__(self, client: Any, scripts: ScriptSet) -> None:
         self._client = client
         self._scripts = scripts
         self._queue: list[Pending] = []
@@ -37,6 +69,10 @@ class AutoPipeline:
             batch, self._queue = self._queue, []
             try:
                 replies = await self._execute([call for call, _ in batch])
+            except (RedisConnectionError, RedisTimeoutError):
+                # Cut off: each call again on its own, with the client's retries.
+                await asyncio.gather(*(self._alone(call, future) for call, future in batch))
+                continue
             except BaseException as exc:  # the whole round trip failed: every caller hears it
                 for _, future in batch:
                     if not future.done():
@@ -52,20 +88,34 @@ class AutoPipeline:
                 else:
                     future.set_result(reply)
 
+    async def _alone(self, call: ScriptCall[Any], future: asyncio.Future[Any]) -> None:
+        try:
+            reply = await run_script(self._client, self._scripts, call)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if not future.done():
+            future.set_result(reply)
+
     async def _execute(self, calls: list[ScriptCall[Any]]) -> list[Any]:
+        scripts = self._scripts
         pipe = self._client.pipeline(transaction=False)
         for call in calls:
-            pipe.evalsha(self._scripts[call.script].sha, len(call.keys), *call.keys, *call.args)
+            pipe.execute_command(*scripts.command(call))
         replies: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        missing = [i for i, reply in enumerate(replies) if scripts.missing(reply)]
         if missing:
-            # The server lost its script cache (restart, SCRIPT FLUSH). A NOSCRIPT call did
-            # not run, so send those again as EVAL with the source: EVAL cannot fail that
-            # way even if the cache is flushed again, and it caches the script once more.
+            # The server lost the function or script (restart, FLUSH). Such a call did not
+            # run, so send those again as EVAL with the source: EVAL cannot fail that way
+            # even if the server loses them again (and the library is loaded again).
+            if scripts.functions:
+                await load_library(self._client, replace=True)
             pipe = self._client.pipeline(transaction=False)
             for i in missing:
-                call = calls[i]
-                pipe.eval(self._scripts[call.script].script, len(call.keys), *call.keys, *call.args)
+                pipe.execute_command(*scripts.fallback(calls[i]))
             again: list[Any] = await pipe.execute(raise_on_error=False)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply

@@ -8,55 +8,36 @@ Nothing here talks to Redis. The sync and async stores ask this module for a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from redis.exceptions import ResponseError
+
 from . import _validate as check
-from ._errors import AlreadyBooked, AlreadyInLobby, LobbyError, LobbyNotFound, SoldOut
+from ._errors import (
+    AlreadyBooked,
+    AlreadyInLobby,
+    LobbyError,
+    LobbyNotFound,
+    PoolDamaged,
+    PoolNotFound,
+    PoolStateLost,
+    SoldOut,
+    UnsafeServer,
+)
 from ._ids import new_ulid
+from ._keys import UNLIMITED_SEATS, PoolKeys, split_users
+from ._keys import text as _text
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
+from .defaults import (
+    DEFAULT_BOOKING_TTL,
+    DEFAULT_EVENT_COUNT,
+    DEFAULT_REPLAY_WINDOW,
+    DEFAULT_SWEEP_LIMIT,
+    MAX_BATCH,
+    SWEEP_USER_BUDGET,
+)
 
 T = TypeVar("T")
-
-KEY_PREFIX = "lobbysim"
-DEFAULT_BOOKING_TTL = 24 * 3600.0
-DEFAULT_SWEEP_LIMIT = 100
-DEFAULT_REPLAY_WINDOW = 30.0
-
-
-def pool_prefix(pool: str, shard: int | None = None, shards: int = 1) -> str:
-    """Key prefix of a pool, or of sub-pool ``shard`` of a pool split into ``shards``.
-
-    The braces make the pool name the Redis Cluster hash tag, so a pool lives in one slot.
-    A sub-pool's tag is ``<pool>#<shard>`` (its own slot), under ``lobbysim:s<shards>:``:
-    that part differs from every unsharded prefix, and the shard number has no ``#``, so no
-    two (pool, shard, shards) share a prefix, and a pool split 4 ways never mixes with the
-    same pool split 2 ways (users would map to other shards).
-    """
-    if shard is None:
-        return f"{KEY_PREFIX}:{{{pool}}}:"
-    return f"{KEY_PREFIX}:s{shards}:{{{pool}#{shard}}}:"
-
-
-@dataclass(frozen=True, slots=True)
-class PoolKeys:
-    """Names of a pool's keys. Scripts get only ``stats`` and derive the rest from it."""
-
-    prefix: str
-
-    @classmethod
-    def for_pool(cls, pool: str, shard: int | None = None, shards: int = 1) -> PoolKeys:
-        return cls(pool_prefix(pool, shard, shards))
-
-    @property
-    def stats(self) -> str:
-        return f"{self.prefix}stats"
-
-    def lobby(self, lobby_id: str) -> str:
-        return f"{self.prefix}l:{lobby_id}"
-
-    def booking(self, lobby_id: str) -> str:
-        return f"{self.prefix}b:{lobby_id}"
 
 
 class ScriptCall(NamedTuple, Generic[T]):
@@ -72,23 +53,87 @@ class ScriptCall(NamedTuple, Generic[T]):
     parse: Callable[[Any], T]
 
 
-def _text(value: Any) -> str:
-    # Replies are bytes or str depending on the client's decode_responses.
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def _tag(reply: Any) -> str:
-    return _text(reply[0])
+    """A reply's tag; the replies every script may give instead of its own raise here."""
+    tag = _text(reply[0])
+    if tag == "damaged":
+        raise PoolDamaged(_text(reply[1]), _text(reply[2]))
+    if tag == "lost":
+        raise PoolStateLost(_text(reply[1]), _text(reply[2]))
+    return tag
+
+
+def script_error(exc: ResponseError) -> LobbyError:
+    """An error reply to a script call (the scripts check every key before writing, so one
+    only comes from what they could not foresee): a typed error, never a raw ResponseError."""
+    message = " ".join(str(exc).split())
+    return PoolDamaged(None, f"the server answered: {message:.300}")
+
+
+def parse_open(reply: Any) -> str:
+    """The pool epoch from the ``open`` script."""
+    if _tag(reply) == "none":
+        raise PoolNotFound("the pool holds no key (and this store does not make pools)")
+    if _tag(reply) != "pool":
+        raise _unexpected(reply)
+    return _text(reply[1])
+
+
+def open_pool(keys: tuple[str, ...], *, create: bool = True) -> ScriptCall[str]:
+    """The call that learns (or, for a new pool and ``create``, makes) the epoch of the pool
+    of ``keys``. Its epoch slot is sent empty."""
+    return ScriptCall("open", keys, (new_ulid(), "1" if create else "0"), parse_open)
+
+
+# Redis 6.2 brought what the scripts need (exclusive XRANGE starts, among others).
+MIN_SERVER_VERSION = (6, 2)
+# With a memory limit, only noeviction keeps every key: the volatile-* policies evict keys
+# with a TTL, and the pool's replay answers and booking records carry one.
+SAFE_EVICTION_POLICY = "noeviction"
+
+
+def server_infos(reply: Any) -> list[dict[str, Any]]:
+    """INFO of one node, or of each node of a cluster client (a dict per node)."""
+    if isinstance(reply, dict) and reply and all(isinstance(v, dict) for v in reply.values()):
+        return list(reply.values())
+    return [reply]
+
+
+def may_evict(policy: str, maxmemory: int) -> bool:
+    """Whether a server with this ``maxmemory-policy`` and ``maxmemory`` (0 = no limit) can
+    drop a pool's keys now: the one eviction rule of the stores and the audit."""
+    return maxmemory > 0 and policy != SAFE_EVICTION_POLICY
+
+
+def check_server(info: dict[str, Any], *, allow_eviction: bool) -> None:
+    """Refuse a server older than MIN_SERVER_VERSION, or one that may evict the pool's keys
+    (``maxmemory`` set and ``maxmemory-policy`` other than noeviction) unless allowed."""
+    version = str(info.get("redis_version", ""))
+    parts = version.split(".")
+    if not (len(parts) >= 2 and parts[0].isdecimal() and parts[1].isdecimal()):
+        raise UnsafeServer(f"cannot tell the server's version (INFO redis_version={version!r})")
+    if (int(parts[0]), int(parts[1])) < MIN_SERVER_VERSION:
+        raise UnsafeServer(
+            f"Redis {version} is not supported: lobbycore needs Redis "
+            f"{'.'.join(map(str, MIN_SERVER_VERSION))} or later (or Valkey)"
+        )
+    policy = str(info.get("maxmemory_policy", ""))
+    if may_evict(policy, int(info.get("maxmemory", 0) or 0)) and not allow_eviction:
+        raise UnsafeServer(
+            f"maxmemory-policy={policy} can evict the pool's keys (maxmemory="
+            f"{info.get('maxmemory')}), which would lose seats, lobbies and bookings; "
+            "set maxmemory-policy noeviction, or pass allow_eviction=True to accept that"
+        )
 
 
 def _lobby(reply: Sequence[Any]) -> Lobby:
-    # {'lobby', id, session id, max, created, users...}
+    # {'lobby', id, session id, max, created, users joined by NUL}
     return Lobby(
         id=_text(reply[1]),
         session_id=_text(reply[2]),
         max_users=int(reply[3]),
         created_at=int(reply[4]),
-        users=tuple(map(_text, reply[5:])),
+        users=split_users(reply[5]),
     )
 
 
@@ -156,23 +201,26 @@ def parse_stats(reply: Any) -> PoolStats:
 
 
 def parse_count(reply: Any) -> int:
+    if _tag(reply) != "swept":
+        raise _unexpected(reply)
     return int(reply[1])
 
 
 def parse_seats(reply: Any) -> int | None:
+    if _tag(reply) != "seats":
+        raise _unexpected(reply)
     seats = int(reply[1])
     return None if seats < 0 else seats
 
 
-def split_users(value: Any) -> tuple[str, ...]:
-    text = _text(value)
-    return tuple(text.split("\0")) if text else ()
-
-
 def parse_events(reply: Any) -> list[LobbyEvent]:
+    if reply and not isinstance(reply[0], (list, tuple)):
+        _tag(reply)  # raises for a damaged or lost pool
+        raise _unexpected(reply)
     events = []
     for entry_id, flat in reply:
         fields = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        users = split_users(fields["users"])
         events.append(
             LobbyEvent(
                 id=_text(entry_id),
@@ -180,7 +228,8 @@ def parse_events(reply: Any) -> list[LobbyEvent]:
                 lobby_id=_text(fields["lobby"]),
                 max_users=int(fields["max"]),
                 size=int(fields["size"]),
-                users=split_users(fields["users"]),
+                users=users,
+                more_users=int(fields.get("n", len(users))) - len(users),
             )
         )
     return events
@@ -215,7 +264,7 @@ class PoolProtocol:
     ) -> None:
         self.pool = check.pool_name(pool)
         self._ttl_ms = check.ttl_ms(lobby_ttl, "lobby_ttl")
-        self._booking_ttl_ms = check.ttl_ms(booking_ttl, "booking_ttl") or 1
+        self._booking_ttl_ms = check.ttl_ms(booking_ttl, "booking_ttl", allow_none=False)
         self._replay_ms = check.ttl_ms(replay_window, "replay_window")
         self.keys = PoolKeys.for_pool(pool, shard, shards)
         self._keys = (self.keys.stats,)
@@ -267,18 +316,22 @@ class PoolProtocol:
 
     def set_seats(self, seats: object) -> ScriptCall[int | None]:
         n = check.seats(seats)
-        return self._call("seats", parse_seats, "" if n is None else n)
+        return self._call("seats", parse_seats, UNLIMITED_SEATS if n is None else n)
 
     def stats(self) -> ScriptCall[PoolStats]:
         return self._call("stats", parse_stats)
 
     def sweep_expired(self, limit: object = DEFAULT_SWEEP_LIMIT) -> ScriptCall[int]:
-        return self._call("sweep", parse_count, check.whole(limit, "limit", 1, check.MAX_BATCH))
+        return self._call(
+            "sweep", parse_count, check.whole(limit, "limit", 1, MAX_BATCH), SWEEP_USER_BUDGET
+        )
 
-    def events(self, after: object = "0-0", count: object = 100) -> ScriptCall[list[LobbyEvent]]:
+    def events(
+        self, after: object = "0-0", count: object = DEFAULT_EVENT_COUNT
+    ) -> ScriptCall[list[LobbyEvent]]:
         return self._call(
             "events",
             parse_events,
             check.stream_id(after),
-            check.whole(count, "count", 1, check.MAX_BATCH),
+            check.whole(count, "count", 1, MAX_BATCH),
         )

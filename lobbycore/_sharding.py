@@ -20,13 +20,13 @@ from typing import Any
 from . import _validate as check
 from ._errors import InvalidInput, PartySpansShards
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import (
+from ._protocol import FanOut, PoolProtocol, ScriptCall
+from .defaults import (
     DEFAULT_BOOKING_TTL,
+    DEFAULT_EVENT_COUNT,
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
-    FanOut,
-    PoolProtocol,
-    ScriptCall,
+    MAX_BATCH,
 )
 
 __all__ = ["ShardedProtocol", "shard_of"]
@@ -141,30 +141,51 @@ class ShardedProtocol:
     def sweep_expired(self, limit: object = DEFAULT_SWEEP_LIMIT) -> FanOut[int]:
         return FanOut(tuple(part.sweep_expired(limit) for part in self.parts), sum)
 
-    def events(self, after: object = "0-0", count: object = 100) -> FanOut[list[LobbyEvent]]:
-        """Events of every shard, merged in stream-id order.
+    def events(
+        self, after: object = "0-0", count: object = DEFAULT_EVENT_COUNT
+    ) -> FanOut[list[LobbyEvent]]:
+        """Events of the shards, merged in stream-id order: at most ``count``, fewer when
+        the shards' events are unevenly spread (read on until a batch is empty).
 
         An event's id is ``<its stream id>/<shard>/<cursor>``, where the cursor holds every
         shard's position after that event; pass the id back as ``after=`` and no shard's
         events are skipped or repeated. A plain stream id as ``after`` applies to every shard.
         """
         cursor = self._cursor(after)
-        n = check.whole(count, "count", 1, check.MAX_BATCH)
+        n = check.whole(count, "count", 1, MAX_BATCH)
+
+        # Each shard is asked for its share of ``count`` (rounded up), so one call reads
+        # about ``count`` events in all, not ``count`` per shard.
+        share = -(-n // self.shards)
 
         def merge(per_shard: list[list[LobbyEvent]]) -> list[LobbyEvent]:
             tagged = sorted(
                 ((_stream_order(e.id), shard, e) for shard, es in enumerate(per_shard) for e in es),
                 key=lambda t: (t[0], t[1]),
-            )[:n]
+            )
+            # A shard that filled its share may hold more events: stop at the earliest last
+            # event of such shards, so that no later page brings an event older than this
+            # page's (pages stay in stream-id order; the horizon's shard gives at least one).
+            horizon = min(
+                (
+                    (_stream_order(es[-1].id), shard)
+                    for shard, es in enumerate(per_shard)
+                    if len(es) >= share
+                ),
+                default=None,
+            )
             position = list(cursor)
             merged = []
-            for _, shard, event in tagged:
+            for order, shard, event in tagged[:n]:
+                if horizon is not None and (order, shard) > horizon:
+                    break
                 position[shard] = event.id
                 merged.append(replace(event, id=f"{event.id}/{shard}/{','.join(position)}"))
             return merged
 
         return FanOut(
-            tuple(part.events(at, n) for part, at in zip(self.parts, cursor, strict=True)), merge
+            tuple(part.events(at, share) for part, at in zip(self.parts, cursor, strict=True)),
+            merge,
         )
 
     def _cursor(self, after: object) -> list[str]:

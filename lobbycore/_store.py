@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import DEFAULT_SWEEP_LIMIT, FanOut, ScriptCall
+from ._protocol import FanOut, ScriptCall, open_pool, script_error
+from ._scripts import library
+from .defaults import DEFAULT_EVENT_COUNT, DEFAULT_SWEEP_LIMIT
 
 T = TypeVar("T")
 
@@ -21,21 +23,54 @@ class LobbyStore(StoreBase):
 
     ``client`` is a ``redis.Redis``, ``redis.cluster.RedisCluster`` or fakeredis client,
     with ``decode_responses`` True or False. ``shards=N`` splits the pool over N hash tags.
-    Scripts are sent by EVALSHA; if the server lost them (NOSCRIPT), the call is sent
-    again as EVAL with the source, which cannot fail that way and caches the script again.
+    Operations are sent by FCALL of lobbycore's function library (loaded by the first
+    call), or by EVALSHA where the server has no functions; if the server lost them
+    (function not found, NOSCRIPT), the call is sent again as EVAL with the source, which
+    cannot fail that way, and the library is loaded again.
     Every script is safe to replay, so redis-py's retries on connection errors cannot
     double a join or a booking.
     """
 
     def _run(self, call: ScriptCall[T]) -> T:
-        script = self._scripts[call.script]
+        if call.keys[0] not in self._epochs:
+            self._open(call.keys)
+        return self._send(self._with_epoch(call))
+
+    def _open(self, keys: tuple[str, ...]) -> None:
+        # Once per store: the server; once per (sub-)pool: its epoch.
+        if not self._server_checked:
+            try:
+                info = self.client.info()
+            except ResponseError as exc:
+                self._info_refused(exc)
+            else:
+                self._note_server(info)
+            self._scripts.note_load(self._load_library(replace=False))
+        opening = open_pool(keys, create=self._create_pool)
+        self._epochs[keys[0]] = self._send(opening._replace(args=("", *opening.args)))
+
+    def _load_library(self, *, replace: bool) -> ResponseError | None:
         try:
-            # EVALSHA straight from the client: one call layer less than Script.__call__.
-            reply = self.client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:
-            # The server lost its script cache (restart, SCRIPT FLUSH). EVAL rather than
-            # load-then-EVALSHA: another flush in between could not make it fail again.
-            reply = self.client.eval(script.script, len(call.keys), *call.keys, *call.args)
+            self.client.function_load(library().source, replace=replace)
+        except ResponseError as exc:
+            return exc
+        return None
+
+    def _send(self, call: ScriptCall[T]) -> T:
+        scripts = self._scripts
+        try:
+            try:
+                reply = self.client.execute_command(*scripts.command(call))
+            except ResponseError as exc:
+                if not scripts.missing(exc):
+                    raise
+                # The server lost the function or script (restart, FLUSH). EVAL rather than
+                # load-then-call: another flush in between could not make it fail again.
+                if scripts.functions:
+                    self._load_library(replace=True)
+                reply = self.client.execute_command(*scripts.fallback(call))
+        except ResponseError as exc:
+            raise script_error(exc) from exc
         return call.parse(reply)
 
     def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
@@ -72,7 +107,7 @@ class LobbyStore(StoreBase):
         return self._run(self._protocol.book_ticket(lobby_id, request_id))
 
     def set_seats(self, n: int | None) -> None:
-        """Set the seat inventory; None means unlimited."""
+        """Set the seat inventory; None means unlimited (stored as such)."""
         self._run_each(self._protocol.set_seats(n))
 
     def seats_left(self) -> int | None:
@@ -82,9 +117,11 @@ class LobbyStore(StoreBase):
         return self._run_each(self._protocol.stats())
 
     def sweep_expired(self, limit: int = DEFAULT_SWEEP_LIMIT) -> int:
-        """Expire up to ``limit`` lobbies past their deadline; how many were expired."""
+        """Expire up to ``limit`` lobbies past their deadline, freeing at most
+        ``SWEEP_USER_BUDGET`` users past the first lobby; how many were expired (call
+        again while it is not 0 to expire them all)."""
         return self._run_each(self._protocol.sweep_expired(limit))
 
-    def events(self, after: str = "0-0", count: int = 100) -> list[LobbyEvent]:
+    def events(self, after: str = "0-0", count: int = DEFAULT_EVENT_COUNT) -> list[LobbyEvent]:
         """Up to ``count`` change events after event id ``after`` (oldest first)."""
         return self._run_each(self._protocol.events(after, count))

@@ -7,14 +7,14 @@ import re
 from collections.abc import Sequence
 
 from ._errors import InvalidInput
-
-MAX_ID_BYTES = 256
-MAX_USERS_LIMIT = 1000
-MAX_POOL_BYTES = 128
-MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
-MAX_SEATS = 2**53 - 1
-MAX_BATCH = 10_000
-MAX_SHARDS = 1024
+from .defaults import (
+    MAX_ID_BYTES,
+    MAX_POOL_BYTES,
+    MAX_SEATS,
+    MAX_SHARDS,
+    MAX_TTL_SECONDS,
+    MAX_USERS_LIMIT,
+)
 
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _STREAM_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
@@ -88,12 +88,12 @@ def shards(value: object) -> int:
     return whole(value, "shards", 1, MAX_SHARDS)
 
 
-def ttl_ms(value: object, what: str) -> int:
-    """Seconds (int or float, > 0) or None -> milliseconds; 0 stands for 'never'."""
-    if value is None:
+def ttl_ms(value: object, what: str, *, allow_none: bool = True) -> int:
+    """Seconds (int or float, > 0) or None (if allowed) -> milliseconds; 0 stands for 'never'."""
+    if value is None and allow_none:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{what} must be a number of seconds or None")
+        raise InvalidInput(f"{what} must be a number of seconds{' or None' * allow_none}")
     if not (math.isfinite(value) and 0 < value <= MAX_TTL_SECONDS):
         raise InvalidInput(f"{what} must be in (0, {MAX_TTL_SECONDS}] seconds, got {value}")
     return max(1, round(value * 1000))
@@ -105,7 +105,18 @@ def seats(value: object) -> int | None:
     return whole(value, "seats", 0, MAX_SEATS)
 
 
+_U64_MAX = 2**64 - 1
+
+
 def stream_id(value: object) -> str:
-    if not isinstance(value, str) or not _STREAM_ID.fullmatch(value):
+    """An event id to read after, as Redis accepts it for an exclusive XRANGE start:
+    ``<ms>`` or ``<ms>-<seq>``, each part at most 2**64 - 1, and not the largest id."""
+    match = isinstance(value, str) and _STREAM_ID.fullmatch(value)
+    if not match:
         raise InvalidInput(f"event id must look like '1700000000000-0', got {value!r:.80}")
-    return value
+    parts = [int(p) for p in match.group(0).split("-")]
+    if any(p > _U64_MAX for p in parts):
+        raise InvalidInput(f"event id parts must be at most {_U64_MAX}, got {value!r:.80}")
+    if parts == [_U64_MAX, _U64_MAX]:
+        raise InvalidInput("no event can follow the largest event id")
+    return match.group(0)

@@ -32,7 +32,8 @@ from typing import TypeVar
 
 from ._errors import LobbyError
 from ._models import Booking, Lobby
-from .audit import PoolSnapshot, Violation
+from .audit import Finding, PoolSnapshot
+from .violations import Violation
 
 T = TypeVar("T")
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
@@ -98,7 +99,7 @@ class Recorder:
 
 @dataclass(frozen=True, slots=True)
 class HistoryReport:
-    violations: list[Violation]
+    violations: list[Finding]
     operations: int
     unknown: int
     took_effect: int
@@ -110,10 +111,10 @@ class HistoryReport:
 
 
 def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
-    found: list[Violation] = []
+    found: list[Finding] = []
 
-    def violation(kind: str, detail: str) -> None:
-        found.append(Violation(kind, detail))
+    def violation(kind: Violation, detail: str) -> None:
+        found.append(Finding(kind, detail))
 
     by_user: defaultdict[str, list[Op]] = defaultdict(list)
     for op in sorted(ops, key=lambda o: o.invoked):
@@ -127,12 +128,14 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
             lobby = op.lobby
             if len(lobby.users) > lobby.max_users:
                 violation(
-                    "over_capacity",
+                    Violation.OVER_CAPACITY,
                     f"a join was answered {lobby.id} with {len(lobby.users)}/{lobby.max_users}",
                 )
             for user in op.users:
                 if user not in lobby.users:
-                    violation("lost_join", f"join of {user!r} answered {lobby.id} without them")
+                    violation(
+                        Violation.LOST_JOIN, f"join of {user!r} answered {lobby.id} without them"
+                    )
 
     # A lobby is booked once.
     request_ids: defaultdict[str, set[str]] = defaultdict(set)
@@ -141,7 +144,9 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
         request_ids[op.booking.lobby_id].add(op.booking.request_id)
     for lobby_id, ids in request_ids.items():
         if len(ids) > 1:
-            violation("double_booking", f"lobby {lobby_id} booked by {len(ids)} different calls")
+            violation(
+                Violation.DOUBLE_BOOKING, f"lobby {lobby_id} booked by {len(ids)} different calls"
+            )
 
     def could_enter(user: str, lobby_id: str, before: float) -> Op | None:
         """The op that could have put ``user`` in ``lobby_id`` before ``before``, if any."""
@@ -173,7 +178,10 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
         """A user found in a lobby must have a join that could have put them there."""
         source = could_enter(user, lobby_id, before)
         if source is None:
-            violation("user_in_two_lobbies", f"{where}, which no join of theirs could have entered")
+            violation(
+                Violation.USER_IN_TWO_LOBBIES,
+                f"{where}, which no join of theirs could have entered",
+            )
         elif source.outcome == UNKNOWN:
             unknown_explained.add(id(source))  # the unanswered join did take effect
 
@@ -187,7 +195,7 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
         for user in candidates:
             if certainly_in(user, lid, op.invoked, op.completed) and user not in booking.users:
                 violation(
-                    "lost_join",
+                    Violation.LOST_JOIN,
                     f"{user!r} was certainly in {lid} while it was booked, but not in the booking",
                 )
         for user in booking.users:
@@ -201,13 +209,15 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
             explain(user, lobby.id, float("inf"), f"{user!r} is in {lobby.id}")
     for user, lobby_ids in holders.items():
         if len(lobby_ids) > 1:
-            violation("user_in_two_lobbies", f"{user!r} is in {len(lobby_ids)} lobbies at the end")
+            violation(
+                Violation.USER_IN_TWO_LOBBIES, f"{user!r} is in {len(lobby_ids)} lobbies at the end"
+            )
     for user, ops_of in by_user.items():
         last = ops_of[-1]
         if last.outcome != OK:
             continue  # unknown or refused: either way is allowed
         if last.kind == "leave" and holders.get(user):
-            violation("lost_leave", f"{user!r} left last but is in {holders[user]}")
+            violation(Violation.LOST_LEAVE, f"{user!r} left last but is in {holders[user]}")
         if (
             last.kind == "join"
             and last.lobby_id is not None
@@ -216,7 +226,8 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
             booked = booked_until.get(last.lobby_id)
             if booked is None or booked < last.invoked:  # no booking could have come after
                 violation(
-                    "lost_join", f"{user!r} was last answered {last.lobby_id} but is not in it"
+                    Violation.LOST_JOIN,
+                    f"{user!r} was last answered {last.lobby_id} but is not in it",
                 )
 
     unknown = sum(1 for op in ops if op.outcome == UNKNOWN)

@@ -2,42 +2,48 @@
 -- booking appended to the durable bookings stream and kept under b:<lobby id> so that
 -- later calls can be answered: same request id -> the booking again, else already_booked.
 -- ARGV: 1 lobby id, 2 request id, 3 booking record ttl ms.
-local lid, rid = ARGV[1], ARGV[2]
-expire_due(EXPIRE_PER_CALL)
+local function main()
+  local lid, rid = ARGV[1], ARGV[2]
 
-local meta = live_lobby(lid)
-if not meta then
-  local rec = redis.call('LRANGE', booking_key(lid), 0, -1)
-  if #rec == 0 then return {'not_found', lid} end
-  -- rec: session id, booked at, request id, max, users...
-  local reply = {'already_booked', lid}
-  if rec[3] == rid then reply[1] = 'booked' end
+  -- Reads and checks; nothing is written before the last of them.
+  local seats = check_writable('bookings', 'booked_users')
+  plan_expiry(EXPIRE_USERS_PER_CALL, EXPIRE_USERS_PER_CALL, false)
+  local meta = live_lobby(lid)
+  local record = booking_key(lid)
+  if not meta or meta.size == 0 then
+    local rec = rd('LRANGE', record, 0, -1)
+    expire_planned()
+    if #rec == 0 then return {'not_found', lid} end
+    -- rec: session id, booked at, request id, max, users...
+    local reply = {'already_booked', lid}
+    if rec[3] == rid then reply[1] = 'booked' end
+    for i = 1, #rec do reply[#reply + 1] = rec[i] end
+    return reply
+  end
+  local n = meta.size
+  if seats and seats < n then return {'sold_out', seats, n} end
+  want(BOOKINGS, 'stream')
+  want(record, 'list')
+  check_drop(meta)
+  local users = users_of(meta)
+
+  -- Writes: the durable record first (the first write is the only one Redis may refuse,
+  -- for memory), then the answer for retries, the seats, and the lobby's removal.
+  expire_planned()
+  redis.call('XADD', BOOKINGS, '*', 'lobby', lid, 'session', meta.sid, 'request', rid,
+             'at', now_s(), 'max', meta.max_s, 'users', meta.blob)
+  local rec = {meta.sid, now_s(), rid, meta.max_s}
+  for i = 1, n do rec[#rec + 1] = users[i] end
+  redis.call('DEL', record)
+  redis.call('RPUSH', record, unpack(rec))
+  redis.call('PEXPIRE', record, ARGV[3])
+  if seats then redis.call('HINCRBY', META, 'seats', int(-n)) end
+  drop_lobby(meta)
+  count('bookings', '1')
+  count('booked_users', int(n))
+  emit('booked', meta, 0, users)
+
+  local reply = {'booked', lid}
   for i = 1, #rec do reply[#reply + 1] = rec[i] end
   return reply
 end
-
-local users = meta.users
-local n = #users
-if n == 0 then return {'not_found', lid} end
-
-local seats = redis.call('GET', SEATS)
-if seats then
-  if tonumber(seats) < n then return {'sold_out', tonumber(seats), n} end
-  redis.call('DECRBY', SEATS, n)
-end
-
-drop_lobby(meta)
-count('bookings', 1)
-count('booked_users', n)
-
-local rec = {meta.sid, int(NOW), rid, int(meta.max)}
-for i = 1, n do rec[#rec + 1] = users[i] end
-redis.call('RPUSH', booking_key(lid), unpack(rec))
-redis.call('PEXPIRE', booking_key(lid), ARGV[3])
-redis.call('XADD', BOOKINGS, '*', 'lobby', lid, 'session', meta.sid, 'request', rid,
-           'at', int(NOW), 'max', meta.max, 'users', table.concat(users, '\0'))
-emit('booked', meta, 0, users)
-
-local reply = {'booked', lid}
-for i = 1, #rec do reply[#reply + 1] = rec[i] end
-return reply

@@ -5,6 +5,11 @@
 -- one Redis Cluster slot; lobby keys can only be named inside the script anyway (a join
 -- learns which lobby it enters when it runs). One declared key also keeps each call short.
 --
+--   meta         hash    epoch: made when the pool is first used; every call names the
+--                        epoch its store learned, and a missing or different meta means the
+--                        pool's state was lost (restart without persistence, eviction,
+--                        FLUSHDB): the call is refused. seats: seats left, or 'unlimited'
+--                        (stored explicitly: the inventory is lost only with the epoch)
 --   stats        hash    counters (lobbies, full, joins, leaves, bookings, booked_users, ...)
 --   u:<bucket>   hash    user id -> lobby id, the one-lobby-per-user index, split into
 --                        4,096 buckets by a hash of the user id: small hashes stay in Redis's
@@ -25,38 +30,122 @@
 --                        background), so an answer lives between one and two windows; a
 --                        hash also expires at (w + 3) * ms, for a pool whose joins stopped
 --   seq          string  fill-order sequence
---   seats        string  seats left (absent = unlimited)
+--
+-- No half-applied operation: Redis does not roll back a script that fails midway, so every
+-- script first reads and checks every key it will write (a key of the wrong type, or a
+-- value that is not what lobbycore writes, stops it with {'damaged', key, what} before any
+-- write), then writes. Once checked, the writes cannot fail, except for the first one
+-- (Redis refuses a script's first write when out of memory, and only its first).
+--
+-- ARGV[1] of every call is the pool epoch the store learned (see meta); run() takes it off
+-- ARGV, so each operation's own arguments start at ARGV[1].
+--
+-- This file and an operation's are loaded either as one script (EVAL: all of it runs on
+-- every call) or, with every operation, as one Redis Function library (run once when
+-- loaded: the helpers are made once). So the state of a call lives in the locals below,
+-- set by run() at the start of each call, and nothing here calls string/math/table
+-- outside a function (Redis 7.0 gives a library being loaded none of them).
+local KEYS, ARGV, STATS, PREFIX, EVENTS, SEQ, META, EXPIRY, BOOKINGS, EPOCH, NOW, NOW_S
+local STOPPED, ZSEEN, DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY
+-- The change stream is capped in entries, and each entry in bytes (EVENT_USERS ids of at
+-- most 256 bytes), so the stream stays under EVENTS_MAXLEN * ~4.5 kB.
+local EVENTS_MAXLEN = '10000'
+local EVENT_USERS = 16
+-- Expiry frees at most this many users inside a normal operation (a due lobby larger than
+-- that is left to sweep_expired(), or to the call of one of its users, which expires it
+-- whatever its size); sweep_expired() has its own budget.
+local EXPIRE_USERS_PER_CALL = 64
+local MAX_ID_BYTES = 256
+local COUNTERS = {'lobbies', 'full', 'bookings', 'booked_users', 'joins', 'leaves', 'expired',
+                  'created', 'expired_users'}
 
-local STATS = KEYS[1]
-local PREFIX = string.sub(STATS, 1, -6)
-local EVENTS, SEQ = PREFIX .. 'events', PREFIX .. 'seq'
-local EXPIRY, SEATS, BOOKINGS = PREFIX .. 'expiry', PREFIX .. 'seats', PREFIX .. 'bookings'
-local EVENTS_MAXLEN = 10000
--- Expiry is done a few lobbies at a time inside normal operations, so no call does
--- unbounded work; sweep_expired() takes larger (still bounded) batches.
-local EXPIRE_PER_CALL = 4
-
+-- Numbers go to Redis as strings: a Lua number passed to redis.call is formatted with
+-- "%.17g", and string.format('%d') costs about as much, so small counts come from this
+-- table, and values read from Redis or ARGV are kept as the strings they came as.
+local SMALL = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14',
+               '15', '16'}
 local function int(n)
-  return string.format('%d', n)
+  return SMALL[n + 1] or string.format('%d', n)
 end
 
-local NOW
-do
-  local t = redis.call('TIME')
-  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- NOW (ms, the server's clock) as a string, made when first needed.
+local function now_s()
+  if not NOW_S then NOW_S = int(NOW) end
+  return NOW_S
+end
+
+-- Ending a script early with a reply, from any depth: stop(reply) unwinds to run().
+local STOP = {}
+local function stop(reply)
+  STOPPED = reply
+  error(STOP)
+end
+
+local function damaged(key, what)
+  stop({'damaged', key, what})
+end
+
+-- A read that a key of the wrong type makes fail stops the script as damaged (nothing has
+-- been written yet: every read comes before the first write). A sorted set read that
+-- succeeded shows the key is a sorted set or absent (ZSEEN), so want() need not ask again.
+local function rd(cmd, key, ...)
+  local reply = redis.pcall(cmd, key, ...)
+  if type(reply) == 'table' and reply.err then damaged(key, 'wrong type for ' .. cmd) end
+  if cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' then ZSEEN[key] = true end
+  return reply
+end
+
+-- A key that is only written must be absent or of the type the write needs.
+local function want(key, kind)
+  if kind == 'zset' and ZSEEN[key] then return end
+  local t = redis.call('TYPE', key)
+  t = type(t) == 'table' and t.ok or t
+  if t ~= 'none' and t ~= kind then damaged(key, 'holds a ' .. t .. ', expected a ' .. kind) end
+end
+
+local function is_int(value)
+  return value == nil or value == false or string.match(value, '^%-?%d+$') ~= nil
+end
+
+-- The pool's meta: the epoch must be the one the store learned; its seats field parsed
+-- (unless ``any_seats``: set_seats may replace whatever is there). Returns seats left, or
+-- nil for unlimited.
+local function check_pool(any_seats)
+  local m = rd('HMGET', META, 'epoch', 'seats')
+  if not m[1] or m[1] ~= EPOCH then stop({'lost', META, m[1] or ''}) end
+  if m[2] == 'unlimited' or any_seats then return nil end
+  if not m[2] or not string.match(m[2], '^%d+$') then damaged(META, 'bad seats field') end
+  return tonumber(m[2])
+end
+
+-- What every writing script checks first: the pool's epoch, the counters it may increment
+-- (HINCRBY fails on a non-integer): its own (...) and those expiry writes, and the change
+-- stream it appends to.
+local function check_writable(...)
+  local seats = check_pool()
+  local fields = {'lobbies', 'full', 'expired', 'expired_users', ...}
+  local values = rd('HMGET', STATS, unpack(fields))
+  for i = 1, #fields do
+    if not is_int(values[i]) then damaged(STATS, 'counter ' .. fields[i] .. ' is not an integer') end
+  end
+  want(EVENTS, 'stream')
+  return seats
 end
 
 local function lobby_key(id) return PREFIX .. 'l:' .. id end
-local function open_key(max) return PREFIX .. 'open:' .. int(max) end
-local function room_key(max, free) return PREFIX .. 'room:' .. int(max) .. ':' .. int(free) end
+-- ``max`` is the capacity as a string (ARGV, or a lobby value's field).
+local function open_key(max) return PREFIX .. 'open:' .. max end
+local function room_key(max, free) return PREFIX .. 'room:' .. max .. ':' .. int(free) end
 local function booking_key(id) return PREFIX .. 'b:' .. id end
 
 -- The replay-record hash of a call id within its window (by its last 3 bytes; ids are random
 -- there). Enough hashes that freeing one when it expires stays short.
 local REPLAY_BUCKETS = 16
 local function replay_bucket(id)
-  local h = #id
-  for i = math.max(1, #id - 2), #id do h = (h * 31 + string.byte(id, i)) % REPLAY_BUCKETS end
+  local n = #id
+  local from = math.max(1, n - 2)
+  local b, h = {string.byte(id, from, n)}, n
+  for i = 1, n - from + 1 do h = (h * 31 + b[i]) % REPLAY_BUCKETS end
   return int(h)
 end
 
@@ -67,14 +156,20 @@ local USER_BUCKETS = 4096
 local function bucket_key(user)
   local n = #user
   local h = n
-  for i = 1, math.min(n, 8) do h = (h * 31 + string.byte(user, i)) % USER_BUCKETS end
-  for i = math.max(9, n - 7), n do h = (h * 31 + string.byte(user, i)) % USER_BUCKETS end
+  local b = {string.byte(user, 1, math.min(n, 8))}
+  for i = 1, #b do h = (h * 31 + b[i]) % USER_BUCKETS end
+  if n > 8 then
+    local from = math.max(9, n - 7)
+    b = {string.byte(user, from, n)}
+    for i = 1, n - from + 1 do h = (h * 31 + b[i]) % USER_BUCKETS end
+  end
   return PREFIX .. 'u:' .. int(h)
 end
 
+-- A new lobby's value, its metadata only (fields as strings).
 local function meta_string(m)
-  return '\0' .. m.sid .. '|' .. int(m.max) .. '|' .. int(m.created) .. '|' .. int(m.order)
-    .. '|' .. int(m.deadline)
+  return '\0' .. m.sid .. '|' .. m.max_s .. '|' .. m.created_s .. '|' .. m.order_s
+    .. '|' .. m.deadline_s
 end
 
 -- Fields of a NUL-separated string, from byte ``from`` on (user ids never contain NUL).
@@ -91,96 +186,244 @@ local function split_nul(raw, from)
   end
 end
 
--- A lobby, read in one GET: its metadata and its users (nil if there is no such lobby).
+-- A lobby, read in one GET (nil if there is no such lobby): its metadata, its users as one
+-- NUL-joined string (blob) and their number (size). The users are split into a table only
+-- when an operation needs each of them (users_of): a join or a leave works on the blob, so
+-- its cost in a large lobby is a few copies of the value, not a Lua string per user.
+-- A value lobbycore did not write stops the script as damaged.
 local function load_lobby(id)
-  local raw = redis.call('GET', lobby_key(id))
-  if not raw or string.byte(raw, 1) ~= 0 then return nil end
-  local parts = split_nul(raw, 2)
-  local f = {}
-  for field in string.gmatch(parts[1], '[^|]+') do f[#f + 1] = field end
-  local users = {}
-  for i = 2, #parts do users[i - 1] = parts[i] end
-  return {id = id, sid = f[1], max = tonumber(f[2]), created = tonumber(f[3]),
-          order = tonumber(f[4]), deadline = tonumber(f[5]), users = users}
+  local key = lobby_key(id)
+  local raw = rd('GET', key)
+  if not raw then return nil end
+  if string.byte(raw, 1) ~= 0 then damaged(key, 'not a lobby value') end
+  local nul = string.find(raw, '\0', 2, true)
+  local sid, max, created, order, deadline = string.match(string.sub(raw, 2, (nul or 0) - 1),
+    '^([^|]+)|([1-9]%d*)|(%-?%d+)|(%-?%d+)|(%-?%d+)$')
+  if not sid then damaged(key, 'not a lobby value') end
+  local blob, size = '', 0
+  if nul then
+    blob, size = string.sub(raw, nul + 1), 1
+    local at = string.find(raw, '\0', nul + 1, true)
+    while at do
+      size = size + 1
+      at = string.find(raw, '\0', at + 1, true)
+    end
+  end
+  return {id = id, sid = sid, max = tonumber(max), max_s = max, created_s = created,
+          order_s = order, deadline = tonumber(deadline), deadline_s = deadline,
+          blob = blob, size = size, raw = raw}
 end
 
--- Written whole with SET (APPEND would over-allocate), so the value takes what it needs.
-local function save_lobby(meta)
-  local value = meta_string(meta)
-  if #meta.users > 0 then value = value .. '\0' .. table.concat(meta.users, '\0') end
-  redis.call('SET', lobby_key(meta.id), value)
+local function users_of(meta)
+  if not meta.users then meta.users = meta.size > 0 and split_nul(meta.blob, 1) or {} end
+  return meta.users
 end
+
+-- Whether any of ``users`` is in the lobby: a substring search of the blob for a few users,
+-- a set of the lobby's users for a party.
+local function holds_any(meta, users)
+  if meta.size == 0 then return false end
+  if #users <= 4 then
+    local padded = '\0' .. meta.blob .. '\0'
+    for i = 1, #users do
+      if string.find(padded, '\0' .. users[i] .. '\0', 1, true) then return true end
+    end
+    return false
+  end
+  local present = {}
+  for _, u in ipairs(users_of(meta)) do present[u] = true end
+  for i = 1, #users do
+    if present[users[i]] then return true end
+  end
+  return false
+end
+
+local function lobby_value(meta)
+  if meta.size == 0 then return meta_string(meta) end
+  return meta_string(meta) .. '\0' .. meta.blob
+end
+
+-- Written whole with SET (APPEND over-allocates), so the value takes what it needs.
+local function save_lobby(meta, value)
+  meta.raw = value or lobby_value(meta)
+  redis.call('SET', lobby_key(meta.id), meta.raw)
+end
+
+
 
 local function is_due(meta)
   return meta.deadline > 0 and meta.deadline <= NOW
 end
 
+-- {'lobby', id, session id, max, created, users joined by NUL}: one string for the users,
+-- split by the client, so a large lobby's reply costs no Lua string per user.
 local function lobby_reply(meta)
-  local reply = {'lobby', meta.id, meta.sid, meta.max, meta.created}
-  for i = 1, #meta.users do reply[#reply + 1] = meta.users[i] end
-  return reply
+  return {'lobby', meta.id, meta.sid, meta.max_s, meta.created_s, meta.blob}
 end
 
+-- ``delta`` as a string.
 local function count(field, delta)
   redis.call('HINCRBY', STATS, field, delta)
+end
+
+-- The room index of a lobby with ``free`` places, named once per lobby and count.
+local function room_of(meta, free)
+  local rooms = meta.rooms
+  if not rooms then
+    rooms = {}
+    meta.rooms = rooms
+  end
+  local key = rooms[free]
+  if not key then
+    key = room_key(meta.max_s, free)
+    rooms[free] = key
+  end
+  return key
+end
+
+-- Check the index keys resize(meta, from, to) will write.
+local function check_resize(meta, from, to)
+  local max = meta.max
+  if from > 0 and from < max then want(room_of(meta, max - from), 'zset') end
+  if to > 0 and to < max then want(room_of(meta, max - to), 'zset') end
+  if (from > 0 and from < max) ~= (to > 0 and to < max) then want(open_key(meta.max_s), 'zset') end
 end
 
 -- Keep the open/room indexes and the full counter in step with a size change.
 local function resize(meta, from, to)
   local max = meta.max
   local was_open, is_open = from > 0 and from < max, to > 0 and to < max
-  if was_open then redis.call('ZREM', room_key(max, max - from), meta.id) end
-  if is_open then redis.call('ZADD', room_key(max, max - to), meta.order, meta.id) end
+  if was_open then redis.call('ZREM', room_of(meta, max - from), meta.id) end
+  if is_open then redis.call('ZADD', room_of(meta, max - to), meta.order_s, meta.id) end
   if was_open and not is_open then
-    redis.call('ZREM', open_key(max), meta.id)
+    redis.call('ZREM', open_key(meta.max_s), meta.id)
   elseif is_open and not was_open then
-    redis.call('ZADD', open_key(max), meta.order, meta.id)
+    redis.call('ZADD', open_key(meta.max_s), meta.order_s, meta.id)
   end
-  if from >= max and to < max then count('full', -1) end
-  if from < max and to >= max then count('full', 1) end
+  if from >= max and to < max then count('full', '-1') end
+  if from < max and to >= max then count('full', '1') end
 end
 
-local function emit(kind, meta, size, users)
+-- An event names at most EVENT_USERS of the users it is about, and how many there are.
+-- ``joined``: the users already joined by NUL, when the caller has that string.
+local function emit(kind, meta, size, users, joined)
+  if #users > EVENT_USERS then
+    joined = table.concat({unpack(users, 1, EVENT_USERS)}, '\0')
+  elseif not joined then
+    joined = table.concat(users, '\0')
+  end
   redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
-             'type', kind, 'lobby', meta.id, 'max', meta.max, 'size', size,
-             'users', table.concat(users, '\0'))
+             'type', kind, 'lobby', meta.id, 'max', meta.max_s, 'size', int(size),
+             'users', joined, 'n', int(#users))
 end
 
--- Delete a lobby and free its users (used by leave, booking and expiry).
-local function drop_lobby(meta)
-  local users = meta.users
+-- Check what drop_lobby(meta) writes, and note which users the index still puts in it.
+local function check_drop(meta)
+  local owned, buckets, users = {}, {}, users_of(meta)
   for i = 1, #users do
-    local bucket = bucket_key(users[i])
-    if redis.call('HGET', bucket, users[i]) == meta.id then redis.call('HDEL', bucket, users[i]) end
+    buckets[i] = bucket_key(users[i])
+    owned[i] = rd('HGET', buckets[i], users[i]) == meta.id
+  end
+  meta.owned, meta.buckets = owned, buckets
+  check_resize(meta, meta.size, 0)
+  if meta.deadline > 0 then want(EXPIRY, 'zset') end
+end
+
+-- Delete a lobby and free its users (used by leave, booking and expiry); check_drop first.
+local function drop_lobby(meta)
+  local users = users_of(meta)
+  for i = 1, #users do
+    if meta.owned[i] then redis.call('HDEL', meta.buckets[i], users[i]) end
   end
   resize(meta, #users, 0)
   if meta.deadline > 0 then redis.call('ZREM', EXPIRY, meta.id) end
   redis.call('DEL', lobby_key(meta.id))
-  count('lobbies', -1)
+  count('lobbies', '-1')
 end
 
-local function expire_lobby(meta)
-  drop_lobby(meta)
-  count('expired', 1)
-  count('expired_users', #meta.users)
-  emit('expired', meta, 0, meta.users)
+-- Expiry is planned (read and checked) before the operation's own reads, and applied
+-- (expire_planned) with its writes: DOOMED are lobbies to expire, STALE_EXPIRY entries of
+-- the expiry index whose lobby is gone.
+
+local function doom(meta)
+  if DOOMED_IDS[meta.id] then return end
+  check_drop(meta)
+  DOOMED_IDS[meta.id] = true
+  DOOMED[#DOOMED + 1] = meta
+  DOOMED_USERS = DOOMED_USERS + meta.size
 end
 
-local function expire_due(limit)
-  local ids = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', int(NOW), 'LIMIT', 0, limit)
-  for i = 1, #ids do
-    local meta = load_lobby(ids[i])
-    if meta then expire_lobby(meta) else redis.call('ZREM', EXPIRY, ids[i]) end
+-- Plan the expiry of due lobbies, oldest deadline first, freeing at most ``budget`` users
+-- and at most ``lobbies`` lobbies. ``first_anyway``: a first lobby larger than the budget
+-- is still taken (sweep_expired, so that every lobby can be swept); without it (inline
+-- expiry) such a lobby is skipped, and only the next 16 due entries are looked at.
+local function plan_expiry(budget, lobbies, first_anyway)
+  local from, taken = 0, 0
+  while taken < lobbies do
+    -- (Its read checks the expiry index's type.)
+    local ids = rd('ZRANGEBYSCORE', EXPIRY, '-inf', now_s(), 'LIMIT', int(from), '16')
+    if #ids == 0 then return end
+    for i = 1, #ids do
+      -- Inline, a lobby whose value is too long to fit the budget's users is not read.
+      local too_big = not first_anyway
+        and rd('STRLEN', lobby_key(ids[i])) > (budget - DOOMED_USERS) * (MAX_ID_BYTES + 1) + 256
+      if not DOOMED_IDS[ids[i]] and not too_big then
+        local meta = load_lobby(ids[i])
+        if not meta then
+          STALE_EXPIRY[#STALE_EXPIRY + 1] = ids[i]
+          if #STALE_EXPIRY >= 256 then return end
+        elseif DOOMED_USERS + meta.size <= budget or (first_anyway and taken == 0) then
+          doom(meta)
+          taken = taken + 1
+          if taken >= lobbies then return end
+        elseif first_anyway then
+          return
+        end
+      end
+    end
+    if not first_anyway then return end
+    from = from + #ids
   end
-  return #ids
 end
 
--- Load a lobby for a write: a lobby past its deadline is expired on the spot and reads as nil.
+local function expire_planned()
+  for i = 1, #STALE_EXPIRY do redis.call('ZREM', EXPIRY, STALE_EXPIRY[i]) end
+  for i = 1, #DOOMED do
+    local meta = DOOMED[i]
+    drop_lobby(meta)
+    count('expired', '1')
+    count('expired_users', int(meta.size))
+    emit('expired', meta, 0, users_of(meta))
+  end
+  return #DOOMED
+end
+
+-- A lobby for an operation: nil if absent; a lobby past its deadline is planned for
+-- expiry (whatever the budget: the operation needs it gone) and reads as nil.
 local function live_lobby(id)
+  if DOOMED_IDS[id] then return nil end
   local meta = load_lobby(id)
   if meta and is_due(meta) then
-    expire_lobby(meta)
+    doom(meta)
     return nil
   end
   return meta
+end
+
+-- Every operation is ``run(main, keys, args)``: main's reply, or the reply it stopped with.
+local function run(main, keys, args)
+  KEYS, ARGV = keys, args
+  STATS = keys[1]
+  PREFIX = string.sub(STATS, 1, -6)
+  EVENTS, SEQ, META = PREFIX .. 'events', PREFIX .. 'seq', PREFIX .. 'meta'
+  EXPIRY, BOOKINGS = PREFIX .. 'expiry', PREFIX .. 'bookings'
+  EPOCH = table.remove(ARGV, 1)
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  NOW_S, STOPPED, ZSEEN = nil, nil, {}
+  DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY = {}, {}, 0, {}
+  local ok, reply = pcall(main)
+  if ok then return reply end
+  if reply == STOP then return STOPPED end
+  error(reply, 0)
 end

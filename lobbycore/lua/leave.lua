@@ -1,32 +1,51 @@
 -- leave: take a user out of their lobby. An emptied lobby is deleted; a full lobby that
 -- loses a user is listed again at its original place in the fill order.
 -- ARGV: 1 user id. Safe to replay: a second leave finds no lobby.
-local user = ARGV[1]
-local bucket = bucket_key(user)
-expire_due(EXPIRE_PER_CALL)
 
-local lid = redis.call('HGET', bucket, user)
-if not lid then return {'none'} end
-local meta = live_lobby(lid)
-if not meta then
+-- Remove one user (known to be in the lobby) and save.
+local function remove_user(meta, user)
+  local padded = '\0' .. meta.blob .. '\0'
+  local at = string.find(padded, '\0' .. user .. '\0', 1, true)
+  padded = string.sub(padded, 1, at) .. string.sub(padded, at + #user + 2)
+  meta.blob = string.sub(padded, 2, -2)
+  meta.size = meta.size - 1
+  meta.users = nil
+  save_lobby(meta)
+end
+
+local function main()
+  local user = ARGV[1]
+  local bucket = bucket_key(user)
+
+  -- Reads and checks; nothing is written before the last of them.
+  check_writable('leaves')
+  plan_expiry(EXPIRE_USERS_PER_CALL, EXPIRE_USERS_PER_CALL, false)
+  local lid = rd('HGET', bucket, user)
+  local meta = lid and live_lobby(lid)
+  local at = meta and holds_any(meta, {user})
+  local size = meta and meta.size or 0
+  if at then
+    if size == 1 then check_drop(meta) else check_resize(meta, size, size - 1) end
+  end
+
+  -- Writes.
+  expire_planned()
+  if not at then
+    -- No lobby, or an index entry its lobby does not back (expired now, or damage).
+    if lid and not DOOMED_IDS[lid] then
+      redis.call('HDEL', bucket, user)
+    end
+    return {'none'}
+  end
+  count('leaves', '1')
+  if size == 1 then
+    drop_lobby(meta)
+    emit('left', meta, 0, {user}, user)
+    return {'none'}
+  end
   redis.call('HDEL', bucket, user)
-  return {'none'}
+  remove_user(meta, user)
+  resize(meta, size, size - 1)
+  emit('left', meta, size - 1, {user}, user)
+  return lobby_reply(meta)
 end
-
-local size = #meta.users
-redis.call('HDEL', bucket, user)
-count('leaves', 1)
-if size == 1 then
-  meta.users = {}
-  resize(meta, 1, 0)
-  drop_lobby(meta)
-  emit('left', meta, 0, {user})
-  return {'none'}
-end
-for i = 1, size do
-  if meta.users[i] == user then table.remove(meta.users, i) break end
-end
-save_lobby(meta)
-resize(meta, size, size - 1)
-emit('left', meta, size - 1, {user})
-return lobby_reply(meta)

@@ -1,7 +1,6 @@
--- seats: set the seat inventory (ARGV[1] = count, or '' for unlimited).
-if ARGV[1] == '' then
-  redis.call('DEL', SEATS)
-  return {'seats', -1}
+-- seats: set the seat inventory (ARGV[1] = count, or 'unlimited'), in the pool's meta.
+local function main()
+  check_pool(true)
+  redis.call('HSET', META, 'seats', ARGV[1])
+  return {'seats', ARGV[1] == 'unlimited' and -1 or tonumber(ARGV[1])}
 end
-redis.call('SET', SEATS, ARGV[1])
-return {'seats', tonumber(ARGV[1])}

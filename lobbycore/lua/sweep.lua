@@ -1,2 +1,7 @@
--- sweep: expire up to ARGV[1] lobbies whose deadline has passed.
-return {'swept', expire_due(tonumber(ARGV[1]))}
+-- sweep: expire lobbies whose deadline has passed, oldest first: at most ARGV[1] lobbies
+-- and at most ARGV[2] users freed (but always the first due lobby, whatever its size).
+local function main()
+  check_writable()
+  plan_expiry(tonumber(ARGV[2]), tonumber(ARGV[1]), true)
+  return {'swept', expire_planned()}
+end

@@ -1,0 +1,306 @@
+"""Readers of a whole pool, of either layout, written once as plans (see lobbycore._plans).
+
+:func:`snapshot` and :func:`read_lobbies` run them on a sync client, :func:`async_snapshot`
+and :func:`async_read_lobbies` on an asyncio client; the plans are the same. Keys are found
+with SCAN (never KEYS). Read a pool when the load has stopped: a snapshot is a sequence of
+reads, not one atomic step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .. import _validate as valid
+from .._keys import (
+    NaiveKeys,
+    PoolKeys,
+    decode_hash,
+    lobby_deadline,
+    naive_lobby,
+    parse_lobby_value,
+    parse_seats,
+    seats_query,
+    shard_count_of,
+    sharded_pattern,
+    split_users,
+    sub_pools,
+    text,
+)
+from .._models import Booking, Lobby
+from .._plans import Plan, Scan, run_async, run_sync
+from ._snapshot import PoolSnapshot, merge_shards
+
+T = TypeVar("T")
+BATCH = 1000
+"""Commands per pipeline, and entries per XRANGE page."""
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def _lobbies_and_deadlines(keys: PoolKeys) -> Plan[tuple[dict[str, Lobby], dict[str, int]]]:
+    (lobby_keys,) = yield [Scan(keys.lobby_pattern)]
+    lobbies: dict[str, Lobby] = {}
+    deadlines: dict[str, int] = {}
+    for chunk in _chunks(lobby_keys):
+        values = yield [("GET", key) for key in chunk]
+        for key, raw in zip(chunk, values, strict=True):
+            lobby = parse_lobby_value(keys.lobby_id_of(key), raw)
+            if lobby is not None:
+                lobbies[lobby.id] = lobby
+                deadlines[lobby.id] = lobby_deadline(raw)
+    return lobbies, deadlines
+
+
+def _lobbies(keys: PoolKeys) -> Plan[dict[str, Lobby]]:
+    lobbies, _ = yield from _lobbies_and_deadlines(keys)
+    return lobbies
+
+
+def _naive_lobbies(keys: NaiveKeys) -> Plan[dict[str, Lobby]]:
+    (found,) = yield [Scan(keys.lobby_pattern)]
+    lobby_keys = [key for key in found if keys.is_lobby_key(key)]
+    lobbies: dict[str, Lobby] = {}
+    for chunk in _chunks(lobby_keys):
+        hashes = yield [("HGETALL", key) for key in chunk]
+        for key, raw in zip(chunk, hashes, strict=True):
+            fields = decode_hash(raw)
+            if fields:
+                lobby = naive_lobby(keys.lobby_id_of(key), fields)
+                lobbies[lobby.id] = lobby
+    return lobbies
+
+
+def _bookings(stream: str) -> Plan[list[Booking]]:
+    bookings: list[Booking] = []
+    after = "-"
+    while True:
+        (entries,) = yield [("XRANGE", stream, after, "+", "COUNT", BATCH)]
+        if after != "-":
+            entries = entries[1:]  # the page starts at the last entry already read
+        if not entries:
+            return bookings
+        for _entry_id, raw in entries:
+            fields = decode_hash(raw)
+            bookings.append(
+                Booking(
+                    lobby_id=fields["lobby"],
+                    session_id=fields.get("session", ""),
+                    users=split_users(fields.get("users", "")),
+                    booked_at=int(fields.get("at", 0)),
+                    request_id=fields.get("request", ""),
+                )
+            )
+        after = text(entries[-1][0])
+
+
+def _seats(keys: PoolKeys | NaiveKeys) -> Plan[int | None]:
+    (seats,) = yield [seats_query(keys)]
+    return parse_seats(seats)
+
+
+def _exists(keys: PoolKeys | NaiveKeys) -> Plan[bool]:
+    (count,) = yield [("EXISTS", *keys.singletons)]
+    return bool(count)
+
+
+def _stats(keys: PoolKeys) -> Plan[dict[str, int]]:
+    (counters,) = yield [("HGETALL", keys.stats)]
+    # A counter that is not a whole number is left out: the relations it is part of then
+    # fail and say so, instead of the audit stopping on it.
+    return {
+        name: int(value)
+        for name, value in decode_hash(counters).items()
+        if value.lstrip("-").isdecimal()
+    }
+
+
+def _user_index(keys: PoolKeys) -> Plan[dict[str, str]]:
+    (buckets,) = yield [Scan(keys.user_index_pattern)]
+    index: dict[str, str] = {}
+    for chunk in _chunks(buckets):
+        for entries in (yield [("HGETALL", bucket) for bucket in chunk]):
+            index.update(decode_hash(entries))
+    return index
+
+
+def _sorted_sets(pattern: str) -> Plan[dict[str, set[str]]]:
+    """Members of every sorted set whose name matches ``pattern``, by key."""
+    (set_keys,) = yield [Scan(pattern)]
+    found: dict[str, set[str]] = {}
+    for chunk in _chunks(set_keys):
+        members = yield [("ZRANGE", key, 0, -1) for key in chunk]
+        for key, ids in zip(chunk, members, strict=True):
+            found[key] = {text(m) for m in ids}
+    return found
+
+
+def _open_index(keys: PoolKeys) -> Plan[dict[int, set[str]]]:
+    found = yield from _sorted_sets(keys.open_pattern)
+    return {keys.capacity_of(key): ids for key, ids in found.items()}
+
+
+def _room_index(keys: PoolKeys) -> Plan[dict[tuple[int, int], set[str]]]:
+    found = yield from _sorted_sets(keys.room_pattern)
+    return {keys.room_of(key): ids for key, ids in found.items()}
+
+
+def _score_pairs(reply: list[Any]) -> list[tuple[Any, Any]]:
+    """A raw ZRANGE ... WITHSCORES reply as (member, score) pairs: RESP3 sends pairs,
+    RESP2 one flat list."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(member, score) for member, score in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _expiry_index(keys: PoolKeys) -> Plan[dict[str, int]]:
+    index: dict[str, int] = {}
+    start = 0
+    while True:
+        (reply,) = yield [("ZRANGE", keys.expiry, start, start + BATCH - 1, "WITHSCORES")]
+        page = _score_pairs(reply)
+        for member, score in page:
+            index[text(member)] = int(float(text(score)))
+        if len(page) < BATCH:
+            return index
+        start += BATCH
+
+
+def _pool(keys: PoolKeys) -> Plan[PoolSnapshot]:
+    lobbies, deadlines = yield from _lobbies_and_deadlines(keys)
+    seats_left = yield from _seats(keys)
+    bookings = yield from _bookings(keys.bookings)
+    user_index = yield from _user_index(keys)
+    open_index = yield from _open_index(keys)
+    room_index = yield from _room_index(keys)
+    expiry_index = yield from _expiry_index(keys)
+    stats = yield from _stats(keys)
+    exists = bool(lobbies) or (yield from _exists(keys))
+    return PoolSnapshot(
+        lobbies,
+        user_index,
+        open_index,
+        bookings,
+        seats_left,
+        exists=exists,
+        stats=stats,
+        room_index=room_index,
+        expiry_index=expiry_index,
+        deadlines=deadlines,
+    )
+
+
+def _naive_pool(keys: NaiveKeys) -> Plan[PoolSnapshot]:
+    lobbies = yield from _naive_lobbies(keys)
+    seats_left = yield from _seats(keys)
+    bookings = yield from _bookings(keys.bookings)
+    exists = bool(lobbies) or (yield from _exists(keys))
+    return PoolSnapshot(lobbies, None, None, bookings, seats_left, exists=exists)
+
+
+def snapshot_plan(pool: str, *, naive: bool = False, shards: int = 1) -> Plan[PoolSnapshot]:
+    """Read a whole pool. ``shards``: the pool's shard count, as given to the store; the
+    sub-pools are read one after the other and merged, and index entries outside their
+    user's shard are reported. Naive pools have no shards."""
+    valid.pool_name(pool)
+    valid.shards(shards)
+    if naive:
+        return (yield from _naive_pool(NaiveKeys.for_pool(pool)))
+    if shards == 1:
+        return (yield from _pool(PoolKeys.for_pool(pool)))
+    parts = []
+    for keys in sub_pools(pool, shards):
+        parts.append((yield from _pool(keys)))
+    return merge_shards(parts)
+
+
+def lobbies_plan(pool: str, *, naive: bool = False, shards: int = 1) -> Plan[dict[str, Lobby]]:
+    """Every lobby of a pool: lighter than a whole snapshot."""
+    if naive:
+        return (yield from _naive_lobbies(NaiveKeys.for_pool(pool)))
+    lobbies: dict[str, Lobby] = {}
+    for keys in sub_pools(pool, shards):
+        lobbies.update((yield from _lobbies(keys)))
+    return lobbies
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PoolLayout:
+    """How a pool's keys are laid out: what ``naive`` and ``shards`` to read it with."""
+
+    naive: bool = False
+    shards: int = 1
+
+    @property
+    def flags(self) -> str:
+        """The ``lobbysim audit`` flags that read this layout."""
+        if self.naive:
+            return "--naive"
+        return f"--shards {self.shards}" if self.shards > 1 else "no --shards"
+
+
+SHARD_PROBE = 100
+"""Keys looked at (at most) to learn the shard counts a pool name is used with."""
+
+
+def layouts_plan(pool: str) -> Plan[tuple[PoolLayout, ...]]:
+    """Every layout that holds a key of ``pool``: each SCAN stops at its first finds."""
+    valid.pool_name(pool)
+    naive_keys = NaiveKeys.for_pool(pool)
+    lobby_pattern, extras_pattern = naive_keys.all_patterns
+    unsharded, naive_lobbies, naive_extras, sharded = yield [
+        Scan(PoolKeys.for_pool(pool).all_pattern, limit=1),
+        # The article's lobby keys of pool "a" also match those of pool "a:b": look further.
+        Scan(lobby_pattern, limit=SHARD_PROBE),
+        Scan(extras_pattern, limit=1),
+        Scan(sharded_pattern(pool), limit=SHARD_PROBE),
+    ]
+    found = {PoolLayout(shards=n) for key in sharded if (n := shard_count_of(pool, key))}
+    if unsharded:
+        found.add(PoolLayout())
+    if naive_extras or any(naive_keys.is_lobby_key(text(key)) for key in naive_lobbies):
+        found.add(PoolLayout(naive=True))
+    return tuple(sorted(found))
+
+
+def pool_layouts(client: Any, pool: str) -> tuple[PoolLayout, ...]:
+    """The layouts (naive or not, shard count) in which a pool of this name holds keys,
+    with a sync client: to say how to read a pool :func:`snapshot` found no key of.
+    Bounded: each SCAN stops once it has found what it looks for (but a name that is in
+    no layout costs a SCAN of the whole keyspace per layout, as any audit does)."""
+    return run_sync(client, layouts_plan(pool))
+
+
+async def async_pool_layouts(client: Any, pool: str) -> tuple[PoolLayout, ...]:
+    """:func:`pool_layouts` with an asyncio client."""
+    return await run_async(client, layouts_plan(pool))
+
+
+def snapshot(client: Any, pool: str, *, naive: bool = False, shards: int = 1) -> PoolSnapshot:
+    """Read a whole pool with a sync client (see :func:`snapshot_plan`)."""
+    return run_sync(client, snapshot_plan(pool, naive=naive, shards=shards))
+
+
+async def async_snapshot(
+    client: Any, pool: str, *, naive: bool = False, shards: int = 1
+) -> PoolSnapshot:
+    """Read a whole pool with an asyncio client (see :func:`snapshot_plan`)."""
+    return await run_async(client, snapshot_plan(pool, naive=naive, shards=shards))
+
+
+def read_lobbies(
+    client: Any, pool: str, *, naive: bool = False, shards: int = 1
+) -> dict[str, Lobby]:
+    """Every lobby of a pool, with a sync client."""
+    return run_sync(client, lobbies_plan(pool, naive=naive, shards=shards))
+
+
+async def async_read_lobbies(
+    client: Any, pool: str, *, naive: bool = False, shards: int = 1
+) -> dict[str, Lobby]:
+    """Every lobby of a pool, with an asyncio client."""
+    return await run_async(client, lobbies_plan(pool, naive=naive, shards=shards))

@@ -1,0 +1,16 @@
+-- open: the pool's epoch, made (with an unlimited inventory) if the pool is new.
+-- ARGV: 1 a new epoch (the epoch slot before it is ''), 2 '1' to make a new pool, '0' for a
+-- reader that must not (a dashboard following a pool): it gets {'none'} and nothing is
+-- written. A pool that holds state but no meta lost its meta (eviction, or a partial
+-- restore): refused, never taken for a new pool.
+local function main()
+  local epoch = rd('HGET', META, 'epoch')
+  if epoch then return {'pool', epoch} end
+  want(META, 'hash')
+  if redis.call('EXISTS', STATS, EVENTS, BOOKINGS, SEQ, EXPIRY) > 0 then
+    return {'lost', META, ''}
+  end
+  if ARGV[2] ~= '1' then return {'none'} end
+  redis.call('HSET', META, 'epoch', ARGV[1], 'seats', 'unlimited')
+  return {'pool', ARGV[1]}
+end
