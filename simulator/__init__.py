@@ -1,21 +1,20 @@
-"""simulator: a live view of lobbycore, and the engine that drives it.
+"""simulator: the engine that drives and follows a lobby pool, and its dashboard.
 
-The engine (``engine``, ``follower``, ``board``, ``auditor``, ``metrics``, ``clients``)
-imports no Textual; the dashboard (``app``, ``widgets``) imports the engine.
+The engine (``engine``, ``follower``, ``source``, ``board``, ``auditor``, ``metrics``,
+``clients``) imports no Textual, so ``import simulator`` works without the dashboard's
+dependencies; the dashboard (``simulator.dashboard``) imports the engine.
 """
 
 from .board import Board, LobbyCard
-from .clients import ConnectError, RedisClients, open_clients
+from .clients import RedisClients
 from .engine import SimConfig, Simulation
 from .follower import PoolFollower
 
 __all__ = [
     "Board",
-    "ConnectError",
     "LobbyCard",
     "PoolFollower",
     "RedisClients",
     "SimConfig",
     "Simulation",
-    "open_clients",
 ]

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lobbycore import Booking, Lobby
+from lobbycore.violations import LIVE_CHECKS, Violation
 
-KINDS = ("user_in_two_lobbies", "over_capacity", "lost_join", "double_booking")
+KINDS = LIVE_CHECKS
+"""What the live auditor can see, in the order the dashboard lists them."""
 
 
 @dataclass
@@ -25,7 +27,7 @@ class LiveAuditor:
     """user or lobby id -> bumped at the start and end of each of its operations."""
     busy: set[str] = field(default_factory=set)
     booked: dict[str, Booking] = field(default_factory=dict)
-    found: dict[tuple[str, str], str] = field(default_factory=dict)
+    found: dict[tuple[Violation, str], str] = field(default_factory=dict)
     """(kind, subject) -> detail: each violation counted once."""
     red_lobbies: set[str] = field(default_factory=set)
     unreported: list[str] = field(default_factory=list)
@@ -34,13 +36,15 @@ class LiveAuditor:
     def violations(self) -> int:
         return len(self.found)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Violation, int]:
         counts = dict.fromkeys(KINDS, 0)
         for kind, _subject in self.found:
             counts[kind] += 1
         return counts
 
-    def _flag(self, kind: str, subject: str, detail: str, lobbies: Iterable[str] = ()) -> None:
+    def _flag(
+        self, kind: Violation, subject: str, detail: str, lobbies: Iterable[str] = ()
+    ) -> None:
         if (kind, subject) not in self.found:
             self.found[(kind, subject)] = detail
             self.unreported.append(f"{kind}: {detail}")
@@ -62,7 +66,7 @@ class LiveAuditor:
             self.belief[user] = lobby.id
         if lobby.max_users and len(lobby.users) > lobby.max_users:
             self._flag(
-                "over_capacity",
+                Violation.OVER_CAPACITY,
                 lobby.id,
                 f"lobby {lobby.id[-6:]} returned with {len(lobby.users)}/{lobby.max_users}",
                 [lobby.id],
@@ -70,7 +74,10 @@ class LiveAuditor:
         for user in users:
             if user not in lobby.users:
                 self._flag(
-                    "lost_join", user, f"{user} joined {lobby.id[-6:]} but is not in it", [lobby.id]
+                    Violation.LOST_JOIN,
+                    user,
+                    f"{user} joined {lobby.id[-6:]} but is not in it",
+                    [lobby.id],
                 )
 
     def left(self, user: str) -> None:
@@ -80,12 +87,12 @@ class LiveAuditor:
         lid = booking.lobby_id
         first = self.booked.get(lid)
         if first is not None and first.request_id != booking.request_id:
-            self._flag("double_booking", lid, f"lobby {lid[-6:]} booked twice", [lid])
+            self._flag(Violation.DOUBLE_BOOKING, lid, f"lobby {lid[-6:]} booked twice", [lid])
         self.booked.setdefault(lid, booking)
         believers = {u for u, told in self.belief.items() if told == lid and u not in self.busy}
         for user in believers - set(booking.users):
             self._flag(
-                "lost_join",
+                Violation.LOST_JOIN,
                 user,
                 f"{user} was told lobby {lid[-6:]}, its booking left them out",
                 [lid],
@@ -94,7 +101,7 @@ class LiveAuditor:
             told = self.belief.get(user)
             if told is not None and told != lid and user not in self.busy:
                 self._flag(
-                    "user_in_two_lobbies",
+                    Violation.USER_IN_TWO_LOBBIES,
                     user,
                     f"{user} (told {told[-6:]}) was booked in {lid[-6:]}",
                     [lid, told],
@@ -118,7 +125,7 @@ class LiveAuditor:
         for lobby in lobbies.values():
             if lobby.max_users and len(lobby.users) > lobby.max_users:
                 self._flag(
-                    "over_capacity",
+                    Violation.OVER_CAPACITY,
                     lobby.id,
                     f"lobby {lobby.id[-6:]} holds {len(lobby.users)}/{lobby.max_users}",
                     [lobby.id],
@@ -128,19 +135,25 @@ class LiveAuditor:
         for user, lobby_ids in where.items():
             if len(lobby_ids) > 1 and steady(user):
                 self._flag(
-                    "user_in_two_lobbies", user, f"{user} is in {len(lobby_ids)} lobbies", lobby_ids
+                    Violation.USER_IN_TWO_LOBBIES,
+                    user,
+                    f"{user} is in {len(lobby_ids)} lobbies",
+                    lobby_ids,
                 )
         for user, lid in self.belief.items():
             if not (steady(user) and steady(lid)) or lid not in lobbies:
                 continue  # in flight, or the lobby is gone (booked or expired): nothing to compare
             if user not in lobbies[lid].users:
                 self._flag(
-                    "lost_join", user, f"{user} was told lobby {lid[-6:]} but is not in it", [lid]
+                    Violation.LOST_JOIN,
+                    user,
+                    f"{user} was told lobby {lid[-6:]} but is not in it",
+                    [lid],
                 )
             for other in where.get(user, ()):
                 if other != lid:
                     self._flag(
-                        "user_in_two_lobbies",
+                        Violation.USER_IN_TWO_LOBBIES,
                         user,
                         f"{user} (told {lid[-6:]}) is also in {other[-6:]}",
                         [lid, other],

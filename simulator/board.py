@@ -22,7 +22,7 @@ class LobbyCard:
     max_users: int
     users: tuple[str, ...] = ()
     created_at: int = 0
-    """ms since the epoch (the server's clock)."""
+    """ms since the epoch (the server's clock); 0 until a read or a `created` event gives it."""
     state: str = FILLING
     violated: bool = False
     ended: float | None = None
@@ -51,6 +51,7 @@ class Board:
             )
         card.users = lobby.users
         card.max_users = lobby.max_users or card.max_users
+        card.created_at = card.created_at or lobby.created_at
         if card.state in (FILLING, FULL):
             card.state = FULL if card.is_full else FILLING
         return card
@@ -115,8 +116,12 @@ class Board:
         if card is None:
             if event.type not in ("created", "joined", "full"):
                 return  # news of a lobby we never saw: nothing to draw
+            # Only a `created` event dates the lobby; joined in mid-life, its age is unknown
+            # until the next read of the pool (upsert) gives it.
             card = self.cards[event.lobby_id] = LobbyCard(
-                event.lobby_id, event.max_users, created_at=event.at
+                event.lobby_id,
+                event.max_users,
+                created_at=event.at if event.type == "created" else 0,
             )
         card.updated = time.monotonic()
         if event.type == "joined":

@@ -1,60 +1,25 @@
-"""Redis clients for the simulator and the CLI: a URL, or an embedded in-process Redis."""
+"""The Redis clients a simulation is handed (opened by whoever runs it, e.g. the CLI)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-import redis.asyncio
-
-from lobbycore import InvalidInput, connect, redact_url
-
-ASYNC_CONNECTIONS = 64
-EMBEDDED = "embedded in-process Redis (fakeredis + Lua)"
-
-
-class ConnectError(Exception):
-    """The URL is malformed or the server cannot be reached (message is one line, redacted)."""
+from lobbycore import redact_text
 
 
 @dataclass(frozen=True)
 class RedisClients:
     async_client: Any
+    """The client every store call goes through (``redis.asyncio``, or a cluster client)."""
     sync_client: Any
+    """The same server, for the caller's own checks and clean-up once the event loop is gone."""
     where: str
     """What to show the user: the redacted URL, or that Redis is embedded."""
     embedded: bool
+    url: str | None = None
+    """The URL the clients were opened with, kept only to mask its secrets in what is shown."""
 
-
-def open_clients(url: str | None) -> RedisClients:
-    # A blocking pool makes excess concurrent calls wait for a connection instead of failing.
-    if url is None:
-        import fakeredis
-
-        server = fakeredis.FakeServer()
-        return RedisClients(
-            fakeredis.FakeAsyncRedis(
-                server=server,
-                connection_pool_class=redis.asyncio.BlockingConnectionPool,
-                max_connections=ASYNC_CONNECTIONS,
-            ),
-            fakeredis.FakeRedis(server=server),
-            EMBEDDED,
-            True,
-        )
-    try:
-        sync_client = connect(url)
-        sync_client.ping()
-        cluster = not isinstance(sync_client, redis.Redis)
-        async_client = connect(
-            url,
-            asyncio=True,
-            cluster=cluster,
-            blocking_pool=not cluster,
-            max_connections=ASYNC_CONNECTIONS,
-        )
-    except (InvalidInput, redis.RedisError) as exc:
-        detail = " ".join(str(exc).split()).replace(url, redact_url(url))
-        raise ConnectError(f"cannot use Redis at {redact_url(url)}: {detail}") from None
-    return RedisClients(async_client, sync_client, f"Redis at {redact_url(url)}", False)
+    def shown(self, text: str) -> str:
+        """``text`` (an error message) fit to show: the URL's password masked."""
+        return text if self.url is None else redact_text(text, self.url)

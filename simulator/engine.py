@@ -20,27 +20,48 @@ from typing import Any
 
 from lobbycore import (
     AlreadyBooked,
-    AsyncLobbyStore,
-    AsyncNaiveLobbyStore,
     Lobby,
     LobbyError,
     LobbyNotFound,
     SoldOut,
+    async_check_naive_supported,
+    async_store_for,
 )
-from lobbycore.audit import delete_pool
+from lobbycore.admin import async_delete_pool
+from lobbycore.defaults import (
+    DEFAULT_LOBBY_TTL,
+    DEFAULT_MAX_USERS,
+    MAX_SEATS,
+    MAX_USERS_LIMIT,
+    STRATEGIES,
+)
+from lobbycore.typing import AsyncStore
 
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
-from .source import AUDIT_SECONDS, LiveSource
+from .source import AUDIT_SECONDS, REDIS_FAILURES, LiveSource
 
-STRATEGIES = ("atomic", "naive")
+MIN_RATE = 0.1
+MAX_RATE = 10_000.0
+"""Buyer arrivals per second, at least and at most (the dashboard's +/- keys stay within)."""
+MAX_WAIT_SECONDS = 24 * 3600.0
+"""A simulated buyer's patience, checkout and book-after delay: a day at most."""
+
+
+class SimConfigError(ValueError):
+    """A SimConfig value out of range; ``field`` names the attribute, the message says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
 
 
 @dataclass(frozen=True)
 class SimConfig:
     rate: float = 25.0
     """Buyer arrivals per second (Poisson)."""
-    max_users: int = 4
+    max_users: int = DEFAULT_MAX_USERS
     party_share: float = 0.1
     """Share of arrivals that are parties of 2-3 buyers."""
     patience: float = 8.0
@@ -53,42 +74,97 @@ class SimConfig:
     seed: int | None = None
     pool: str = "demo"
     strategy: str = "atomic"
-    lobby_ttl: float | None = 60.0
+    lobby_ttl: float | None = DEFAULT_LOBBY_TTL
 
     def __post_init__(self) -> None:
-        problems = []
-        if not (math.isfinite(self.rate) and 0 < self.rate <= 10_000):
-            problems.append(f"--rate must be in (0, 10000] buyers/s, got {self.rate}")
-        if not 1 <= self.max_users <= 1000:
-            problems.append(f"--max-users must be in 1..1000, got {self.max_users}")
-        if not 0 <= self.party_share <= 1:
-            problems.append(f"--party-share must be in 0..1, got {self.party_share}")
-        if not (math.isfinite(self.patience) and self.patience > 0):
-            problems.append(f"--patience must be > 0 seconds, got {self.patience}")
-        if self.book_after is not None and not self.book_after > 0:
-            problems.append(f"--book-after must be > 0 seconds, got {self.book_after}")
-        if self.seats is not None and self.seats < 0:
-            problems.append(f"--seats must be >= 0, got {self.seats}")
-        if self.strategy not in STRATEGIES:
-            problems.append(f"--strategy must be atomic or naive, got {self.strategy!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        """Raise SimConfigError for the first value out of range."""
+        checks = (
+            (
+                "rate",
+                math.isfinite(self.rate) and MIN_RATE <= self.rate <= MAX_RATE,
+                f"must be in [{MIN_RATE:g}, {MAX_RATE:g}] buyers/s, got {self.rate}",
+            ),
+            (
+                "max_users",
+                1 <= self.max_users <= MAX_USERS_LIMIT,
+                f"must be in 1..{MAX_USERS_LIMIT}, got {self.max_users}",
+            ),
+            (
+                "party_share",
+                math.isfinite(self.party_share) and 0 <= self.party_share <= 1,
+                f"must be in 0..1, got {self.party_share}",
+            ),
+            (
+                "patience",
+                math.isfinite(self.patience) and 0 < self.patience <= MAX_WAIT_SECONDS,
+                f"must be in (0, {MAX_WAIT_SECONDS:g}] seconds, got {self.patience}",
+            ),
+            (
+                "checkout",
+                math.isfinite(self.checkout) and 0 <= self.checkout <= MAX_WAIT_SECONDS,
+                f"must be in [0, {MAX_WAIT_SECONDS:g}] seconds, got {self.checkout}",
+            ),
+            (
+                "book_after",
+                self.book_after is None
+                or (math.isfinite(self.book_after) and 0 < self.book_after <= MAX_WAIT_SECONDS),
+                f"must be in (0, {MAX_WAIT_SECONDS:g}] seconds, got {self.book_after}",
+            ),
+            (
+                "seats",
+                self.seats is None or 0 <= self.seats <= MAX_SEATS,
+                f"must be in 0..{MAX_SEATS}, got {self.seats}",
+            ),
+            (
+                "strategy",
+                self.strategy in STRATEGIES,
+                f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
+            ),
+        )
+        for field, ok, reason in checks:
+            if not ok:
+                raise SimConfigError(field, reason)
 
 
-def _store_for(clients: RedisClients, config: SimConfig) -> Any:
-    store_type = AsyncNaiveLobbyStore if config.strategy == "naive" else AsyncLobbyStore
-    return store_type(clients.async_client, pool=config.pool, lobby_ttl=config.lobby_ttl)
+STOP_RETRY_SECONDS = 0.5
+
+
+async def _stop(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has ended. A cancellation can be lost (Python
+    3.11's timeouts may turn it into a TimeoutError, which a task counts as a Redis failure
+    and carries on), so whatever is still running is cancelled again."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=STOP_RETRY_SECONDS)
+
+
+def _store_for(clients: RedisClients, config: SimConfig) -> AsyncStore:
+    return async_store_for(
+        clients.async_client, config.strategy, pool=config.pool, lobby_ttl=config.lobby_ttl
+    )
+
+
+class ResetRefused(Exception):
+    """The pool was not created by this run, so resetting (deleting) it is refused."""
 
 
 class Simulation(LiveSource):
     """Runs buyers against one pool; the dashboard reads ``board``, ``metrics``, ``log``."""
 
-    def __init__(self, clients: RedisClients, config: SimConfig) -> None:
+    def __init__(self, clients: RedisClients, config: SimConfig, *, owns_pool: bool = True) -> None:
+        """``owns_pool=False``: the pool held keys before this run (``--reuse-pool``), so
+        :meth:`reset` and :meth:`switch_strategy`, which delete it, are refused."""
         self.config = config
+        self.owns_pool = owns_pool
         super().__init__(clients, config.pool, _store_for(clients, config))
         self.rng = random.Random(config.seed)
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failed: asyncio.Event | None = None
+        self.fatal: BaseException | None = None
+        """The first unexpected error of any task: it ends the run, which raises it."""
         self._waiting: dict[str, asyncio.Event] = {}
         self._booking: set[str] = set()
 
@@ -98,7 +174,7 @@ class Simulation(LiveSource):
         return self.config.strategy
 
     def set_rate(self, rate: float) -> None:
-        self.config = replace(self.config, rate=min(10_000.0, max(0.1, rate)))
+        self.config = replace(self.config, rate=min(MAX_RATE, max(MIN_RATE, rate)))
         self.note(f"arrival rate {self.config.rate:.1f} buyers/s")
 
     def book_all_full(self) -> int:
@@ -115,18 +191,23 @@ class Simulation(LiveSource):
         return len(full)
 
     async def reset(self, strategy: str | None = None) -> None:
-        """Stop every buyer, delete the pool's keys, and start again (optionally switched)."""
+        """Stop every buyer, delete the pool's keys, and start again (optionally switched).
+
+        ResetRefused if the run did not create the pool: its keys are someone else's."""
+        if not self.owns_pool:
+            raise ResetRefused(
+                f"pool {self.config.pool!r} held keys before this run (--reuse-pool): "
+                "it is never deleted, so reset and strategy switch are off"
+            )
+        if strategy == "naive":  # KeysUnavailable before anything is stopped or deleted
+            await async_check_naive_supported(self.clients.async_client)
         self.generation += 1
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _stop(self._tasks)
         self._tasks.clear()
         self._waiting.clear()
         self._booking.clear()
         for naive in (False, True):
-            await asyncio.to_thread(
-                delete_pool, self.clients.sync_client, self.config.pool, naive=naive
-            )
+            await async_delete_pool(self.clients.async_client, self.config.pool, naive=naive)
         if strategy is not None:
             self.config = replace(self.config, strategy=strategy)
             self.store = _store_for(self.clients, self.config)
@@ -143,29 +224,48 @@ class Simulation(LiveSource):
             await self.store.set_seats(self.config.seats)
 
     async def run(self, duration: float | None = None) -> None:
-        """Run until cancelled, or for ``duration`` seconds (then stop every buyer)."""
+        """Run until cancelled, or for ``duration`` seconds (then stop every buyer).
+
+        Redis failures are counted and ride out (see ``lost``); any other error of any task
+        ends the run, and is raised here, once."""
         await self._prepare()
         self.started = time.monotonic()
+        self._failed = asyncio.Event()
         self.note(
             f"{self.config.strategy} store, pool {self.config.pool!r} on {self.clients.where}"
         )
-        arrivals = asyncio.create_task(self._arrivals())
-        audits = asyncio.create_task(self._audits())
+        arrivals = self._supervised(self._arrivals())
+        audits = self._supervised(self._audits())
         try:
-            if duration is None:
-                await asyncio.gather(arrivals, audits)
-            else:
-                await asyncio.sleep(duration)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._failed.wait(), duration)
         finally:
-            arrivals.cancel()
-            audits.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(arrivals, audits, *self._tasks, return_exceptions=True)
-        await self.audit_once()  # a last look at the pool, with nothing in flight
+            await _stop({arrivals, audits, *self._tasks})
+        if self.fatal is not None:
+            raise self.fatal
+        try:
+            await self.audit_once()  # a last look at the pool, with nothing in flight
+        except REDIS_FAILURES as exc:
+            self.lost(exc)
+
+    def _supervised(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Retrieve every task's outcome (no "exception was never retrieved"): the first
+        unexpected error is kept, and ends the run."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self.fatal is None:
+            self.fatal = exc
+            if self._failed is not None:
+                self._failed.set()
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
+        task = self._supervised(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -195,8 +295,12 @@ class Simulation(LiveSource):
             self.metrics.errors += 1
             self.note(f"join failed: {exc}")
             return
+        except REDIS_FAILURES as exc:
+            self.lost(exc)  # the join may have happened: nothing is believed about them
+            return
         finally:
             self.auditor.end(*users)
+        self.reached()
         if epoch != self.generation:
             return
         self.metrics.join_latency.record((time.perf_counter() - started) * 1000)
@@ -239,6 +343,11 @@ class Simulation(LiveSource):
             except LobbyError as exc:
                 self.note(f"leave failed: {exc}")
                 continue
+            except REDIS_FAILURES as exc:
+                # The leave may have happened: stop expecting this user in the lobby.
+                self.auditor.left(user)
+                self.lost(exc)
+                continue
             except asyncio.CancelledError:
                 # Stopped while the leave was on its way: it may have happened, so the
                 # auditor stops expecting this user in the lobby.
@@ -246,6 +355,7 @@ class Simulation(LiveSource):
                 raise
             finally:
                 self.auditor.end(user)
+            self.reached()
             if epoch != self.generation:
                 return
             self.metrics.leaves.add()
@@ -295,8 +405,14 @@ class Simulation(LiveSource):
             self.metrics.errors += 1
             self.note(f"booking failed: {exc}")
             return
+        except REDIS_FAILURES as exc:
+            # Booked or not, unknown: the next audit's read tells the board.
+            self.board.set_state(lobby_id, FULL)
+            self.lost(exc)
+            return
         finally:
             self._booking.discard(lobby_id)
+        self.reached()
         if epoch != self.generation:
             return
         self.metrics.bookings.add()
@@ -311,8 +427,7 @@ class Simulation(LiveSource):
     async def _audits(self) -> None:
         while True:
             await asyncio.sleep(AUDIT_SECONDS)
-            with contextlib.suppress(LobbyError, OSError):
-                await self.audit_once()
+            await self.audit_live()
 
     # -- reporting -----------------------------------------------------------------------------
     def summary(self) -> dict[str, str]:
@@ -328,7 +443,7 @@ class Simulation(LiveSource):
             "joins_per_s": f"{self.metrics.joins.total / elapsed:.1f}",
             "p50_ms": f"{self.metrics.join_latency.percentile(50):.2f}",
             "p99_ms": f"{self.metrics.join_latency.percentile(99):.2f}",
-            "errors": str(self.metrics.errors),
+            **self.health(),
             "seats_left": "unlimited"
             if self.metrics.seats_left is None
             else str(self.metrics.seats_left),

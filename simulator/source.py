@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
 
-from lobbycore.audit import read_lobbies
+import redis
+
+from lobbycore import LobbyError
+from lobbycore.audit import async_read_lobbies
+from lobbycore.typing import AsyncStore
 
 from .auditor import LiveAuditor
 from .board import Board
@@ -16,12 +19,24 @@ from .metrics import Metrics
 
 AUDIT_SECONDS = 0.5
 LOG_LINES = 500
+REDIS_FAILURES = (redis.RedisError, OSError)
+"""Redis unreachable or failing (``redis.ConnectionError`` is not an ``OSError``): counted,
+shown as disconnected, and retried by the next call; never the end of a run."""
+DISCONNECTED = "disconnected — retrying"
+
+
+def _being_cancelled() -> bool:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop running
+        return False
+    return task is not None and task.cancelling() > 0
 
 
 class LiveSource:
     """A pool seen live: its board, metrics, auditor and event log."""
 
-    def __init__(self, clients: RedisClients, pool: str, store: Any) -> None:
+    def __init__(self, clients: RedisClients, pool: str, store: AsyncStore) -> None:
         self.clients = clients
         self.pool = pool
         self.store = store
@@ -35,6 +50,14 @@ class LiveSource:
         self.started = time.monotonic()
         self.generation = 0
         """Bumped when the pool is reset, so that reads started before are dropped."""
+        self.disconnected_since: float | None = None
+        """When the current outage began (the first failed call), None while connected."""
+        self.outages = 0
+        self._disconnected_before = 0.0
+        self.pool_missing = False
+        """The pool holds no key (watch: a typo'd name, or a pool not made yet)."""
+        self.live_audits = 0
+        """Periodic audits that read the pool since the last Redis failure (or the start)."""
 
     @property
     def strategy(self) -> str:
@@ -44,6 +67,68 @@ class LiveSource:
     def note(self, line: str) -> None:
         self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
         self.logged += 1
+
+    # -- the connection, as the calls find it ----------------------------------------------------
+    @property
+    def disconnected(self) -> bool:
+        return self.disconnected_since is not None
+
+    @property
+    def disconnected_s(self) -> float:
+        """Seconds spent disconnected, the current outage included."""
+        ongoing = (
+            0.0 if self.disconnected_since is None else time.monotonic() - self.disconnected_since
+        )
+        return self._disconnected_before + ongoing
+
+    @property
+    def incomplete(self) -> bool:
+        """Redis failed during the run: its counts and audit cover only part of it."""
+        return self.outages > 0
+
+    def lost(self, exc: BaseException) -> None:
+        """A call failed for want of Redis: count it; the first starts an outage.
+
+        Raises CancelledError if the task is being cancelled: Python 3.11's timeouts may
+        turn that cancellation into a TimeoutError, which must not be ridden out."""
+        if _being_cancelled():
+            raise asyncio.CancelledError
+        self.metrics.errors += 1
+        self.live_audits = 0
+        if self.disconnected_since is None:
+            self.disconnected_since = time.monotonic()
+            self.outages += 1
+            reason = self.clients.shown(" ".join(str(exc).split()))[:120] or type(exc).__name__
+            self.note(f"{DISCONNECTED} ({type(exc).__name__}: {reason})")
+
+    def reached(self) -> None:
+        """A call succeeded: an outage, if any, is over."""
+        if self.disconnected_since is not None:
+            gap = time.monotonic() - self.disconnected_since
+            self._disconnected_before += gap
+            self.disconnected_since = None
+            self.note(f"reconnected after {gap:.1f}s")
+
+    def health(self) -> dict[str, str]:
+        """The summary line's account of Redis failures during the run."""
+        return {
+            "errors": str(self.metrics.errors),
+            "outages": str(self.outages),
+            "disconnected_s": f"{self.disconnected_s:.1f}",
+            "audits_after_outage": str(self.live_audits),
+        }
+
+    async def audit_live(self) -> None:
+        """The periodic audit: a failure is counted, and the next one tries again."""
+        try:
+            await self.audit_once()
+        except LobbyError:
+            return
+        except REDIS_FAILURES as exc:
+            self.lost(exc)
+            return
+        self.reached()
+        self.live_audits += 1
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -67,12 +152,11 @@ class LiveSource:
             time.monotonic(),
         )
         naive = self.strategy == "naive"
-        lobbies = await asyncio.to_thread(
-            read_lobbies,
-            self.clients.sync_client,
+        lobbies = await async_read_lobbies(
+            self.clients.async_client,
             self.pool,
             naive=naive,
-            shards=getattr(self.store, "shards", 1),
+            shards=self.store.shards,
         )
         if generation != self.generation:
             return

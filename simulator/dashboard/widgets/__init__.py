@@ -1,0 +1,18 @@
+"""The dashboard's widgets, one private module each."""
+
+from ._event_log import EventLog
+from ._lobby_card import CARD_WIDTH, CardFace, LobbyCardView, age_text, render_face
+from ._lobby_grid import LobbyGrid
+from ._stats_panel import Numbers, StatsPanel
+
+__all__ = [
+    "CARD_WIDTH",
+    "CardFace",
+    "EventLog",
+    "LobbyCardView",
+    "LobbyGrid",
+    "Numbers",
+    "StatsPanel",
+    "age_text",
+    "render_face",
+]

@@ -1,0 +1,94 @@
+"""One lobby card: short id and age, a fill bar with users/size, and the state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ...board import LobbyCard
+
+CARD_WIDTH = 16
+"""Narrowest card (border and padding included) that shows id, age, bar and state unwrapped."""
+CARD_HEIGHT = 5
+BAR_CELLS = 12
+"""Widest fill bar; a small lobby gets one cell per place."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardFace:
+    """What one card shows: only values read from the store, ``None`` where none was read.
+
+    A lobby half-written by the naive store (a `users` field on a hash without its
+    `maxUsers` or `createdAt`) has no size and no age to show; the card says `?` and
+    leaves the age out rather than printing ``4/0`` or a 56-year age.
+    """
+
+    short_id: str
+    users: int
+    max_users: int | None
+    age_seconds: int | None
+    state: str
+    """filling, full, booking, booked, expired, or violated."""
+
+    @classmethod
+    def of(cls, card: LobbyCard, now_ms: int) -> CardFace:
+        return cls(
+            short_id=card.short_id,
+            users=len(card.users),
+            max_users=card.max_users if card.max_users > 0 else None,
+            # A clock a little behind the server's reads as age 0, not a negative age.
+            age_seconds=max(0, now_ms - card.created_at) // 1000 if card.created_at > 0 else None,
+            state="violated" if card.violated else card.state,
+        )
+
+
+def age_text(seconds: int) -> str:
+    """At most four characters: 42s, 17m, 3h, 12d."""
+    if seconds < 100:
+        return f"{seconds}s"
+    if seconds < 100 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 100 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86_400}d"
+
+
+def render_face(face: CardFace, width: int) -> Text:
+    """The card's three lines, each cut to ``width`` cells at most (never wrapped)."""
+    width = max(1, width)
+    top = Text(face.short_id[:width], style="bold")
+    if face.age_seconds is not None:
+        age = age_text(face.age_seconds)
+        if len(face.short_id) + 1 + len(age) <= width:  # the id first; the age if it fits
+            top.append(" " * (width - len(face.short_id) - len(age)))
+            top.append(age, style="dim")
+    size = "?" if face.max_users is None else str(face.max_users)
+    label = f"{face.users}/{size}"
+    middle = Text()
+    if face.max_users is not None:
+        cells = min(BAR_CELLS, face.max_users, width - len(label) - 1)
+        if cells > 0:
+            filled = round(cells * min(face.users, face.max_users) / face.max_users)
+            middle.append("█" * filled + "░" * (cells - filled) + " ")
+    middle.append(label)
+    bottom = Text("VIOLATION" if face.state == "violated" else face.state)
+    return Text("\n", no_wrap=True, overflow="ellipsis").join([top, middle, bottom])
+
+
+class LobbyCardView(Widget):
+    """One card slot; shows whichever lobby the grid gives it (hidden when given none)."""
+
+    face: reactive[CardFace | None] = reactive(None)
+    """Set each tick; an equal face is no change, so an unchanged card is not repainted."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="card empty")
+
+    def watch_face(self, face: CardFace | None) -> None:
+        self.set_classes("card empty" if face is None else f"card {face.state}")
+
+    def render(self) -> Text:
+        return Text() if self.face is None else render_face(self.face, self.content_size.width)
