@@ -1,0 +1,204 @@
+"""``lobbysim capacity``: sweep offered load, measure both sides, say how many primaries a
+peak needs, from a primary's own cost per join.
+
+``plan`` (what to run, checked first), ``measure`` (both sides' CPU while a step runs),
+``run`` (the Locust steps and --verify), ``model`` (bottlenecks, prediction, the plan),
+``report`` (the files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT, STRATEGIES
+
+from .._common import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    add_redis_url,
+    choice_of,
+    comma_list,
+    float_in,
+    int_in,
+    positive_float,
+    require_extra,
+    shard_count,
+    url_or_env,
+)
+from .._redis import open_sync
+from .measure import primaries_of
+from .model import Step, recommend
+from .plan import MAX_RATE, MAX_STEPS, plan_of
+from .report import CsvLog, command_line, write_plot, write_report
+from .run import Verification, sweep, verify
+
+if TYPE_CHECKING:
+    from .._common import Commands
+    from .plan import Plan
+
+NAME = "capacity"
+MAX_STEP_SECONDS = 3600.0
+MAX_LOCUST_USERS = 10_000
+MAX_PROCESSES = 64
+
+
+def add_parser(commands: Commands) -> None:
+    capacity = commands.add_parser(
+        NAME,
+        help="sweep load on a Redis, find the saturation knee, recommend a number of primaries",
+        description=(
+            "Runs the open-model Locust scenario OpenJoins at increasing offered rates (each "
+            "step a real Locust run on a fresh pool), measures Redis's CPU and the load "
+            "generator's at every step, classifies each step as server-bound, generator-bound "
+            "or neither, and predicts what one primary sustains from Redis's own CPU cost per "
+            "join. Writes DIR/capacity.csv (a row per finished step), DIR/report.md (the plan: "
+            "primaries for --peak first) and DIR/capacity.png. Ctrl-C writes the report for the "
+            "finished steps and deletes every step's pool."
+        ),
+    )
+    add_redis_url(capacity, "the Redis to measure (default: REDIS_URL)")
+    capacity.add_argument(
+        "--out", required=True, help="folder for capacity.csv, report.md, capacity.png"
+    )
+    capacity.add_argument(
+        "--max-users",
+        type=comma_list(int_in(1, MAX_USERS_LIMIT)),
+        default=str(DEFAULT_MAX_USERS),
+        help=f"lobby sizes, comma-separated (default {DEFAULT_MAX_USERS})",
+    )
+    capacity.add_argument(
+        "--strategy",
+        type=comma_list(choice_of(STRATEGIES)),
+        default="atomic",
+        help="atomic, naive or both: atomic,naive (default atomic)",
+    )
+    capacity.add_argument(
+        "--shards",
+        type=comma_list(shard_count),
+        default="1",
+        help="shard counts to compare, comma-separated, e.g. 1,3 (atomic only; default 1): "
+        "the report adds throughput against shard count; point --redis-url at a cluster to "
+        "spread the sub-pools over its primaries",
+    )
+    capacity.add_argument(
+        "--steps",
+        type=int_in(1, MAX_STEPS),
+        default=5,
+        help=f"load steps per configuration, 1..{MAX_STEPS} (default 5)",
+    )
+    capacity.add_argument(
+        "--step-seconds",
+        type=float_in(0, MAX_STEP_SECONDS),
+        default=10.0,
+        help=f"seconds per step, at most {MAX_STEP_SECONDS:g} (default 10)",
+    )
+    capacity.add_argument(
+        "--start-rate",
+        type=float_in(0, MAX_RATE),
+        default=1000.0,
+        help="first offered rate, joins/s (default 1000)",
+    )
+    capacity.add_argument(
+        "--max-rate",
+        type=float_in(0, MAX_RATE),
+        default=20000.0,
+        help="last offered rate, joins/s (default 20000)",
+    )
+    capacity.add_argument(
+        "--users",
+        type=int_in(1, MAX_LOCUST_USERS),
+        default=50,
+        help="Locust users per step (default 50)",
+    )
+    capacity.add_argument(
+        "--processes",
+        type=int_in(1, MAX_PROCESSES),
+        default=1,
+        help="Locust processes (default 1; >1 runs a master + workers)",
+    )
+    capacity.add_argument(
+        "--slo-ms", type=positive_float, default=10.0, help="p99 objective in ms (default 10)"
+    )
+    capacity.add_argument(
+        "--peak", type=positive_float, default=50000.0, help="expected peak joins/s (default 50000)"
+    )
+    capacity.add_argument(
+        "--target-utilization",
+        type=float_in(0, 1),
+        default=0.7,
+        help="share of one core each primary is planned to run at, in (0, 1] (default 0.7)",
+    )
+    capacity.add_argument(
+        "--verify",
+        action="store_true",
+        help="after the sweep, one more step per configuration at the predicted saturation "
+        "rate, Redis and Locust on separate cores where this machine allows (a local "
+        "redis-server behind a loopback URL), with as many Locust processes as needed",
+    )
+    capacity.add_argument(
+        "--quick", action="store_true", help="a sub-minute sweep: 3 steps of 3 s, 500..4000 joins/s"
+    )
+    capacity.set_defaults(handler=run)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_extra(NAME, "load")
+    url = url_or_env(args.redis_url)
+    if not url:
+        raise UsageError("capacity needs --redis-url (or REDIS_URL): the Redis to measure")
+    plan = plan_of(args, url)
+    client = open_sync(url)  # fail fast, in one line, if the server cannot be reached
+    primaries = primaries_of(client, url)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    steps: list[Step] = []
+    verifications: list[Verification] = []
+    interrupted = False
+    log = CsvLog(plan.out / "capacity.csv", plan)
+    try:
+        for step in sweep(plan, client, primaries, _progress):
+            steps.append(step)
+            log.write(step)
+        if plan.verify:
+            for verification in verify(plan, client, primaries, steps, _progress):
+                steps.append(verification.step)
+                verifications.append(verification)
+                log.write(verification.step)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:  # whatever stopped the run, the plan for what finished is written
+        log.close()
+        _write(plan, steps, verifications, command_line(args.argv), interrupted)
+    _summary(plan, steps)
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _write(
+    plan: Plan, steps: list[Step], verifications: list[Verification], command: str,
+    interrupted: bool,
+) -> None:  # fmt: skip
+    out = plan.out
+    write_report(out / "report.md", plan, steps, verifications, command, interrupted)
+    if steps:
+        write_plot(out / "capacity.png", plan, steps)
+    print(f"wrote {out / 'capacity.csv'}, {out / 'report.md'}"
+          + (f", {out / 'capacity.png'}" if steps else ""), file=sys.stderr)  # fmt: skip
+
+
+def _summary(plan: Plan, steps: list[Step]) -> None:
+    for config in plan.configs:
+        rows = [s for s in steps if s.config == config]
+        plan_for = recommend(rows, plan.slo_ms, plan.target_utilization, plan.peak)
+        if plan_for is None:
+            continue
+        print(
+            f"strategy={config.strategy} max_users={config.max_users} shards={config.shards} "
+            f"primaries={plan_for.primaries} per_primary={plan_for.per_primary:.0f} "
+            f"us_per_join={plan_for.prediction.us_per_op:.1f} "
+            f"bottlenecks={','.join(str(s.bottleneck) for s in rows)}"
+        )

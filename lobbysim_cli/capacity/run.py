@@ -1,0 +1,394 @@
+"""Running the steps of a capacity sweep: real Locust runs of ``OpenJoins``, each on a fresh
+pool, measured on both sides while they run; and the ``--verify`` step.
+
+Locust runs in its own process group (one process, or a master with ``--processes``
+workers), so what is measured is what a user's own Locust runs measure, and an interrupt
+stops it here, in order: Locust first, then the pool is deleted, finished or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+from redis.cluster import RedisCluster
+
+from lobbycore import redact_text
+from lobbycore._keys import sub_pools
+from lobbycore.admin import delete_pool
+
+from .measure import Primary, Sample, cores_for_load, per_primary, sample, window
+from .model import Prediction, Step, predict
+from .plan import MAX_RATE, Config, Plan
+
+STEP_NAME = "join (open)"
+"""The Locust request name of OpenJoins' joins."""
+SAMPLE_SECONDS = 0.25
+STEP_GRACE_SECONDS = 180.0
+"""How long a step may run past its duration (start-up, audit) before it is stopped."""
+STOP_SECONDS = 10.0
+VERIFY_OVER = 1.2
+"""The verify step offers this much more than the predicted saturation rate, so that a
+Redis faster than predicted can show it (the achieved rate cannot pass the offered one)."""
+GENERATOR_HEADROOM = 0.7
+"""Verify gives Locust enough processes to run each at most this busy."""
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How many Locust processes run a step, and the cores they are pinned to (None: any)."""
+
+    processes: int
+    cores: frozenset[int] | None = None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """The Locust run's result file (its end-of-run audit), or None if the audit never ran."""
+    try:
+        result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return result
+
+
+def _locust_command(
+    plan: Plan, config: Config, rate: float, pool: str, processes: int, locustfile: Path,
+    folder: Path,
+) -> list[str]:  # fmt: skip
+    users = max(processes, min(plan.users, int(rate)))
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
+        "-u", str(users), "-r", str(users), "-t", f"{plan.step_seconds:g}s", "--stop-timeout", "3",
+        "--redis-url", plan.redis_url, "--pool", pool, "--strategy", config.strategy,
+        "--max-users", str(config.max_users), "--arrival-rate", f"{rate / users:.6f}",
+        "--csv", str(folder / "step"), "--result-file", str(folder / "result.json"),
+    ]  # fmt: skip
+    if processes > 1:
+        # The master and its workers talk over a port of their own: Locust's default (5557)
+        # would collide with any other distributed run on this machine.
+        port = str(_free_port())
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
+    if config.shards > 1:
+        command += ["--shards", str(config.shards)]
+    return [*command, "OpenJoins"]
+
+
+SPREAD_ATTEMPTS = 1000
+
+
+def _pool_name(client: Any, shards: int) -> str:
+    """A fresh pool name; on a cluster, one whose sub-pools sit on as many primaries as they
+    can (a random name can put two of three shards on one primary)."""
+    pool = f"capacity-{uuid.uuid4().hex[:8]}"
+    if shards == 1 or not isinstance(client, RedisCluster):
+        return pool
+    cluster: Any = client  # redis-py's cluster methods carry no type hints
+    wanted = min(shards, len(cluster.get_primaries()))
+    for _ in range(SPREAD_ATTEMPTS):
+        owners = {cluster.get_node_from_key(keys.stats).name for keys in sub_pools(pool, shards)}
+        if len(owners) == wanted:
+            break
+        pool = f"capacity-{uuid.uuid4().hex[:8]}"
+    return pool
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Ctrl-C waits until the block ends: cleaning up half-way would leave keys behind."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop Locust and its workers (their own process group), politely first."""
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=STOP_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _run_locust(
+    command: list[str], client: Any, primaries: list[Primary], cores: frozenset[int] | None,
+    log: Path, timeout: float,
+) -> list[Sample]:  # fmt: skip
+    """Run Locust to its end, sampling both sides; stopped (and re-raised) on any exception."""
+
+    def pin() -> None:
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
+
+    samples: list[Sample] = []
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=pin,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            now = time.monotonic()
+            if now > deadline:
+                raise RuntimeError(f"the Locust step did not finish in {timeout:g} s")
+            samples.append(sample(client, primaries, process.pid, now))
+            time.sleep(SAMPLE_SECONDS)
+    finally:
+        with _no_interrupts():
+            _stop(process)
+    return samples
+
+
+def _memory_mb(client: Any) -> float:
+    return sum(int(info.get("used_memory", 0)) for _, info in per_primary(client, "memory")) / 1e6
+
+
+def run_step(
+    plan: Plan, client: Any, primaries: list[Primary], config: Config, rate: float,
+    phase: str = "sweep", placement: Placement | None = None,
+) -> Step:  # fmt: skip
+    """One step; its pool is deleted afterwards whatever happened (interrupt included)."""
+    placement = placement or Placement(plan.processes)
+    pool = _pool_name(client, config.shards)
+    scenario = files("locustfiles") / "lobby.py"  # as installed (as_file copies it out of a zip)
+    try:
+        with as_file(scenario) as locustfile, tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            command = _locust_command(
+                plan, config, rate, pool, placement.processes, locustfile, folder
+            )
+            samples = _run_locust(
+                command, client, primaries, placement.cores, folder / "locust.log",
+                plan.step_seconds + STEP_GRACE_SECONDS,
+            )  # fmt: skip
+            memory = _memory_mb(client)
+            try:
+                with open(folder / "step_stats.csv", newline="") as f:
+                    row = next((r for r in csv.DictReader(f) if r["Name"] == STEP_NAME), None)
+            except FileNotFoundError:
+                row = None
+            result = read_result(folder / "result.json")
+            log = (folder / "locust.log").read_text(errors="replace")
+    finally:
+        with _no_interrupts():
+            delete_pool(client, pool, naive=config.strategy == "naive", shards=config.shards)
+    if row is None:
+        last = (log.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the Locust step did not run: {redact_text(last, plan.redis_url)}")
+    return _step(plan, config, rate, phase, placement, primaries, row, result, samples, memory)
+
+
+def _step(
+    plan: Plan, config: Config, rate: float, phase: str, placement: Placement,
+    primaries: list[Primary], row: dict[str, str], result: dict[str, Any] | None,
+    samples: list[Sample], memory: float,
+) -> Step:  # fmt: skip
+    measured = window(samples, [p.pid is not None for p in primaries])
+    requests = int(row["Request Count"])
+    available = len(placement.cores) if placement.cores is not None else cores_for_load()
+    slots = max(1, min(placement.processes, available))
+    placed_server = None if result is None else result["placed_server"]
+    nan = math.nan
+    seconds = measured.seconds if measured else nan
+    return Step(
+        strategy=config.strategy,
+        max_users=config.max_users,
+        shards=config.shards,
+        phase=phase,
+        offered=rate,
+        achieved=requests / plan.step_seconds,
+        p50_ms=_number(row["50%"]),
+        p95_ms=_number(row["95%"]),
+        p99_ms=_number(row["99%"]),
+        max_ms=_number(row["100%"]),
+        requests=requests,
+        errors=int(row["Failure Count"]),
+        audit_ok=result is not None and result["ok"] is True,
+        exact_count=None
+        if result is None or placed_server is None
+        else result["placed_reported"] == placed_server,
+        window_s=seconds,
+        redis_cpu_pct=measured.redis_cpu / seconds * 100 if measured else nan,
+        busiest_primary_pct=measured.busiest_cpu * 100 if measured else nan,
+        busiest_primary_demand_pct=measured.busiest_demand * 100 if measured else nan,
+        primaries_used=measured.primaries_used if measured else 0,
+        redis_ops=measured.script_calls if measured else 0,
+        redis_us_per_op=measured.used_cpu / measured.script_calls * 1e6
+        if measured and measured.script_calls
+        else nan,
+        load_processes=placement.processes,
+        generator_cores=slots,
+        pinned=placement.cores is not None,
+        generator_cpu_pct=measured.generator_cpu / seconds / slots * 100 if measured else nan,
+        generator_demand_pct=(measured.generator_cpu + measured.generator_wait)
+        / seconds
+        / slots
+        * 100
+        if measured
+        else nan,
+        generator_us_per_op=measured.generator_cpu / measured.script_calls * 1e6
+        if measured and measured.script_calls
+        else nan,
+        machine_cpu_pct=measured.machine_busy * 100 if measured else nan,
+        others_cpu_pct=measured.others * 100 if measured else nan,
+        redis_memory_mb=memory,
+    )
+
+
+def sweep(plan: Plan, client: Any, primaries: list[Primary], progress: Progress) -> Iterator[Step]:
+    """Every step of the plan, in order."""
+    steps = [(config, rate) for config in plan.configs for rate in plan.rates]
+    for done, (config, rate) in enumerate(steps):
+        progress(f"[{done + 1}/{len(steps)}] {config.label}, {rate:,.0f} joins/s")
+        yield run_step(plan, client, primaries, config, rate)
+
+
+# -- --verify --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verify step of one configuration, against what the sweep predicted."""
+
+    config: Config
+    prediction: Prediction
+    """From the sweep's steps only."""
+    primaries: int
+    """Primaries the pool's shards ran on in the sweep."""
+    processes_needed: int
+    placement: Placement
+    pinning: str
+    """How the two sides were placed, in words."""
+    step: Step
+
+    @property
+    def predicted(self) -> float:
+        """Joins/s the pool's primaries sustain at 100 % of a core each, as predicted."""
+        return self.prediction.saturation * self.primaries
+
+    @property
+    def ratio(self) -> float:
+        return self.step.achieved / self.predicted
+
+    @property
+    def redis_predicted_pct(self) -> float:
+        """Busiest primary's CPU the prediction expects at the achieved rate."""
+        return self.step.achieved / self.primaries * self.prediction.us_per_op / 1e4
+
+
+def _processes_needed(rate: float, steps: list[Step]) -> int:
+    """Locust processes that run ``rate`` each at most GENERATOR_HEADROOM busy, from the
+    generator's own cost per join in the sweep."""
+    costs = [s.generator_us_per_op for s in steps if s.generator_us_per_op > 0]
+    if not costs:
+        return 1
+    cores = rate * min(costs) / 1e6 / GENERATOR_HEADROOM
+    return max(1, math.ceil(cores))
+
+
+@contextlib.contextmanager
+def _separate_cores(primaries: list[Primary], wanted: int) -> Iterator[tuple[Placement, str]]:
+    """Pin each local Redis primary to a core of its own and Locust to the others, for the
+    block; their earlier affinities are restored after it."""
+    cores = sorted(os.sched_getaffinity(0))
+    local = [p for p in primaries if p.pid is not None]
+    if not local or len(local) < len(primaries):
+        yield (
+            Placement(max(1, min(wanted, len(cores)))),
+            "not pinned: Redis is not a process of this machine reached by a loopback URL",
+        )
+        return
+    if len(cores) - len(local) < 1:
+        yield (
+            Placement(max(1, min(wanted, len(cores)))),
+            f"not pinned: {len(local)} Redis primaries and Locust cannot have separate cores "
+            f"among this machine's {len(cores)}",
+        )
+        return
+    redis_cores, load_cores = cores[-len(local) :], cores[: -len(local)]
+    saved: dict[int, set[int]] = {}
+    try:
+        for primary, core in zip(local, redis_cores, strict=True):
+            assert primary.pid is not None
+            saved[primary.pid] = os.sched_getaffinity(primary.pid)
+            os.sched_setaffinity(primary.pid, {core})
+    except OSError as exc:
+        for pid, affinity in saved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, affinity)
+        yield Placement(max(1, min(wanted, len(cores)))), f"not pinned: {exc.strerror}"
+        return
+    processes = max(1, min(wanted, len(load_cores)))
+    try:
+        yield (
+            Placement(processes, frozenset(load_cores)),
+            f"Redis pinned to core{'s' if len(redis_cores) > 1 else ''} "
+            f"{','.join(map(str, redis_cores))}, Locust to core{'s' if len(load_cores) > 1 else ''} "
+            f"{','.join(map(str, load_cores))} (as taskset -c would)",
+        )
+    finally:
+        for pid, affinity in saved.items():
+            with contextlib.suppress(OSError):  # the server may have stopped meanwhile
+                os.sched_setaffinity(pid, affinity)
+
+
+def verify(
+    plan: Plan, client: Any, primaries: list[Primary], steps: list[Step], progress: Progress
+) -> Iterator[Verification]:
+    """One step per atomic configuration at the rate its sweep predicts saturates Redis."""
+    configs = [c for c in plan.configs if c.strategy == "atomic"]
+    for done, config in enumerate(configs):
+        own = [s for s in steps if s.config == config]
+        prediction = predict(own, plan.target_utilization)
+        if prediction is None:
+            progress(f"[verify {done + 1}/{len(configs)}] {config.label}: nothing to verify")
+            continue
+        used = max(1, prediction.basis.primaries_used)
+        rate = min(prediction.saturation * used * VERIFY_OVER, MAX_RATE)
+        needed = _processes_needed(rate, own)
+        with _separate_cores(primaries, needed) as (placement, pinning):
+            progress(
+                f"[verify {done + 1}/{len(configs)}] {config.label}, {rate:,.0f} joins/s, "
+                f"{placement.processes} Locust process(es); {pinning}"
+            )
+            step = run_step(plan, client, primaries, config, rate, "verify", placement)
+        yield Verification(config, prediction, used, needed, placement, pinning, step)

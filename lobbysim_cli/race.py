@@ -1,0 +1,219 @@
+"""``lobbysim race``: the same join storm against lobbycore and the article's algorithm.
+
+Runs on an embedded in-process Redis (fakeredis with Lua) unless ``--redis-url`` is given,
+then audits both pools and prints what each strategy did to its users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lobbycore import (
+    AlreadyBooked,
+    KeysUnavailable,
+    LobbyNotFound,
+    async_store_for,
+    check_naive_supported,
+)
+from lobbycore.admin import async_delete_pool
+from lobbycore.audit import AuditReport, History, async_snapshot, check
+from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT, STRATEGIES
+from lobbycore.typing import AsyncStore
+from lobbycore.violations import LIVE_CHECKS
+
+from ._common import (
+    EXIT_VIOLATIONS,
+    POOL_RULE,
+    UsageError,
+    add_pool_options,
+    add_redis_url,
+    int_in,
+    require_extra,
+)
+from ._redis import claim_pool, open_clients
+
+if TYPE_CHECKING:
+    from ._common import Commands
+
+NAME = "race"
+MAX_BUYERS = 1_000_000
+MAX_CONCURRENCY = 10_000
+
+
+def add_parser(commands: Commands) -> None:
+    race = commands.add_parser(
+        NAME,
+        help="the same join storm against lobbycore and the article's algorithm, side by side",
+        description=(
+            "Concurrent buyers join lobbies, then two bookers race for every full lobby; "
+            "once with lobbycore, once with the article's algorithm. Both pools are then "
+            "audited. Exit 1 if lobbycore broke a guarantee (it should not), 2 on bad input "
+            "(or when the server disables KEYS, which the naive half needs: the atomic half "
+            "is reported first), else 0. " + POOL_RULE.format(reset="")
+        ),
+    )
+    add_redis_url(race, "run against this Redis (default: embedded fakeredis)")
+    add_pool_options(race, "pool name (default: a fresh random one)")
+    race.add_argument(
+        "--users", type=int_in(1, MAX_BUYERS), default=400, help="buyers (default 400)"
+    )
+    race.add_argument(
+        "--concurrency",
+        type=int_in(1, MAX_CONCURRENCY),
+        default=50,
+        help="concurrent joiners (default 50)",
+    )
+    race.add_argument(
+        "--max-users",
+        type=int_in(1, MAX_USERS_LIMIT),
+        default=DEFAULT_MAX_USERS,
+        help=f"lobby size (default {DEFAULT_MAX_USERS})",
+    )
+    race.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.redis_url is None:
+        require_extra(NAME, "embedded")
+    clients = open_clients(args.redis_url)
+    pool = args.pool or f"race-{uuid.uuid4().hex[:8]}"
+    owned = claim_pool(clients.sync_client, pool, reuse=args.reuse_pool, where=clients.where)
+    try:
+        check_naive_supported(clients.sync_client)
+        refused: KeysUnavailable | None = None
+    except KeysUnavailable as exc:  # the atomic half still runs, and is reported first
+        refused = exc
+    print(
+        f"{args.users} buyers, {args.concurrency} at a time, lobbies of {args.max_users}, "
+        f"pool {pool!r} on {clients.where}"
+    )
+    results = asyncio.run(
+        race(
+            clients.async_client,
+            pool=pool,
+            users=args.users,
+            concurrency=args.concurrency,
+            max_users=args.max_users,
+            keep=args.keep or not owned,
+            strategies=STRATEGIES if refused is None else ("atomic",),
+        )
+    )
+    print(render(results))
+    for result in results:
+        print(
+            f"strategy={result.strategy} joins_per_s={result.joins_per_s:.0f} {result.report.summary()}"
+        )
+    atomic = next(result for result in results if result.strategy == "atomic")
+    if not atomic.report.ok:
+        return EXIT_VIOLATIONS
+    if refused is not None:
+        raise UsageError(str(refused))
+    return 0
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    strategy: str
+    joins: int
+    bookings: int
+    seconds: float
+    report: AuditReport
+
+    @property
+    def joins_per_s(self) -> float:
+        return self.joins / self.seconds if self.seconds else 0.0
+
+
+async def race_one(
+    store: AsyncStore,
+    *,
+    strategy: str,
+    users: int,
+    concurrency: int,
+    max_users: int,
+) -> RaceResult:
+    """``concurrency`` tasks join ``users`` users, then two bookers race for each full lobby."""
+    history = History()
+    queue = iter(range(users))
+
+    async def joiner() -> None:
+        for i in queue:  # tasks share the iterator: each user joins exactly once
+            user = f"buyer-{i}"
+            history.joined([user], await store.find_or_create_lobby(user, max_users))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(joiner() for _ in range(concurrency)))
+    full = {lobby.id for _, lobby in history.joins if lobby.is_full}
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def booker(lobby_id: str) -> None:
+        async with gate:
+            # The other booker winning (AlreadyBooked) is the expected outcome.
+            with contextlib.suppress(AlreadyBooked, LobbyNotFound):
+                history.booked(await store.book_ticket(lobby_id))
+
+    await asyncio.gather(*(booker(lobby_id) for lobby_id in sorted(full) for _ in range(2)))
+    seconds = time.perf_counter() - started
+    report = check(
+        await async_snapshot(store.client, store.pool, naive=strategy == "naive"), history
+    )
+    return RaceResult(
+        strategy=strategy,
+        joins=users,
+        bookings=len(history.bookings),
+        seconds=seconds,
+        report=report,
+    )
+
+
+async def race(
+    async_client: Any,
+    *,
+    pool: str,
+    users: int,
+    concurrency: int,
+    max_users: int,
+    keep: bool = False,
+    strategies: tuple[str, ...] = STRATEGIES,
+) -> list[RaceResult]:
+    """Each strategy under one pool name (their keys do not overlap). The pool's keys are
+    deleted afterwards unless ``keep``; no other key is touched."""
+    results = []
+    for strategy in strategies:
+        store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=None)
+        try:
+            results.append(
+                await race_one(
+                    store,
+                    strategy=strategy,
+                    users=users,
+                    concurrency=concurrency,
+                    max_users=max_users,
+                )
+            )
+        finally:
+            if not keep:
+                await async_delete_pool(async_client, pool, naive=strategy == "naive")
+    return results
+
+
+def render(results: list[RaceResult]) -> str:
+    kinds = LIVE_CHECKS
+    header = f"{'strategy':<8} {'joins/s':>9} {'bookings':>9} " + " ".join(
+        f"{k:>19}" for k in kinds
+    )
+    lines = [header]
+    for r in results:
+        counts = r.report.counts()
+        lines.append(
+            f"{r.strategy:<8} {r.joins_per_s:>9.0f} {r.bookings:>9} "
+            + " ".join(f"{counts.get(k, 0):>19}" for k in kinds)
+        )
+    return "\n".join(lines)
