@@ -7,18 +7,17 @@ gevent has patched) and reports every call as a request of type ``lobby``.
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from locust import User
 from locust.env import Environment
 
 from lobbycore import Booking, Lobby
+from lobbycore.typing import SyncStore
 
-T = TypeVar("T")
 REQUEST_TYPE = "lobby"
 
 
@@ -28,16 +27,17 @@ def outcome_name(exc: BaseException) -> str:
 
 
 def new_buyer_id() -> str:
-    """Unique across processes and machines, so distributed runs never share a buyer."""
-    return f"buyer-{uuid.uuid4().hex[:20]}"
+    """Unique across processes and machines, so distributed runs never share a buyer: 80
+    random bits (Python reseeds ``random`` in every forked process)."""
+    return f"buyer-{random.getrandbits(80):020x}"
 
 
-def new_party_ids(store: Any, size: int) -> list[str]:
+def new_party_ids(store: SyncStore, size: int) -> list[str]:
     """``size`` new buyer ids for a party. On a sharded pool a party must share a shard, so
     the members are drawn until they do, as an application forming parties would do with
     ``LobbyStore.shard_of``."""
     first = new_buyer_id()
-    if getattr(store, "shards", 1) == 1:
+    if store.shards == 1:
         return [first, *(new_buyer_id() for _ in range(size - 1))]
     shard = store.shard_of(first)
     party = [first]
@@ -51,98 +51,93 @@ def new_party_ids(store: Any, size: int) -> list[str]:
 class LobbyClient:
     """Calls the store and reports each call. Failed calls return None (and are reported).
 
-    A join's response length is the number of buyers it newly placed (0 for a repeated join
-    of someone already placed), so Locust's totals can be compared with the server's own
-    count of placements, exactly.
+    A join's response length is the number of buyers it newly placed (``placing``: the
+    caller knows whether its buyers were already placed), so Locust's totals can be
+    compared with the server's own count of placements, exactly.
     """
 
-    def __init__(self, store: Any, environment: Environment) -> None:
+    def __init__(self, store: SyncStore, environment: Environment) -> None:
         self.store = store
         self._fire = environment.events.request.fire
-        self._placed: set[str] = set()
 
-    def _call(
-        self,
-        name: str,
-        operation: Callable[[], T],
-        expected: tuple[type[BaseException], ...] = (),
-        length: Callable[[T], int] | None = None,
-        intended: float | None = None,
-    ) -> T | BaseException | None:
-        """``intended``: the perf_counter time the call was scheduled for (open model); the
-        response time then counts from it, queueing delay included."""
-        started = time.perf_counter()
-        result: T | BaseException | None = None
-        error: BaseException | None = None
-        label = name
-        size = 0
-        try:
-            value = operation()
-            result = value
-            size = length(value) if length is not None else 0
-        except expected as exc:  # the scenario's normal path: its own name, not an error
-            label, result = f"{name}:{outcome_name(exc)}", exc
-        except Exception as exc:
-            error = exc
+    def _report(self, name: str, started: float, length: int, error: BaseException | None) -> None:
         self._fire(
             request_type=REQUEST_TYPE,
-            name=label,
-            response_time=(time.perf_counter() - (started if intended is None else intended))
-            * 1000,
-            response_length=size,
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
             exception=error,
             context={},
         )
-        return result
-
-    def _placing(self, user_ids: Sequence[str]) -> Callable[[Lobby], int]:
-        fresh = [u for u in user_ids if u not in self._placed]
-
-        def count(_lobby: Lobby) -> int:
-            self._placed.update(fresh)
-            return len(fresh)
-
-        return count
 
     def join(
-        self, user_id: str, max_users: int, intended: float | None = None, name: str = "join"
+        self,
+        user_id: str,
+        max_users: int,
+        intended: float | None = None,
+        name: str = "join",
+        placing: int = 1,
     ) -> Lobby | None:
-        result = self._call(
-            name,
-            lambda: self.store.find_or_create_lobby(user_id, max_users),
-            length=self._placing([user_id]),
-            intended=intended,
-        )
-        return result if isinstance(result, Lobby) else None
+        """``intended``: the perf_counter time the call was scheduled for (open model); the
+        response time then counts from it, queueing delay included. ``placing``: 0 if the
+        buyer is already in a lobby (the join then places nobody)."""
+        started = time.perf_counter() if intended is None else intended
+        try:
+            lobby: Lobby = self.store.find_or_create_lobby(user_id, max_users)
+        except Exception as exc:
+            self._report(name, started, 0, exc)
+            return None
+        self._report(name, started, placing, None)
+        return lobby
 
     def party_join(self, user_ids: Sequence[str], max_users: int) -> Lobby | None:
-        result = self._call(
-            "party_join",
-            lambda: self.store.join_party(user_ids, max_users),
-            length=self._placing(user_ids),
-        )
-        return result if isinstance(result, Lobby) else None
+        """A party of new buyers."""
+        started = time.perf_counter()
+        try:
+            lobby: Lobby = self.store.join_party(user_ids, max_users)
+        except Exception as exc:
+            self._report("party_join", started, 0, exc)
+            return None
+        self._report("party_join", started, len(user_ids), None)
+        return lobby
 
     def leave(self, user_id: str) -> bool:
         """True if the call succeeded (whether or not the user was in a lobby)."""
-        marker = object()
-        result = self._call("leave", lambda: self.store.leave_lobby(user_id) or marker)
-        if result is not None and not isinstance(result, BaseException):
-            self._placed.discard(user_id)
-        return result is not None
+        started = time.perf_counter()
+        try:
+            self.store.leave_lobby(user_id)
+        except Exception as exc:
+            self._report("leave", started, 0, exc)
+            return False
+        self._report("leave", started, 0, None)
+        return True
 
     def lobby_of(self, user_id: str) -> Lobby | None:
-        result = self._call("lobby_of", lambda: self.store.lobby_of(user_id))
-        return result if isinstance(result, Lobby) else None
+        started = time.perf_counter()
+        try:
+            lobby: Lobby | None = self.store.lobby_of(user_id)
+        except Exception as exc:
+            self._report("lobby_of", started, 0, exc)
+            return None
+        self._report("lobby_of", started, 0, None)
+        return lobby
 
     def book(
         self, lobby_id: str, expected: tuple[type[BaseException], ...] = ()
     ) -> Booking | BaseException | None:
-        """The Booking; an expected exception (reported under book:<outcome>); None on error."""
-        result = self._call("book", lambda: self.store.book_ticket(lobby_id), expected)
-        if isinstance(result, Booking):
-            self._placed.difference_update(result.users)
-        return result
+        """The Booking; an expected exception (reported under book:<outcome>, the scenario's
+        normal path, not an error); None on error."""
+        started = time.perf_counter()
+        try:
+            booking: Booking = self.store.book_ticket(lobby_id)
+        except expected as exc:
+            self._report(f"book:{outcome_name(exc)}", started, 0, None)
+            return exc
+        except Exception as exc:
+            self._report("book", started, 0, exc)
+            return None
+        self._report("book", started, 0, None)
+        return booking
 
 
 class LobbyUser(User):

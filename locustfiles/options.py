@@ -5,27 +5,74 @@ from __future__ import annotations
 import argparse
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from locust import events
 
-STRATEGIES = ("atomic", "naive")
+from lobbycore.defaults import (
+    DEFAULT_LOBBY_TTL,
+    DEFAULT_MAX_USERS,
+    MAX_SHARDS,
+    MAX_USERS_LIMIT,
+    STRATEGIES,
+)
+
+CLIENTS = ("pipelined", "per-call")
+DEFAULT_CONNECTIONS = 2
+MAX_CONNECTIONS = 64
+MAX_ARRIVAL_RATE = 100_000.0
+"""OpenJoins' joins per second per Locust user, at most."""
+
+
+class _WebUiGroup:
+    """An argument group whose options also appear in Locust's web UI form.
+
+    Locust's own ``add_argument`` marks an option for the form; an argparse group's does
+    not, so the marks are set here (``is_secret`` masks the field).
+    """
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+
+    def add_argument(self, *args: Any, is_secret: bool = False, **kwargs: Any) -> Any:
+        action = self._group.add_argument(*args, **kwargs)
+        action.include_in_web_ui = True
+        action.is_secret = is_secret
+        action.is_required = False
+        action.is_multiple = False
+        return action
 
 
 @events.init_command_line_parser.add_listener
 def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
-    group = parser.add_argument_group("lobbysim", "Where and how the simulated buyers join lobbies")
+    group = _WebUiGroup(
+        parser.add_argument_group("lobbysim", "Where and how the simulated buyers join lobbies")
+    )
     group.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/0",
+        is_secret=True,
         help="Redis holding the pool (default redis://127.0.0.1:6379/0)",
     )
     group.add_argument(
         "--pool",
         default="",
-        help="pool name (default: a fresh one per run, locust-<random>; the master's is used by its workers)",
+        help="pool name: used as it is, never deleted (default: a fresh pool per run, "
+        "locust-<random>, deleted at the end after the audit; workers use the master's)",
     )
-    group.add_argument("--max-users", type=int, default=4, help="lobby size (default 4)")
+    group.add_argument(
+        "--keep",
+        action="store_true",
+        default=False,
+        help="keep the run's fresh pool at the end (to inspect it with lobbysim audit)",
+    )
+    group.add_argument(
+        "--max-users",
+        type=int,
+        default=DEFAULT_MAX_USERS,
+        help=f"lobby size (default {DEFAULT_MAX_USERS})",
+    )
     group.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -57,8 +104,29 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
     group.add_argument(
         "--lobby-ttl",
         type=float,
-        default=600.0,
-        help="seconds before an unbooked lobby expires (default 600)",
+        default=DEFAULT_LOBBY_TTL,
+        help=f"seconds before an unbooked lobby expires (default {DEFAULT_LOBBY_TTL:g})",
+    )
+    group.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="pipelined",
+        help="pipelined: concurrent users' calls share round trips on a few connections "
+        "(default); per-call: one round trip per call, one pooled connection per busy user",
+    )
+    group.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"pipelined client: batches in flight at once, one connection each "
+        f"(default {DEFAULT_CONNECTIONS})",
+    )
+    group.add_argument(
+        "--result-file",
+        default="",
+        env_var="LOBBYSIM_RESULT_FILE",
+        help="write the end-of-run audit here as a JSON object (default: none; the "
+        "'lobbysim audit:' line is printed either way)",
     )
 
 
@@ -73,26 +141,64 @@ class LobbySettings:
     lobby_ttl: float
     arrival_rate: float
     shards: int = 1
+    client: str = "pipelined"
+    connections: int = DEFAULT_CONNECTIONS
+    keep: bool = False
+    result_file: Path | None = None
+    """Where the end-of-run audit writes its JSON result (None: nowhere)."""
+
+    OPTION_NAMES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "redis_url",
+            "pool",
+            "keep",
+            "max_users",
+            "strategy",
+            "seats",
+            "party_share",
+            "arrival_rate",
+            "shards",
+            "lobby_ttl",
+            "client",
+            "connections",
+            "result_file",
+        }
+    )
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> LobbySettings:
         """Validated settings; ValueError with a one-line reason otherwise."""
-        if not 1 <= options.max_users <= 1000:
-            raise ValueError(f"--max-users must be in 1..1000, got {options.max_users}")
+        if not 1 <= options.max_users <= MAX_USERS_LIMIT:
+            raise ValueError(
+                f"--max-users must be in 1..{MAX_USERS_LIMIT}, got {options.max_users}"
+            )
         if not 0.0 <= options.party_share <= 1.0:
             raise ValueError(f"--party-share must be in 0..1, got {options.party_share}")
         if options.seats < -1:
             raise ValueError(f"--seats must be >= 0 (or -1 for unlimited), got {options.seats}")
         if not options.lobby_ttl > 0:
             raise ValueError(f"--lobby-ttl must be > 0, got {options.lobby_ttl}")
-        if not 0 < options.arrival_rate <= 100_000:
+        if not 0 < options.arrival_rate <= MAX_ARRIVAL_RATE:
             raise ValueError(
-                f"--arrival-rate must be in (0, 100000] per user, got {options.arrival_rate}"
+                f"--arrival-rate must be in (0, {MAX_ARRIVAL_RATE:g}] per user, "
+                f"got {options.arrival_rate}"
             )
-        if not 1 <= options.shards <= 1024:
-            raise ValueError(f"--shards must be in 1..1024, got {options.shards}")
+        if not 1 <= options.shards <= MAX_SHARDS:
+            raise ValueError(f"--shards must be in 1..{MAX_SHARDS}, got {options.shards}")
+        if options.strategy not in STRATEGIES:
+            raise ValueError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}, got {options.strategy!r}"
+            )
+        if options.client not in CLIENTS:
+            raise ValueError(
+                f"--client must be one of {', '.join(CLIENTS)}, got {options.client!r}"
+            )
         if options.shards > 1 and options.strategy == "naive":
             raise ValueError("--shards applies to --strategy atomic only")
+        if not 1 <= options.connections <= MAX_CONNECTIONS:
+            raise ValueError(
+                f"--connections must be in 1..{MAX_CONNECTIONS}, got {options.connections}"
+            )
         return cls(
             redis_url=options.redis_url,
             pool=options.pool,
@@ -103,6 +209,10 @@ class LobbySettings:
             lobby_ttl=options.lobby_ttl,
             arrival_rate=options.arrival_rate,
             shards=options.shards,
+            client=options.client,
+            connections=options.connections,
+            keep=options.keep,
+            result_file=Path(options.result_file) if options.result_file else None,
         )
 
 

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-STEP_USERS = 50
-STEP_SECONDS = 10
 STEPS = 6
+DEFAULT_USERS = 300
+DEFAULT_SECONDS = 60.0
 
 
 class StepLoad(LoadTestShape):
-    """50 more users every 10 s for 6 steps (300 users), then stop."""
+    """Six equal steps up to ``-u`` users (default 300), spread over ``-t`` (default 60 s),
+    then stop: with ``-u 500 -t 30s``, 83 more users every 5 s."""
 
     def tick(self) -> tuple[int, float] | None:
-        run_time = self.get_run_time()
-        step = int(run_time // STEP_SECONDS) + 1
+        options = self.runner.environment.parsed_options if self.runner else None
+        users = (options.num_users if options else None) or DEFAULT_USERS
+        seconds = (options.run_time if options else None) or DEFAULT_SECONDS
+        step_seconds = seconds / STEPS
+        step = int(self.get_run_time() // step_seconds) + 1
         if step > STEPS:
             return None
-        return step * STEP_USERS, float(STEP_USERS)
+        target = round(users * step / STEPS)
+        return target, float(max(1, round(users / STEPS / min(1.0, step_seconds))))

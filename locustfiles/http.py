@@ -1,0 +1,422 @@
+"""HTTP scenarios against any lobby service, with a history checker.
+
+    locust -f locustfiles/http.py --headless -u 500 -r 250 -t 30s \\
+        --host http://127.0.0.1:8000 --result-file out/http.json
+
+With no ``--target``, the routes are ``lobbysim serve``'s; for another service, describe
+its API in a TOML file (see locustfiles/http_target.py) and pass ``--target FILE``.
+
+Each simulated buyer joins a lobby (sometimes as a party of two), waits for it to fill by
+reading it, then books it (every member tries, each with its own idempotency key: one
+must win) or, sometimes, leaves. Refusals the API is expected to give (404, 409) are
+counted under their own names ("book (already_booked)"), not as failures.
+
+Every call is recorded with its invocation and answer times, and at the end the whole
+history is checked from the answers alone (lobbycore.answers): no Redis access, so the
+service may be anyone's. In a distributed run each worker sends its history to the master,
+which checks the union. Any broken guarantee exits 1 and lands, with the first few
+counter-examples (the calls, with their times), in ``--result-file``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import gevent
+from locust import constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from lobbycore.answers import FAIL, OK, UNKNOWN, AnswersReport, Call, check_answers, interned
+from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT
+from lobbycore.violations import Violation
+from locustfiles.http_target import Target, TargetError, dig, load_target
+
+log = logging.getLogger("lobbysim")
+
+POLL_SECONDS = 0.05
+FILL_TIMEOUT_SECONDS = 2.0
+CHUNK = 2000
+"""Calls per message from a worker to the master."""
+COLLECT_TIMEOUT_SECONDS = 60.0
+EXAMPLES = 5
+"""Counter-examples written to the result file (and printed)."""
+CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+"""What a refusal's code looks like (``already_booked``, ``SOLD_OUT``)."""
+MSG_CALLS, MSG_DONE, MSG_STOP = "lobbysim_http_calls", "lobbysim_http_done", "lobbysim_http_stop"
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"lobbysim: error: {message}\n")
+    raise SystemExit(2)
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    group = parser.add_argument_group("lobby service (lobbysim)")
+    group.add_argument(
+        "--target",
+        default="",
+        help="TOML description of the service's API (default: lobbysim serve's)",
+    )
+    group.add_argument(
+        "--lobby-size", type=int, default=DEFAULT_MAX_USERS, help="users per lobby (default 4)"
+    )
+    group.add_argument(
+        "--seats",
+        type=int,
+        default=None,
+        help="the inventory the service holds: more seats booked is an oversell",
+    )
+    group.add_argument("--leave-ratio", type=float, default=0.1, help="buyers who leave")
+    group.add_argument("--party-ratio", type=float, default=0.1, help="buyers in a party of 2")
+    group.add_argument(
+        "--joins-only", action="store_true", help="each buyer joins and is done (a join storm)"
+    )
+    group.add_argument("--result-file", default="", help="write the verdict here (JSON)")
+    group.add_argument("--history-file", default="", help="write every call here (JSON lines)")
+
+
+@dataclass
+class _Run:
+    """This process's part of the run: its settings and its history."""
+
+    target: Target
+    size: int
+    seats: int | None
+    leave_ratio: float
+    party_ratio: float
+    joins_only: bool
+    result_file: Path | None
+    history_file: Path | None
+    calls: list[Call] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    sent: bool = False
+    from_workers: list[Call] = field(default_factory=list)
+    workers_done: set[str] = field(default_factory=set)
+
+    def begin(self, call: Call) -> int:
+        """Record a call as invoked (unknown until answered): a call cut off by the end of
+        the run stays in the history as unanswered, since it may have taken effect."""
+        self.calls.append(call)
+        return len(self.calls) - 1
+
+
+_runs: dict[int, _Run] = {}
+
+
+def _settings(environment: Environment) -> _Run:
+    options = environment.parsed_options
+    assert options is not None
+    try:
+        target = load_target(options.target)
+    except TargetError as exc:
+        _fail(f"--target: {exc}")
+    if not 1 <= options.lobby_size <= MAX_USERS_LIMIT:
+        _fail(f"--lobby-size must be in 1..{MAX_USERS_LIMIT}, got {options.lobby_size}")
+    if options.seats is not None and options.seats < 0:
+        _fail(f"--seats must be at least 0, got {options.seats}")
+    for name in ("leave_ratio", "party_ratio"):
+        if not 0.0 <= getattr(options, name) <= 1.0:
+            _fail(f"--{name.replace('_', '-')} must be in [0, 1]")
+    files = {}
+    for name in ("result_file", "history_file"):
+        value = getattr(options, name)
+        path = Path(value) if value else None
+        if path is not None and not path.parent.is_dir():
+            _fail(f"--{name.replace('_', '-')}: no folder {str(path.parent)!r}")
+        files[name] = path
+    return _Run(
+        target,
+        options.lobby_size,
+        options.seats,
+        options.leave_ratio,
+        options.party_ratio,
+        options.joins_only,
+        files["result_file"],
+        files["history_file"],
+    )
+
+
+def _run_of(environment: Environment) -> _Run:
+    run = _runs.get(id(environment))
+    if run is None:  # a worker: the master's options arrived with the first spawn
+        run = _runs[id(environment)] = _settings(environment)
+    return run
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    if environment.parsed_options is None or not hasattr(environment.parsed_options, "target"):
+        return
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(MSG_CALLS, _on_calls)
+        runner.register_message(MSG_DONE, _on_done)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(MSG_STOP, _on_stop_request)
+        return
+    _runs[id(environment)] = _settings(environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    run = _run_of(environment)
+    run.calls.clear()
+    run.from_workers.clear()
+    run.workers_done.clear()
+    run.sent = False
+    run.started = time.time()
+
+
+class LobbyBuyer(FastHttpUser):
+    """One buyer after another: join, wait for the lobby to fill, book it (or leave)."""
+
+    wait_time = constant(0)
+    network_timeout = 10.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.state = _run_of(self.environment)
+        self.target = self.state.target
+
+    @task
+    def buy(self) -> None:
+        run, target = self.state, self.target
+        user = f"buyer-{uuid.uuid4().hex[:20]}"
+        if target.route("party_join") and run.size >= 2 and random.random() < run.party_ratio:
+            users = (user, f"buyer-{uuid.uuid4().hex[:20]}")
+            call = self._call("party_join", users, size=run.size)
+        else:
+            call = self._call("join", (user,), size=run.size)
+        if call.outcome != OK or call.lobby_id is None or run.joins_only:
+            return
+        if target.route("leave") and random.random() < run.leave_ratio:
+            gevent.sleep(random.uniform(0, POLL_SECONDS))
+            self._call("leave", (user,))
+            return
+        deadline = time.monotonic() + FILL_TIMEOUT_SECONDS
+        while len(call.lobby_users or ()) < run.size and time.monotonic() < deadline:
+            gevent.sleep(POLL_SECONDS)
+            if target.route("get_lobby"):
+                call = self._call("get_lobby", (user,), lobby=call.lobby_id)
+            elif target.route("lobby_of"):
+                call = self._call("lobby_of", (user,))
+            else:
+                break
+            if call.outcome != OK or call.lobby_id is None:
+                return  # booked by another member, or gone
+        if len(call.lobby_users or ()) >= run.size and target.route("book"):
+            self._call("book", (user,), lobby=call.lobby_id, key=uuid.uuid4().hex)
+        elif target.route("leave"):
+            self._call("leave", (user,))  # gave up waiting
+
+    def _call(
+        self,
+        kind: str,
+        users: tuple[str, ...],
+        *,
+        lobby: str | None = None,
+        size: int | None = None,
+        key: str | None = None,
+    ) -> Call:
+        """Make one call, report it to Locust under its outcome's name, and record it."""
+        route = self.target.route(kind)
+        assert route is not None
+        values = {"user": users[0], "users": list(users), "lobby": lobby or "", "size": size}
+        headers = {route.idempotency_header: key} if key and route.idempotency_header else None
+        call = Call(kind, interned(users), time.time(), None, UNKNOWN, None, lobby, None, size, key)
+        index = self.state.begin(call)
+        with self.client.request(
+            route.method,
+            route.url(**values),
+            json=route.json(**values),
+            headers=headers,
+            name=kind,
+            catch_response=True,
+        ) as response:
+            call = self._answer(call, response, time.time())
+        self.state.calls[index] = call
+        return call
+
+    def _answer(self, call: Call, response: Any, answered: float) -> Call:
+        target, status = self.target, int(response.status_code or 0)
+        try:
+            body = json.loads(response.content or b"null")
+        except ValueError:
+            body = None
+        call = replace(call, status=status or None)
+        if 200 <= status < 300:
+            if call.kind == "leave":
+                response.success()
+                return replace(call, answered=answered, outcome=OK)
+            if call.kind == "book":
+                route = target.route("book")
+                assert route is not None
+                users = dig(body, route.users) if route.users else None
+                booked = interned(str(u) for u in users) if isinstance(users, list) else None
+                response.success()
+                return replace(call, answered=answered, outcome=OK, lobby_users=booked)
+            lobby = target.lobby.read(body)
+            if lobby is None:
+                response.failure(f"{call.kind}: the answer shows no lobby")
+                return call  # it may have taken effect: unknown
+            lobby_id, lobby_users, size = lobby
+            response.success()
+            return replace(
+                call,
+                answered=answered,
+                outcome=OK,
+                lobby_id=lobby_id,
+                lobby_users=lobby_users,
+                size=size or call.size,
+            )
+        if status in (404, 409):
+            code = dig(body, target.code_field)
+            # A code names a kind of refusal; a message naming the lobby would make one
+            # Locust row per lobby, so anything but a short identifier reads as the status.
+            code = code if isinstance(code, str) and CODE.fullmatch(code) else str(status)
+            if status == 404 and call.kind == "get_lobby":
+                code = "lobby_not_found"
+            elif status == 404 and call.kind == "lobby_of":
+                code = "not_in_lobby"
+            elif code == target.already_booked:
+                code = "already_booked"
+            response.request_meta["name"] = f"{call.kind} ({code})"
+            response.success()  # an expected refusal
+            return replace(call, answered=answered, outcome=FAIL, code=code)
+        if 400 <= status < 500:  # refused as malformed: nothing changed
+            response.failure(f"{call.kind}: HTTP {status}")
+            return replace(call, answered=answered, outcome=FAIL, code=str(status))
+        response.failure(f"{call.kind}: {'HTTP ' + str(status) if status else 'no answer'}")
+        return call  # a server error or no answer: unknown
+
+
+# -- collecting and checking the history ------------------------------------------------------
+
+
+def _send_history(environment: Environment) -> None:
+    """A worker's history, to the master (once per test)."""
+    run = _run_of(environment)
+    if run.sent:
+        return
+    run.sent = True
+    runner = environment.runner
+    assert runner is not None
+    dicts = [call.to_dict() for call in run.calls]
+    for start in range(0, len(dicts), CHUNK):
+        runner.send_message(MSG_CALLS, {"calls": dicts[start : start + CHUNK]})
+    runner.send_message(MSG_DONE, {"calls": len(dicts)})
+
+
+def _on_stop_request(environment: Environment, msg: Any, **_kwargs: Any) -> None:
+    """The master wants the history now: stop the users (so no call is in flight), send it."""
+    runner = environment.runner
+    assert runner is not None
+    runner.stop()
+    _send_history(environment)
+
+
+def _on_calls(environment: Environment, msg: Any, **_kwargs: Any) -> None:
+    _run_of(environment).from_workers.extend(Call.from_dict(c) for c in msg.data["calls"])
+
+
+def _on_done(environment: Environment, msg: Any, **_kwargs: Any) -> None:
+    _run_of(environment).workers_done.add(msg.node_id)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        _send_history(environment)
+    elif isinstance(runner, MasterRunner):
+        _collect(environment, runner)
+
+
+def _collect(environment: Environment, runner: MasterRunner) -> None:
+    """Ask every worker for its history and wait for all of it (bounded)."""
+    run = _run_of(environment)
+    workers = [client.id for client in runner.clients.all]
+    for worker in workers:
+        if worker not in run.workers_done:
+            runner.send_message(MSG_STOP, None, client_id=worker)
+    deadline = time.monotonic() + COLLECT_TIMEOUT_SECONDS
+    while not run.workers_done.issuperset(workers) and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    missing = set(workers) - run.workers_done
+    if missing:
+        log.error("lobbysim: no history from %d worker(s); the check is partial", len(missing))
+
+
+@events.quitting.add_listener
+def _check_at_exit(environment: Environment, **_kwargs: Any) -> None:
+    """The verdict, before Locust picks its exit code (master or local run)."""
+    if isinstance(environment.runner, WorkerRunner) or id(environment) not in _runs:
+        return
+    run = _run_of(environment)
+    calls = run.calls + run.from_workers
+    clock = time.perf_counter()
+    report = check_answers(
+        calls, seats=run.seats, lobby_ttl=run.target.lobby_ttl, started=run.started
+    )
+    took = time.perf_counter() - clock
+    _print(report, took)
+    if run.history_file is not None:
+        with run.history_file.open("w", encoding="utf-8") as out:
+            for call in calls:
+                out.write(json.dumps(call.to_dict()) + "\n")
+    if run.result_file is not None:
+        run.result_file.write_text(json.dumps(_result(report, took), indent=2) + "\n")
+    if not report.ok:
+        environment.process_exit_code = 1
+
+
+def _print(report: AnswersReport, took: float) -> None:
+    for example in report.examples[:EXAMPLES]:
+        print(f"  {example.finding.kind}: {example.finding.detail}"[:300])
+        for call in example.calls:
+            print(f"      {_describe(call)}"[:300])
+    if len(report.examples) > EXAMPLES:
+        print(f"  ... and {len(report.examples) - EXAMPLES} more")
+    counts = report.counts()
+    print(
+        f"lobbysim history check: ok={str(report.ok).lower()} violations={len(report.examples)} "
+        + " ".join(f"{kind}={counts.get(kind, 0)}" for kind in Violation)
+        + f" calls={report.calls} unknown={report.unknown} check_seconds={took:.3f}"
+    )
+    sys.stdout.flush()
+
+
+def _describe(call: Call) -> str:
+    answered = "no answer" if call.answered is None else f"answered {call.answered:.6f}"
+    shown = "" if call.lobby_users is None else f" users={list(call.lobby_users)}"
+    return (
+        f"{call.kind} by {list(call.users)} invoked {call.invoked:.6f} {answered} "
+        f"status={call.status} {call.outcome} lobby={call.lobby_id}{shown}"
+        + (f" code={call.code}" if call.code else "")
+    )
+
+
+def _result(report: AnswersReport, took: float) -> dict[str, Any]:
+    counts = report.counts()
+    return {
+        "ok": report.ok,
+        "violations": {str(kind): counts.get(kind, 0) for kind in Violation},
+        "problems": [f"{e.finding.kind}: {e.finding.detail}" for e in report.examples[:20]],
+        "counter_examples": [example.to_dict() for example in report.examples[:EXAMPLES]],
+        "calls": report.calls,
+        "unknown": report.unknown,
+        "check_seconds": round(took, 6),
+        "calls_checked_per_second": round(report.calls / took) if took > 0 else None,
+    }

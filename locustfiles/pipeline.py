@@ -1,0 +1,197 @@
+"""Auto-pipelining for gevent: the Locust client's way to Redis.
+
+Calls made by concurrent users while a round trip is in flight wait for the next one and go
+out together, as one pipelined write on one of a few connections (no MULTI: each script is
+still its own atomic EVALSHA). Each caller still waits for, and times, its own reply. This is
+the gevent twin of lobbycore's asyncio ``AutoPipeline``; it lives here, not in lobbycore,
+because it relies on gevent's hub.
+
+Why: a per-call client pays a socket write, a socket read and a wake-up of gevent's hub for
+every call, plus redis-py's per-command bookkeeping, and needs one connection per concurrent
+user. Here one write and one read carry a whole batch, and a handful of connections serve
+thousands of users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import gevent
+import hiredis
+import redis
+from gevent import getcurrent
+from gevent.event import Event
+from gevent.greenlet import Greenlet
+from gevent.hub import Waiter, get_hub
+from redis.exceptions import ResponseError
+
+from lobbycore import LobbyStore
+from lobbycore._protocol import script_error
+from lobbycore._scripts import ScriptSet, library
+
+if TYPE_CHECKING:
+    from lobbycore._protocol import ScriptCall
+
+T = TypeVar("T")
+
+DRAIN_SECONDS = 10.0
+
+
+class _Pending:
+    """One call waiting for the next round trip."""
+
+    __slots__ = ("call", "cancelled", "sent", "waiter")
+
+    def __init__(self, call: ScriptCall[Any]) -> None:
+        self.call = call
+        self.waiter: Waiter[Any] = Waiter()
+        self.cancelled = False
+        self.sent = False
+
+
+class GeventAutoPipeline:
+    """Sends queued script calls in batches, one batch per connection at a time.
+
+    ``connections``: how many batches may be in flight at once (each on its own connection
+    from the client's pool).
+
+    A caller stopped while waiting (Locust stopping its user) before its call went out drops
+    the call: it never runs. One stopped after its call went out (Locust's graceful stop can
+    land there: it kills a user it saw pausing between tasks, whose pause may already be over)
+    still gets its answer, so the caller reports it, and is stopped again at its next pause.
+    Only a caller stopped twice while its call is out (a forced kill) leaves the call
+    unreported; those are counted in ``unanswered``: they may or may not have run.
+    """
+
+    def __init__(self, client: redis.Redis, scripts: ScriptSet, connections: int) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._connections = connections
+        self._queue: list[_Pending] = []
+        self._senders = 0
+        self._idle = Event()
+        self._idle.set()
+        self._loop = get_hub().loop
+        self.unanswered = 0
+
+    def run(self, call: ScriptCall[Any]) -> Any:
+        """The raw reply of one script call, sent in the next batch."""
+        pending = _Pending(call)
+        self._queue.append(pending)
+        if self._senders < self._connections:
+            self._senders += 1
+            self._idle.clear()
+            gevent.spawn(self._send)
+        try:
+            reply = pending.waiter.get()
+        except BaseException:
+            # Killed while waiting (GreenletExit from Locust's stop): drop the call if it has
+            # not gone out yet; either way nobody will report it.
+            pending.cancelled = True
+            self.unanswered += 1
+            raise
+        if isinstance(reply, Exception):  # an error reply, or the round trip failed
+            raise reply
+        return reply
+
+    def drain(self, timeout: float = DRAIN_SECONDS) -> bool:
+        """Wait until no batch is queued or in flight; False if ``timeout`` ran out first."""
+        return bool(self._idle.wait(timeout))
+
+    def _send(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                live = [p for p in batch if not p.cancelled]
+                if not live:
+                    continue
+                for pending in live:
+                    pending.sent = True
+                replies: Sequence[Any]
+                try:
+                    replies = self._execute([p.call for p in live])
+                except Exception as exc:  # the whole round trip failed: every caller hears it
+                    replies = [exc] * len(live)
+                # Wake the callers from the hub (a Waiter is switched to from there only).
+                self._loop.run_callback(_deliver, live, replies)
+        finally:
+            self._senders -= 1
+            if not self._senders:
+                self._idle.set()
+
+    def _execute(self, calls: list[ScriptCall[Any]]) -> list[Any]:
+        scripts = self._scripts
+        replies = self._round_trip([scripts.command(c) for c in calls])
+        missing = [i for i, reply in enumerate(replies) if scripts.missing(reply)]
+        if missing:
+            # The server lost the function or script (restart, FLUSH). Such a call did not
+            # run, so send those again as EVAL with the source, as the sync store does:
+            # EVAL cannot fail that way even if the server loses them again.
+            if scripts.functions:
+                # The EVALs below run anyway; if this fails, the next batch loads it again.
+                with suppress(ResponseError):
+                    self._client.function_load(library().source, replace=True)
+            again = self._round_trip([scripts.fallback(calls[i]) for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One write, then every reply; retried whole on a connection error, like redis-py's
+        own pipelines (every lobbycore script is safe to replay)."""
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            replies: list[Any] = connection.retry.call_with_retry(
+                lambda: _write_and_read(connection, commands),
+                lambda _error: connection.disconnect(),
+            )
+            return replies
+        finally:
+            pool.release(connection)
+
+
+def _write_and_read(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    # hiredis packs each command in one C call: the same bytes as redis-py's pack_commands
+    # (our arguments are str and int only), a third of its cost.
+    packed = b"".join([hiredis.pack_command(command) for command in commands])
+    connection.send_packed_command([packed], check_health=False)
+    replies: list[Any] = []
+    for _ in commands:
+        try:
+            replies.append(connection.read_response())
+        except ResponseError as exc:  # an error reply: that call's answer, the stream goes on
+            replies.append(exc)
+    return replies
+
+
+def _deliver(batch: list[_Pending], replies: Sequence[Any]) -> None:
+    for pending, reply in zip(batch, replies, strict=True):
+        pending.waiter.switch(reply)  # a caller killed meanwhile just leaves it unread
+
+
+class PipelinedLobbyStore(LobbyStore):
+    """The sync LobbyStore, with every script call sent through a GeventAutoPipeline."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        pool: str,
+        lobby_ttl: float | None,
+        shards: int,
+        connections: int,
+    ) -> None:
+        super().__init__(client, pool=pool, lobby_ttl=lobby_ttl, shards=shards)
+        self.pipeline = GeventAutoPipeline(client, self._scripts, connections)
+
+    def _send(self, call: ScriptCall[T]) -> T:
+        # The store's one hook for sending a script call: opening the pool (version check,
+        # epoch) and the epoch on every call stay the base store's.
+        try:
+            reply = self.pipeline.run(call)
+        except ResponseError as exc:
+            raise script_error(exc) from exc
+        return call.parse(reply)
