@@ -86,14 +86,28 @@ class GeventAutoPipeline:
             gevent.spawn(self._send)
         try:
             reply = pending.waiter.get()
-        except BaseException:
-            # Killed while waiting (GreenletExit from Locust's stop): drop the call if it has
-            # not gone out yet; either way nobody will report it.
-            pending.cancelled = True
-            self.unanswered += 1
-            raise
+        except BaseException as stop:
+            if not pending.sent:
+                pending.cancelled = True  # it will not go out: nothing happened
+                raise
+            reply = self._answer_despite(pending, stop)
         if isinstance(reply, Exception):  # an error reply, or the round trip failed
             raise reply
+        return reply
+
+    def _answer_despite(self, pending: _Pending, stop: BaseException) -> Any:
+        """The reply of a call that went out before its caller was stopped; the stop is
+        thrown again at the caller's next pause (after it has reported the call)."""
+        try:
+            reply = (
+                pending.waiter.get()
+            )  # a Waiter may be waited on again; the round trip has a timeout
+        except BaseException:
+            self.unanswered += 1  # stopped again: the call may have run, nobody reports it
+            raise
+        caller = getcurrent()
+        if isinstance(caller, Greenlet):
+            caller.kill(stop, block=False)  # queued: it lands at the caller's next pause
         return reply
 
     def drain(self, timeout: float = DRAIN_SECONDS) -> bool:

@@ -1,0 +1,137 @@
+"""The Locust client's gevent auto-pipeline when Locust stops a user mid-call.
+
+Locust's graceful stop kills a user it saw pausing between tasks; that pause may already be
+over, so the kill can land while the user waits for a call that has gone out. The call runs
+anyway, so the user must still get (and report) its answer, or the run's count of placements
+falls one short of the server's. Plain gevent, no monkey-patching: fake connections stand in
+for Redis, and their replies come after a short gevent sleep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+import pytest
+from gevent import GreenletExit
+
+from locustfiles.pipeline import GeventAutoPipeline
+
+ROUND_TRIP_SECONDS = 0.05
+
+
+class FakeConnection:
+    def __init__(self, log: list[bytes]) -> None:
+        self.log = log
+        self.retry = self
+        self.unread = 0
+
+    def call_with_retry(self, do: Any, fail: Any) -> Any:
+        return do()
+
+    def send_packed_command(self, packed: list[bytes], check_health: bool = True) -> None:
+        self.log.append(b"".join(packed))
+        self.unread += packed[0].count(b"*1\r\n")
+
+    def read_response(self) -> bytes:
+        gevent.sleep(ROUND_TRIP_SECONDS)
+        return b"answer"
+
+
+class FakePool:
+    def __init__(self, log: list[bytes]) -> None:
+        self.log = log
+
+    def get_connection(self) -> FakeConnection:
+        return FakeConnection(self.log)
+
+    def release(self, connection: FakeConnection) -> None:
+        pass
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.connection_pool = FakePool(self.sent)
+
+
+class FakeScripts:
+    functions = False
+
+    def command(self, call: str) -> tuple[str]:
+        return (call,)
+
+    def missing(self, reply: Any) -> bool:
+        return False
+
+
+def new_pipeline() -> tuple[GeventAutoPipeline, FakeClient]:
+    client = FakeClient()
+    return GeventAutoPipeline(client, FakeScripts(), connections=1), client  # type: ignore[arg-type]
+
+
+def user(pipeline: GeventAutoPipeline, call: str, reported: list[Any], paused: list[str]) -> None:
+    """A Locust user in miniature: one call, report it, pause between tasks, and again."""
+    reported.append(pipeline.run(call))  # type: ignore[arg-type]
+    paused.append(call)
+    gevent.sleep(0)  # the pause between tasks, where a stop lands
+    reported.append(pipeline.run(call + "-again"))  # type: ignore[arg-type]
+
+
+def test_a_user_stopped_after_its_call_went_out_gets_and_reports_the_answer_then_stops() -> None:
+    pipeline, client = new_pipeline()
+    reported: list[Any] = []
+    paused: list[str] = []
+    caller = gevent.spawn(user, pipeline, "JOIN", reported, paused)
+    gevent.sleep(ROUND_TRIP_SECONDS / 5)  # the batch is out, its reply not yet in
+    assert len(client.sent) == 1 and reported == []
+    caller.kill(block=True)
+    assert reported == [b"answer"]  # the call that ran was answered and reported
+    assert paused == ["JOIN"]  # ...and the stop landed at the next pause: no second call
+    assert caller.dead and isinstance(caller.value, GreenletExit)
+    assert len(client.sent) == 1
+    assert pipeline.unanswered == 0
+    assert pipeline.drain(timeout=5)
+
+
+def test_a_user_stopped_before_its_call_went_out_sends_nothing() -> None:
+    pipeline, client = new_pipeline()  # one connection: a second call waits for the next batch
+    reported: list[Any] = []
+    first = gevent.spawn(user, pipeline, "FIRST", reported, [])
+    gevent.sleep(ROUND_TRIP_SECONDS / 5)  # FIRST is out, its reply not yet in
+    queued = gevent.spawn(user, pipeline, "QUEUED", reported, [])
+    gevent.sleep(0)
+    queued.kill(block=True)  # QUEUED waits for the next batch
+    first.kill(block=True)
+    assert pipeline.drain(timeout=5)
+    assert client.sent == [b"*1\r\n$5\r\nFIRST\r\n"]  # QUEUED never went out
+    assert reported == [b"answer"] and pipeline.unanswered == 0
+
+
+def test_a_user_forced_to_stop_twice_while_its_call_is_out_counts_as_unanswered() -> None:
+    pipeline, client = new_pipeline()
+    reported: list[Any] = []
+    caller = gevent.spawn(user, pipeline, "JOIN", reported, [])
+    gevent.sleep(ROUND_TRIP_SECONDS / 5)
+    caller.kill(block=False)
+    gevent.sleep(0)
+    caller.kill(block=True)  # the forced kill after --stop-timeout
+    assert len(client.sent) == 1 and reported == []
+    assert pipeline.unanswered == 1  # it may have run; nobody reported it
+    assert pipeline.drain(timeout=5)
+
+
+@pytest.mark.parametrize("users", [50])
+def test_many_users_stopped_at_random_moments_report_every_call_that_went_out(users: int) -> None:
+    pipeline, client = new_pipeline()
+    reported: list[Any] = []
+    callers = [gevent.spawn(user, pipeline, f"J{i}", reported, []) for i in range(users)]
+    for i, caller in enumerate(callers):
+        gevent.sleep(ROUND_TRIP_SECONDS * (i % 7) / 7)
+        caller.kill(block=False)
+    gevent.joinall(callers, timeout=10)
+    assert pipeline.drain(timeout=5)
+    assert all(caller.dead for caller in callers)
+    calls_sent = sum(batch.count(b"\r\nJ") for batch in client.sent)
+    assert calls_sent == len(reported) > 0  # every call that went out was reported
+    assert pipeline.unanswered == 0
