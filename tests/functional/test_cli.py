@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lobbycore import LobbyStore, NaiveLobbyStore
+from lobbysim_testing import RedisServer, free_port
 from tests.cli import lobbysim
-from tests.redis_server import RedisServer, free_port
 
 
 def test_help_lists_commands() -> None:

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from lobbycore import LobbyStore
+from lobbysim_testing import RedisServer, free_port
 from tests.cli import lobbysim
-from tests.redis_server import RedisServer, free_port
 
 
 def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -66,7 +66,7 @@ def test_headless_demo_on_a_real_server_never_oversells(redis_server: RedisServe
     assert result.returncode == 0, result.stderr
     values = summary(result)
     assert values["seats_left"] == "0" and values["violations"] == "0"
-    assert int(redis_server.client().get("lobbysim:{demo-seats}:seats")) == 0
+    assert int(redis_server.client().hget("lobbysim:{demo-seats}:meta", "seats")) == 0
 
 
 @pytest.mark.parametrize(

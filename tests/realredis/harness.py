@@ -222,7 +222,7 @@ def run_threads(
     recorder: Recorder | None = None,
 ) -> RunResult:
     history, tally = History(), Tally()
-    shards = getattr(store, "shards", 1)
+    shards = store.shards
     workers = [
         Worker(i, users_per_worker, max_users, mix or Mix(), seed, shards) for i in range(threads)
     ]
@@ -263,7 +263,7 @@ async def run_tasks(
     seed: int = 1,
 ) -> RunResult:
     history, tally = History(), Tally()
-    shards = getattr(store, "shards", 1)
+    shards = store.shards
     workers = [
         Worker(i, users_per_worker, max_users, mix or Mix(), seed, shards) for i in range(tasks)
     ]

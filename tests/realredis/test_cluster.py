@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from lobbycore import AsyncLobbyStore, LobbyStore
-from tests.redis_server import RedisClusterProcesses
+from lobbycore.admin import async_delete_pool
+from lobbycore.audit import async_snapshot, snapshot
+from lobbysim_testing import RedisClusterProcesses
 
 from .harness import run_tasks, run_threads
 
@@ -61,6 +64,12 @@ async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses, shards
     store = AsyncLobbyStore(aclient, pool=f"cluster-async-{shards}", lobby_ttl=60, shards=shards)
     sync_client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     result = await run_tasks(store, sync_client, tasks=40, ops_per_task=15)
+    # The async reader (the dashboard's) sees the cluster pool as the sync one does.
+    assert await async_snapshot(aclient, store.pool, shards=shards) == snapshot(
+        sync_client, store.pool, shards=shards
+    )
+    assert await async_delete_pool(aclient, store.pool, shards=shards) > 0
+    assert snapshot(sync_client, store.pool, shards=shards).lobbies == {}
     await aclient.aclose()
     sync_client.close()
     assert result.report.ok, result.report.violations[:5]
@@ -77,34 +86,36 @@ def test_connect_detects_a_cluster(cluster: RedisClusterProcesses) -> None:
     assert isinstance(connect(url, asyncio=True), AsyncRedisCluster)
 
 
-def test_locust_join_storm_on_the_cluster(cluster: RedisClusterProcesses) -> None:
+def test_locust_join_storm_on_the_cluster(cluster: RedisClusterProcesses, tmp_path: Path) -> None:
+    import json
     import subprocess
     import sys
-    from pathlib import Path
 
     locustfile = Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py"
     url = f"redis://127.0.0.1:{cluster.ports[0]}/0"
+    result_file = tmp_path / "result.json"
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "20", "-r", "20",
-         "-t", "3s", "--redis-url", url, "--pool", "cluster-locust", "--party-share", "0.2", "JoinStorm"],
+         "-t", "3s", "--redis-url", url, "--pool", "cluster-locust", "--party-share", "0.2",
+         "--result-file", str(result_file), "JoinStorm"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    line = next(x for x in result.stdout.splitlines() if x.startswith("lobbysim audit:"))
-    assert "ok=true" in line
-    joins = int(dict(p.split("=", 1) for p in line.split()[2:])["joins"])
-    assert joins > 100
+    audit = json.loads(result_file.read_text())
+    assert audit["ok"] is True
+    assert audit["joins"] > 100
 
 
 def test_capacity_reads_cpu_and_memory_of_every_primary(cluster: RedisClusterProcesses) -> None:
-    from lobbysim_cli._capacity import _per_node, _redis_memory_mb
+    from lobbysim_cli.capacity.measure import per_primary
+    from lobbysim_cli.capacity.run import _memory_mb
 
     client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
-    nodes = _per_node(client, "memory")
+    nodes = per_primary(client, "memory")
     assert len(nodes) == 3
-    per_node_mb = [int(n["used_memory"]) / 1e6 for n in nodes]
+    per_node_mb = [int(info["used_memory"]) / 1e6 for _, info in nodes]
     # Two INFO reads apart: a live server's memory moves by a few kB in between, while
     # every primary holds over 1 MB, so leaving one out would miss by more than 0.5 MB.
     assert min(per_node_mb) > 1.0
-    assert _redis_memory_mb(client) == pytest.approx(sum(per_node_mb), abs=0.5)
+    assert _memory_mb(client) == pytest.approx(sum(per_node_mb), abs=0.5)
     client.close()

@@ -21,12 +21,15 @@ from lobbycore import (
     AsyncLobbyStore,
     AsyncNaiveLobbyStore,
     Booking,
+    LobbyError,
     LobbyStore,
     NaiveLobbyStore,
     SoldOut,
 )
+from lobbycore._keys import PoolKeys
 from lobbycore.audit import History, check, snapshot
-from tests.redis_server import RedisServer
+from lobbycore.violations import Violation
+from lobbysim_testing import RedisServer
 
 from .harness import in_threads, run_tasks, run_threads
 
@@ -82,7 +85,7 @@ def test_naive_store_fails_the_same_thread_harness(
     counts = result.report.counts()
     assert not result.report.ok
     print(result.report.summary())
-    assert counts["user_in_two_lobbies"] > 0 and counts["lost_join"] > 0, counts
+    assert counts[Violation.USER_IN_TWO_LOBBIES] > 0 and counts[Violation.LOST_JOIN] > 0, counts
 
 
 async def test_asyncio_200_tasks_keep_every_guarantee(
@@ -128,7 +131,7 @@ async def test_naive_store_fails_the_same_asyncio_harness(
     await aclient.aclose()
     counts = result.report.counts()
     print(result.report.summary())
-    assert counts["user_in_two_lobbies"] > 0 and counts["lost_join"] > 0, counts
+    assert counts[Violation.USER_IN_TWO_LOBBIES] > 0 and counts[Violation.LOST_JOIN] > 0, counts
 
 
 def _join_storm(store: Any, users: int, threads: int, max_users: int) -> History:
@@ -162,7 +165,7 @@ def test_naive_join_storm_puts_users_in_two_lobbies(
     store = NaiveLobbyStore(client, pool=pool_name)
     history = _join_storm(store, users=400, threads=50, max_users=4)
     report = check(snapshot(client, pool_name, naive=True), history)
-    assert report.counts()["user_in_two_lobbies"] > 0, report.summary()
+    assert report.counts()[Violation.USER_IN_TWO_LOBBIES] > 0, report.summary()
 
 
 def _book_concurrently(store: Any, lobby_id: str, callers: int) -> list[Booking | Exception]:
@@ -205,7 +208,7 @@ def test_naive_concurrent_bookings_double_book(redis_server: RedisServer, pool_n
             if isinstance(result, Booking):
                 history.booked(result)
     report = check(snapshot(client, pool_name, naive=True), history)
-    assert report.counts()["double_booking"] > 0, report.summary()
+    assert report.counts()[Violation.DOUBLE_BOOKING] > 0, report.summary()
 
 
 SEATS = 150
@@ -245,7 +248,7 @@ def test_seats_are_never_oversold(redis_server: RedisServer, pool_name: str) -> 
 def test_naive_seats_oversell(redis_server: RedisServer, pool_name: str) -> None:
     client = redis_server.client(max_connections=64)
     report, _ = _seat_rush(NaiveLobbyStore(client, pool=pool_name), client, naive=True)
-    assert report.counts()["oversell"] > 0, report.summary()
+    assert report.counts()[Violation.OVERSELL] > 0, report.summary()
 
 
 def test_all_keys_of_a_pool_share_one_cluster_slot(
@@ -257,7 +260,7 @@ def test_all_keys_of_a_pool_share_one_cluster_slot(
     store = LobbyStore(client, pool=pool_name, lobby_ttl=60)
     run_threads(store, client, threads=4, ops_per_thread=50)
     store.set_seats(1000)
-    keys = list(client.scan_iter(match=f"lobbysim:{{{pool_name}}}:*"))
+    keys = list(client.scan_iter(match=PoolKeys.for_pool(pool_name).all_pattern))
     assert len(keys) > 10
     assert {key_slot(k) for k in keys} == {key_slot(pool_name.encode())}
 
@@ -304,39 +307,70 @@ def test_operations_survive_script_flush(redis_server: RedisServer, pool_name: s
     client = redis_server.client()
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     store.find_or_create_lobby("a", 2)
-    client.script_flush()  # our own server: every cached script is gone
-    lobby = store.find_or_create_lobby("b", 2)  # NOSCRIPT -> reload -> run
+    client.script_flush()  # our own server: every cached script is gone,
+    client.function_flush()  # and every function library
+    lobby = store.find_or_create_lobby("b", 2)  # not found -> EVAL, library loaded again
     assert lobby.users == ("a", "b")
+    assert store.find_or_create_lobby("c", 2).users == ("c",)  # by the reloaded function
+    assert client.function_list()
 
 
-class _FlushBeforeEveryEvalsha(redis.Redis):
-    """A client whose script cache is flushed just before each EVALSHA: the worst timing
-    of a SCRIPT FLUSH (or a restart), which a load-then-EVALSHA retry cannot survive."""
+def test_reads_still_answer_when_the_server_is_out_of_memory(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    # Over maxmemory (noeviction) Redis refuses a function that may write, before it runs;
+    # the reading operations are flagged no-writes, so they still answer.
+    client = redis_server.client()
+    store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
+    lobby = store.find_or_create_lobby("a", 2)
+    client.config_set("maxmemory", "1")
+    try:
+        assert store.lobby_of("a") == lobby
+        assert store.get_lobby(lobby.id) == lobby
+        assert store.stats().waiting_users == 1
+        assert [event.type for event in store.events()] == ["created", "joined"]
+        with pytest.raises(LobbyError, match="maxmemory"):
+            store.find_or_create_lobby("b", 2)
+    finally:
+        client.config_set("maxmemory", "0")
+    assert store.find_or_create_lobby("b", 2).users == ("a", "b")
+
+
+class _FlushBeforeEveryCall(redis.Redis):
+    """A client whose script cache and function libraries are flushed just before each
+    FCALL or EVALSHA: the worst timing of a flush (or a restart), which a load-then-call
+    retry cannot survive."""
 
     flushes = 0
 
-    def evalsha(self, *args: Any) -> Any:
-        self.script_flush()
-        self.flushes += 1
-        return super().evalsha(*args)
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        if args[0] in ("FCALL", "EVALSHA"):
+            self.script_flush()
+            self.function_flush()
+            self.flushes += 1
+        return super().execute_command(*args, **options)
 
 
-def test_operations_survive_a_flush_before_every_evalsha(
+def test_operations_survive_a_flush_before_every_call(
     redis_server: RedisServer, pool_name: str
 ) -> None:
-    client = _FlushBeforeEveryEvalsha(port=redis_server.port)
+    client = _FlushBeforeEveryCall(port=redis_server.port)
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     lobby = store.join_party(["a", "b"], 2)
     assert store.book_ticket(lobby.id, "r").users == ("a", "b")
-    assert client.flushes >= 2  # every call met NOSCRIPT and still ran, exactly once
+    assert client.flushes >= 2  # every call met a missing function and still ran, exactly once
     assert store.stats().bookings == 1
     client.close()
 
 
-async def test_async_calls_survive_a_flush_before_every_evalsha(
+async def test_async_calls_survive_a_flush_before_every_call(
     redis_server: RedisServer, pool_name: str
 ) -> None:
     aclient = redis.asyncio.Redis(port=redis_server.port)
+
+    async def flush() -> None:
+        await aclient.script_flush()
+        await aclient.function_flush()
 
     class FlushingPipeline:
         def __init__(self, pipe: Any) -> None:
@@ -346,7 +380,7 @@ async def test_async_calls_survive_a_flush_before_every_evalsha(
             return getattr(self._pipe, name)
 
         async def execute(self, **kwargs: Any) -> Any:
-            await aclient.script_flush()  # lands before the pipeline's EVALSHAs
+            await flush()  # lands before the pipeline's FCALLs
             return await self._pipe.execute(**kwargs)
 
     class FlushingClient:
@@ -356,9 +390,10 @@ async def test_async_calls_survive_a_flush_before_every_evalsha(
         def pipeline(self, **kwargs: Any) -> FlushingPipeline:
             return FlushingPipeline(aclient.pipeline(**kwargs))
 
-        async def evalsha(self, *args: Any) -> Any:
-            await aclient.script_flush()
-            return await aclient.evalsha(*args)
+        async def execute_command(self, *args: Any, **options: Any) -> Any:
+            if args[0] in ("FCALL", "EVALSHA"):
+                await flush()
+            return await aclient.execute_command(*args, **options)
 
     for autopipeline in (True, False):
         store = AsyncLobbyStore(
@@ -415,7 +450,7 @@ def test_naive_mixed_capacities_overfill(redis_server: RedisServer, pool_name: s
     store = NaiveLobbyStore(client, pool=pool_name)
     history = _mixed_capacity_storm(store)
     report = check(snapshot(client, pool_name, naive=True), history)
-    assert report.counts()["over_capacity"] > 0, report.summary()
+    assert report.counts()[Violation.OVER_CAPACITY] > 0, report.summary()
 
 
 async def test_pipelined_calls_survive_script_flush(
@@ -426,7 +461,8 @@ async def test_pipelined_calls_survive_script_flush(
     admin = redis_server.client()
     lobbies = []
     for wave in range(5):
-        admin.script_flush()  # every wave's first pipeline meets NOSCRIPT and must reload
+        admin.script_flush()  # every wave's first pipeline meets a missing function
+        admin.function_flush()  # (or NOSCRIPT) and must reload
         lobbies += await asyncio.gather(
             *(store.find_or_create_lobby(f"w{wave}-{i}", 4) for i in range(80))
         )

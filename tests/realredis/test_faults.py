@@ -20,7 +20,8 @@ from redis.retry import Retry
 
 from lobbycore import LobbyStore, connect
 from lobbycore._connect import RETRIES, _backoff
-from tests.redis_server import RedisServer
+from lobbycore._keys import PoolKeys
+from lobbysim_testing import RedisServer
 
 from .harness import RunResult, run_threads
 
@@ -121,7 +122,10 @@ def test_load_survives_script_flush_and_killed_connections(pool_name: str) -> No
         admin = server.client()
         store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
         load = load_in_background(store, admin, threads=16, ops_per_thread=150)
-        flips = [admin.script_flush, lambda: admin.client_kill_filter(_type="normal", skipme=True)]
+        flips = [
+            lambda: (admin.script_flush(), admin.function_flush()),
+            lambda: admin.client_kill_filter(_type="normal", skipme=True),
+        ]
         rounds = chaos(load, lambda: flips[int(time.monotonic() * 20) % 2](), every=0.03)
         result = load.result()
         assert rounds >= 4, "the load ended before the faults could hit it"
@@ -134,7 +138,7 @@ def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) 
     with RedisServer("--appendonly", "yes", "--appendfsync", "always") as server:
         store = LobbyStore(client_for(server), pool=pool_name, lobby_ttl=None)
         before = server.client()
-        stats_key = f"lobbysim:{{{pool_name}}}:stats"
+        stats_key = PoolKeys.for_pool(pool_name).stats
         load = load_in_background(store, server.client(), threads=8, ops_per_thread=1000)
         while int(before.hget(stats_key, "joins") or 0) < 500:  # well into the run
             time.sleep(0.01)

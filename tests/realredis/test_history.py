@@ -13,7 +13,8 @@ from redis.retry import Retry
 from lobbycore import LobbyStore, NaiveLobbyStore, connect
 from lobbycore.audit import snapshot
 from lobbycore.history import Recorder, check_history
-from tests.redis_server import RedisServer
+from lobbycore.violations import Violation
+from lobbysim_testing import RedisServer
 
 from .harness import run_threads
 
@@ -48,7 +49,7 @@ def test_history_of_a_naive_run_is_not(redis_server: RedisServer, pool_name: str
     )
     report = check_history(recorder.ops, snapshot(client, pool_name, naive=True))
     kinds = {v.kind for v in report.violations}
-    assert {"user_in_two_lobbies", "lost_join"} <= kinds, kinds
+    assert {Violation.USER_IN_TWO_LOBBIES, Violation.LOST_JOIN} <= kinds, kinds
 
 
 def test_history_with_unanswered_calls(pool_name: str) -> None:

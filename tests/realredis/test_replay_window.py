@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from lobbycore import LobbyStore
+from lobbycore._keys import REPLAY_BUCKETS, PoolKeys
 
 WINDOW = 0.5  # seconds: short, yet wide enough that scheduling jitter cannot flip a window
 WINDOW_MS = int(WINDOW * 1000)
@@ -56,7 +57,8 @@ def in_window(client: redis.Redis, window: int) -> None:
 def replay_keys(client: redis.Redis, pool: str, windows: range) -> list[str]:
     """The replay hashes of ``windows`` that exist. Named, not SCANned: the session's
     server holds every other test's keys, and a SCAN over them cost this test its timing."""
-    names = [f"lobbysim:{{{pool}}}:jr:{WINDOW_MS}:{w}:{b}" for w in windows for b in range(16)]
+    keys = PoolKeys.for_pool(pool)
+    names = [keys.replay(WINDOW_MS, w, b) for w in windows for b in range(REPLAY_BUCKETS)]
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.exists(name)
@@ -88,7 +90,7 @@ def test_replay_in_the_next_window_gets_the_first_answer(
         in_window(redis_client, window)
         keys = replay_keys(redis_client, pool, range(window - 1, window + 2))
         (key,) = [k for k in keys if redis_client.hexists(k, call_id)]
-        assert key.startswith(f"lobbysim:{{{pool}}}:jr:{WINDOW_MS}:{window}:")
+        assert key.startswith(PoolKeys.for_pool(pool).replay(WINDOW_MS, window, ""))
         # A backstop expiry, three windows after its window began.
         assert redis_client.pexpiretime(key) == (window + 3) * WINDOW_MS
 

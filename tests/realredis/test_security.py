@@ -9,11 +9,22 @@ import redis
 
 from lobbycore import LobbyStore, connect
 from lobbycore.audit import check, snapshot
+from lobbysim_testing import RedisServer, make_self_signed_cert
 from tests.cli import lobbysim
-from tests.redis_server import RedisServer, make_self_signed_cert
 
 PASSWORD = "s3cret-pw"
-ACL = ("--user", "lobby", "on", f">{PASSWORD}", "~lobbysim:*", "&*", "+@all", "-@dangerous")
+# +info: a store reads INFO once (version, maxmemory-policy), as managed services allow.
+ACL = (
+    "--user",
+    "lobby",
+    "on",
+    f">{PASSWORD}",
+    "~lobbysim:*",
+    "&*",
+    "+@all",
+    "-@dangerous",
+    "+info",
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,28 @@
-"""The dashboard: Pilot tests that press the keys, and a snapshot with time and chance frozen."""
+"""The dashboard: Pilot tests that press the keys, and snapshots with time and chance frozen
+at the three terminal sizes it must stay readable at, in both strategies and in watch mode."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from textual.command import CommandList
+from textual.widgets import Static
 
-from lobbycore import Lobby
-from simulator import SimConfig, Simulation, open_clients
-from simulator.app import LobbySimApp
+from lobbycore import Lobby, LobbyEvent
+from lobbysim_cli._redis import open_embedded
+from simulator import PoolFollower, SimConfig, Simulation
 from simulator.board import BOOKED, BOOKING
+from simulator.dashboard import LobbySimApp
+from simulator.dashboard.widgets import CARD_WIDTH, EventLog, LobbyCardView, LobbyGrid
 from simulator.metrics import LatencyHistogram, Metrics, RateMeter
+from simulator.source import LiveSource
 
 SIZE = (150, 40)
 
 
 def live_app(**config: Any) -> tuple[LobbySimApp, Simulation]:
-    sim = Simulation(open_clients(None), SimConfig(**{"seed": 7, "rate": 60.0, **config}))
+    sim = Simulation(open_embedded(), SimConfig(**{"seed": 7, "rate": 60.0, **config}))
     return LobbySimApp(sim), sim
 
 
@@ -24,9 +30,9 @@ async def test_lobbies_fill_and_book_live() -> None:
     app, sim = live_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(2.5)
-        assert sim.metrics.joins.total > 20
+        assert sim.metrics.joins.total > 0  # how many a busy machine manages is not the point
         assert sim.metrics.bookings.total > 0
-        assert app.refreshes >= 10  # the 10 Hz tick runs
+        assert app.refreshes >= 2  # the tick repeats (its rate: benchmarks/bench_tui.py)
         assert sim.auditor.violations == 0
 
 
@@ -95,11 +101,81 @@ async def test_command_palette_lists_the_actions() -> None:
         assert sim.paused
 
 
-def frozen_app() -> LobbySimApp:
-    """A populated screen with no clock, no randomness and no running simulation."""
-    now = 1_800_000_000.0
+def watch_app() -> tuple[LobbySimApp, PoolFollower]:
+    follower = PoolFollower(open_embedded(), "watched")
+    return LobbySimApp(follower), follower
+
+
+SIMULATION_KEYS = ("plus", "minus", "s", "b", "r")
+
+
+async def test_watch_mode_hides_and_refuses_the_simulation_keys() -> None:
+    app, follower = watch_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause(0.3)
+        shown = {key for key, active in app.screen.active_bindings.items() if active.enabled}
+        assert shown.isdisjoint(SIMULATION_KEYS) and {"space", "q"} <= shown
+        footer_keys = {key.key for key in app.query("FooterKey").results()}  # type: ignore[attr-defined]
+        assert footer_keys.isdisjoint(SIMULATION_KEYS) and "space" in footer_keys
+        await pilot.press(*SIMULATION_KEYS)
+        await pilot.pause(0.2)
+        assert not app.screen.query("Toast")  # no "read-only" notice: the keys do nothing
+        assert follower.pool == "watched" and app.mode == "watch"
+        await pilot.press("space")  # pausing the view still works: it freezes the follower
+        assert follower.paused and "[paused]" in app.sub_title
+
+
+async def test_demo_mode_shows_every_key() -> None:
+    app, _sim = live_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause(0.2)
+        footer_keys = {key.key for key in app.query("FooterKey").results()}  # type: ignore[attr-defined]
+        assert {*SIMULATION_KEYS, "space", "q"} <= footer_keys
+        await pilot.press("b")
+        await pilot.pause(0.2)
+        assert app.screen.query("Toast")  # "Booking N full lobbies."
+
+
+async def palette_titles(app: LobbySimApp) -> list[str]:
+    """The entries the command palette lists with an empty search, as the user sees them."""
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        options = app.screen.query_one(CommandList).options
+        return [str(option.hit.text) for option in options]  # type: ignore[attr-defined]
+
+
+async def test_palette_lists_each_command_once() -> None:
+    app, _sim = live_app()
+    titles = await palette_titles(app)
+    assert len(titles) == len(set(titles)), titles
+    assert titles.count("Quit") == 1
+    for title in ("Pause / resume", "Book every full lobby now", "Reset the pool"):
+        assert title in titles
+
+
+async def test_palette_in_watch_mode_offers_no_simulation_command() -> None:
+    app, _follower = watch_app()
+    titles = await palette_titles(app)
+    assert len(titles) == len(set(titles)), titles
+    assert "Pause / resume" in titles and "Quit" in titles
+    for title in titles:
+        assert not title.startswith(("Faster", "Slower", "Switch", "Book", "Reset")), titles
+
+
+# -- snapshots: a populated screen with no clock, no randomness and no running source --------
+NOW = 1_800_000_000.0
+LOBBIES = 20
+"""More lobbies than the small sizes can draw, so that the summary line shows too."""
+
+
+def lobby_id(i: int) -> str:
+    return f"01ARZ3NDEKTSV4RRFFQ69G5F{i:02d}"
+
+
+def frozen_metrics() -> Metrics:
     fixed = lambda: 1000.5  # noqa: E731
-    sim = Simulation(open_clients(None), SimConfig(seed=1, pool="snapshot"))
     metrics = Metrics(
         joins=RateMeter(clock=fixed), bookings=RateMeter(clock=fixed), leaves=RateMeter(clock=fixed)
     )
@@ -110,21 +186,98 @@ def frozen_app() -> LobbySimApp:
     metrics.join_latency = LatencyHistogram()
     for ms in (0.8, 1.0, 1.1, 1.2, 4.0):
         metrics.join_latency.record(ms)
-    sim.metrics = metrics
-    created = int(now * 1000) - 5000
-    for i in range(9):
+    return metrics
+
+
+def log(source: LiveSource, *lines: str) -> None:
+    for line in lines:
+        source.log.append(line)
+        source.logged += 1
+
+
+def frozen_app(strategy: str = "atomic") -> LobbySimApp:
+    """A demo screen. Naive adds what the naive store really leaves: a lobby half-written by
+    a racing join (4 users, no size, no creation time) holding users told other lobbies,
+    found by the live auditor as in a real run, with its long log lines."""
+    sim = Simulation(open_embedded(), SimConfig(seed=1, pool="snapshot", strategy=strategy))
+    sim.metrics = frozen_metrics()
+    created = int(NOW * 1000) - 12_000
+    lobbies = {}
+    for i in range(LOBBIES):
         users = tuple(f"u{i}-{k}" for k in range(1 + i % 4))
-        sim.board.upsert(
-            Lobby(f"01ARZ3NDEKTSV4RRFFQ69G5F{i:02d}", "s", users, 4, created + i * 500)
+        lobbies[lobby_id(i)] = lobby = Lobby(lobby_id(i), "s", users, 4, created + i * 500)
+        sim.board.upsert(lobby)
+        sim.auditor.joined(users, lobby)
+    sim.board.set_state(lobby_id(3), BOOKING)
+    sim.board.set_state(lobby_id(7), BOOKED)
+    log(sim, "12:00:01 u0-0 joined 9G5F00 (1/4)", "12:00:02 booked 9G5F07 for 4")
+    if strategy == "naive":
+        # A join rewrote `users` on a hash another client had just deleted: the store holds
+        # a lobby with neither maxUsers nor createdAt, and its users are in two lobbies.
+        half = Lobby("01ARZ3NDEKTSV4RRFFQ69G5FHW", "", ("u1-0", "u2-1", "u5-0", "u9-2"), 0, 0)
+        lobbies[half.id] = half
+        sim.board.upsert(half)
+        sim.auditor.check(lobbies, sim.auditor.versions())
+        sim.board.mark_violated(sim.auditor.red_lobbies)
+        log(sim, *(f"12:00:03 VIOLATION {line}" for line in sim.auditor.drain()))
+    return LobbySimApp(sim, run_source=False, tick=None, clock=lambda: NOW)
+
+
+def frozen_watch_app() -> LobbySimApp:
+    """``lobbysim watch``: the board built from the pool's event stream."""
+    follower = PoolFollower(open_embedded(), "loadtest")
+    follower.metrics = frozen_metrics()
+    at = int(NOW * 1000) - 30_000
+    for i in range(LOBBIES):
+        users = tuple(f"user-{i}-{k}" for k in range(1 + i % 4))
+        follower.board.apply(LobbyEvent(f"{at + i * 1000}-0", "created", lobby_id(i), 4, 0, ()))
+        follower.board.apply(
+            LobbyEvent(f"{at + i * 1000}-1", "joined", lobby_id(i), 4, len(users), users)
         )
-    sim.board.set_state("01ARZ3NDEKTSV4RRFFQ69G5F03", BOOKING)
-    sim.board.set_state("01ARZ3NDEKTSV4RRFFQ69G5F07", BOOKED)
-    sim.board.mark_violated(["01ARZ3NDEKTSV4RRFFQ69G5F05"])
-    for line in ("12:00:01 buyer-1 joined G5F000 (1/4)", "12:00:02 booked G5F007 for 4"):
-        sim.log.append(line)
-        sim.logged += 1
-    return LobbySimApp(sim, run_source=False, tick=None, clock=lambda: now)
+    follower.board.set_state(lobby_id(2), BOOKED)
+    log(
+        follower,
+        "12:00:00 watching pool 'loadtest' on redis://127.0.0.1:6390/0",
+        "12:00:01 booked 9G5F02 for 3",
+    )
+    return LobbySimApp(follower, run_source=False, tick=None, clock=lambda: NOW)
 
 
-def test_dashboard_snapshot(snap_compare: Any) -> None:
-    assert snap_compare(frozen_app(), terminal_size=SIZE)
+SIZES = {"80x24": (80, 24), "100x30": (100, 30), "160x48": (160, 48)}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("mode", ["atomic", "naive", "watch"])
+def test_dashboard_snapshot(snap_compare: Any, mode: str, size: str) -> None:
+    app = frozen_watch_app() if mode == "watch" else frozen_app(mode)
+    assert snap_compare(app, terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_drawn_cards_are_whole_and_wide_enough(size: str) -> None:
+    app = frozen_app("naive")
+    async with app.run_test(size=SIZES[size]) as pilot:
+        await pilot.pause(0.2)
+        grid = app.query_one(LobbyGrid)
+        cards = [view for view in app.query(LobbyCardView) if view.face is not None]
+        assert 0 < len(cards) <= LOBBIES + 1
+        for view in cards:
+            assert view.content_size.width >= CARD_WIDTH - 4  # id and age on one line
+            assert grid.content_region.contains_region(view.region)  # bar and state visible
+        hidden = LOBBIES + 1 - len(cards)
+        summary = str(app.query_one("#overflow", Static).render())
+        assert (f"+ {hidden} more" in summary) if hidden else not summary
+
+
+async def test_log_lines_wrap_at_words_and_again_after_a_resize() -> None:
+    app = frozen_app("naive")
+    written = " ".join(app.source.log).split()
+    async with app.run_test(size=SIZES["160x48"]) as pilot:
+        for size in ("160x48", "80x24", "100x30"):
+            await pilot.resize_terminal(*SIZES[size])
+            await pilot.pause(0.3)
+            log = app.query_one(EventLog)
+            width = log.scrollable_content_region.width
+            assert all(strip.cell_length <= width for strip in log.lines)
+            shown = " ".join(strip.text for strip in log.lines).split()
+            assert shown == written, size  # every word whole: none was cut in two

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lobbycore import Booking, Lobby
 from lobbycore.audit import PoolSnapshot
 from lobbycore.history import FAIL, OK, UNKNOWN, Op, check_history
+from lobbycore.violations import Violation
 
 L, M = "01ARZ3NDEKTSV4RRFFQ69G5FA0", "01ARZ3NDEKTSV4RRFFQ69G5FB0"
 
@@ -45,7 +46,7 @@ def test_booking_without_a_certain_member_is_a_lost_join() -> None:
         join("b", 2, lobby(L, "a", "b")),
         book("a", 4, Booking(L, "s", ("a",), 5, "r")),
     ]
-    assert kinds(ops, final()) == {"lost_join"}
+    assert kinds(ops, final()) == {Violation.LOST_JOIN}
 
 
 def test_booking_someone_who_never_joined_is_flagged() -> None:
@@ -54,15 +55,15 @@ def test_booking_someone_who_never_joined_is_flagged() -> None:
         join("x", 0, lobby(M, "x")),
         book("a", 4, Booking(L, "s", ("a", "x"), 5, "r")),
     ]
-    assert "user_in_two_lobbies" in kinds(ops, final(lobby(M, "x")))
+    assert Violation.USER_IN_TWO_LOBBIES in kinds(ops, final(lobby(M, "x")))
 
 
 def test_end_state_rules() -> None:
-    assert kinds([join("a", 0, lobby(L, "a"))], final()) == {"lost_join"}
+    assert kinds([join("a", 0, lobby(L, "a"))], final()) == {Violation.LOST_JOIN}
     assert kinds(
         [join("a", 0, lobby(L, "a")), Op("leave", ("a",), 2, 3, OK)], final(lobby(L, "a"))
-    ) == {"lost_leave"}
-    assert "user_in_two_lobbies" in kinds(
+    ) == {Violation.LOST_LEAVE}
+    assert Violation.USER_IN_TWO_LOBBIES in kinds(
         [join("a", 0, lobby(L, "a"))], final(lobby(L, "a"), lobby(M, "a"))
     )
 
@@ -73,7 +74,7 @@ def test_double_booking_and_over_capacity() -> None:
         book("a", 2, Booking(L, "s", ("a",), 3, "r1")),
         book("a", 4, Booking(L, "s", ("a",), 5, "r2")),
     ]
-    assert {"double_booking", "over_capacity"} <= kinds(ops, final())
+    assert {Violation.DOUBLE_BOOKING, Violation.OVER_CAPACITY} <= kinds(ops, final())
 
 
 def test_unknown_join_may_or_may_not_have_taken_effect() -> None:
@@ -83,5 +84,5 @@ def test_unknown_join_may_or_may_not_have_taken_effect() -> None:
     assert check_history(took, final()).ok  # or it did not
     refused = [join("a", 0, None, FAIL)]
     assert kinds(refused, final(lobby(L, "a"))) == {
-        "user_in_two_lobbies"
+        Violation.USER_IN_TWO_LOBBIES
     }  # a refusal changes nothing

@@ -8,8 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lobbycore import InvalidInput, LobbyStore, PartySpansShards, SoldOut, pool_prefix
+from lobbycore._keys import PoolKeys
 from lobbycore._sharding import shard_of, split_seats
-from lobbycore.audit import check, delete_pool, snapshot
+from lobbycore.admin import delete_pool
+from lobbycore.audit import check, snapshot
+from lobbycore.violations import Violation
 from tests.conftest import Blocking
 from tests.unit.conftest import StoreFactory
 
@@ -198,9 +201,11 @@ def test_audit_of_a_sharded_pool_checks_every_shard() -> None:
     assert report.users_waiting == 30
     # A user indexed in a shard that is not theirs is found...
     wrong = next(s for s in range(SHARDS) if s != shard_of("a0", SHARDS))
-    client.hset(pool_prefix("hot", wrong, SHARDS) + "u:0", "a0", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    client.hset(
+        PoolKeys.for_pool("hot", wrong, SHARDS).user_index(0), "a0", "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    )
     report = check(snapshot(client, "hot", shards=SHARDS), initial_seats=100)
-    assert [v.kind for v in report.violations] == ["index_mismatch"]
+    assert [v.kind for v in report.violations] == [Violation.INDEX_MISMATCH]
     # ...and the same pool read as unsharded is a different (empty) pool.
     assert snapshot(client, "hot").lobbies == {}
     assert delete_pool(client, "hot", shards=SHARDS) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lobbycore import Booking, Lobby, LobbyEvent
+from lobbycore.violations import Violation
 from simulator.auditor import LiveAuditor
 from simulator.board import BOOKED, BOOKING, FILLING, FULL, Board
 from simulator.engine import SimConfig
@@ -100,13 +101,13 @@ def test_auditor_finds_each_kind() -> None:
     auditor.check({A: lobby(A, "x", "y", "z", "w"), B: lobby(B, "b", "a")}, auditor.versions())
     counts = auditor.counts()
     assert (
-        counts["over_capacity"] == 1
-        and counts["lost_join"] == 1
-        and counts["user_in_two_lobbies"] == 1
+        counts[Violation.OVER_CAPACITY] == 1
+        and counts[Violation.LOST_JOIN] == 1
+        and counts[Violation.USER_IN_TWO_LOBBIES] == 1
     )
     auditor.booked_ok(Booking(B, "s", ("b",), 2, "r1"))
     auditor.booked_ok(Booking(B, "s", ("b",), 3, "r2"))
-    assert auditor.counts()["double_booking"] == 1
+    assert auditor.counts()[Violation.DOUBLE_BOOKING] == 1
     assert auditor.red_lobbies == {A, B}
     assert len(auditor.drain()) == auditor.violations and auditor.drain() == []
 
@@ -127,3 +128,13 @@ def test_auditor_finds_each_kind() -> None:
 def test_bad_sim_config(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SimConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_lobby_first_seen_mid_life_is_dated_by_a_read_not_by_the_event() -> None:
+    board = Board()
+    board.apply(LobbyEvent("1700000005000-0", "joined", A, 4, 2, ("b",)))
+    assert board.cards[A].created_at == 0  # unknown: the card shows no age
+    board.upsert(lobby(A, "a", "b", max_users=4))  # a read of the pool (created_at=1)
+    assert board.cards[A].created_at == 1
+    board.apply(LobbyEvent("1700000009000-0", "created", B, 4, 0, ()))
+    assert board.cards[B].created_at == 1700000009000

@@ -1,0 +1,178 @@
+"""What every lobbysim command shares: --version, the argument types, the extras check, and
+SimConfig's errors named by their option. Each bad input is one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib.metadata import version
+
+import pytest
+
+from lobbysim_cli import main
+from lobbysim_cli._common import comma_list, float_in, int_in, redis_url
+from lobbysim_cli.demo import FLAGS
+from simulator.engine import SimConfig, SimConfigError
+from tests.cli import lobbysim
+
+
+def test_version_names_the_installed_package() -> None:
+    result = lobbysim("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"lobbysim {version('lobbysim')}\n"
+
+
+def test_argument_types_accept_what_is_in_range() -> None:
+    assert int_in(1, 1024)("1024") == 1024
+    assert float_in(0, 3600)("3600") == 3600.0
+    assert float_in(0, 1, low_included=True)("0") == 0.0
+    assert comma_list(int_in(1, 5))(" 1, 5,") == [1, 5]
+    assert redis_url("rediss://u:p@host:6380/0") == "rediss://u:p@host:6380/0"
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "reason"),
+    [
+        (int_in(1), "0", "must be at least 1, got 0"),
+        (int_in(1, 1024), "1025", "must be at most 1024, got 1025"),
+        (int_in(1), "2.5", "expected a whole number, got '2.5'"),
+        (float_in(0, 3600), "0", "must be in (0, 3600], got 0"),
+        (float_in(0), "-1", "must be > 0, got -1"),
+        (float_in(0), "inf", "expected a finite number, got 'inf'"),
+        (float_in(0), "nan", "expected a finite number, got 'nan'"),
+        (comma_list(int_in(1)), " , ", "expected a comma-separated list, got ' , '"),
+        (comma_list(int_in(1)), "1,x", "expected a whole number, got 'x'"),
+        (redis_url, "http://u:secret@host", "expected a URL starting with"),
+    ],
+)
+def test_argument_types_say_why_in_their_own_words(
+    parse: Callable[[str], object], text: str, reason: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse(text)
+    assert str(caught.value).startswith(reason)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["race", "--users", "0"], "argument --users: must be at least 1, got 0"),
+        (["race", "--max-users", "1001"], "argument --max-users: must be at most 1000, got 1001"),
+        (["watch", "--pool", "p", "--shards", "1025"], "must be at most 1024"),
+        (["audit", "--redis-url", "ftp://u:secret@h", "--pool", "p"], "expected a URL"),
+        (["capacity", "--out", "o", "--step-seconds", "nan"], "expected a finite number"),
+        (["capacity", "--out", "o", "--shards", "1,0"], "argument --shards: must be at least 1"),
+        (["capacity", "--out", "o", "--strategy", "atomic,fast"], "expected one of atomic, naive"),
+        (["capacity", "--out", "o", "--max-users", ","], "expected a comma-separated list"),
+        (["demo", "--lobby-ttl", "0"], "argument --lobby-ttl: must be in (0, 3.1536e+08], got 0"),
+    ],
+)
+def test_a_bad_option_is_one_line_exit_2(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert "secret" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"rate": 0.0}, "rate"),
+        ({"rate": float("inf")}, "rate"),
+        ({"max_users": 1001}, "max_users"),
+        ({"party_share": 1.5}, "party_share"),
+        ({"patience": 0.0}, "patience"),
+        ({"checkout": -1.0}, "checkout"),
+        ({"book_after": 0.0}, "book_after"),
+        ({"seats": -1}, "seats"),
+        ({"strategy": "fast"}, "strategy"),
+    ],
+)
+def test_sim_config_errors_name_the_field_in_their_own_words(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(SimConfigError) as caught:
+        SimConfig(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.field == field and hasattr(SimConfig(), field)
+    assert "--" not in str(caught.value) and str(caught.value).startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--rate", "-1"], "lobbysim: error: --rate must be in [0.1, 10000] buyers/s, got -1.0"),
+        (["--max-users", "0"], "lobbysim: error: --max-users must be in 1..1000, got 0"),
+        (["--party-share", "2"], "lobbysim: error: --party-share must be in 0..1, got 2.0"),
+        (["--seats", "-5"], "lobbysim: error: --seats must be in "),
+        (
+            ["--book-after", "0"],
+            "lobbysim: error: --book-after must be in (0, 86400] seconds, got 0.0",
+        ),
+    ],
+)
+def test_the_demo_names_the_option_of_a_sim_config_error(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--headless", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(says) and len(err.strip().splitlines()) == 1, err
+
+
+def test_options_checked_together_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--redis-url", "redis://127.0.0.1:1/0", "--out", "o"]
+    assert main(["capacity", *args, "--start-rate", "5000", "--max-rate", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err == "lobbysim: error: --start-rate must be <= --max-rate, got 5000 > 100\n"
+
+
+def test_the_parser_imports_no_simulator_and_no_extra() -> None:
+    code = (
+        "import sys; from lobbysim_cli import build_parser; build_parser(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'simulator', 'locustfiles', 'textual', 'locust', 'matplotlib', 'fakeredis'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n"
+
+
+def test_every_option_the_demo_maps_exists() -> None:
+    help_text = lobbysim("demo", "--help").stdout
+    for field, flag in FLAGS.items():
+        assert hasattr(SimConfig(), field) and flag in help_text
+
+
+@pytest.mark.parametrize(
+    ("args", "module", "extra"),
+    [
+        (["demo", "--headless"], "textual", "tui"),
+        (["watch", "--pool", "p", "--redis-url", "redis://127.0.0.1:1/0"], "textual", "tui"),
+        (["demo", "--headless"], "lupa", "embedded"),
+        (["race"], "fakeredis", "embedded"),
+        (["capacity", "--out", "o", "--redis-url", "redis://127.0.0.1:1/0"], "locust", "load"),
+        (["capacity", "--out", "o", "--redis-url", "redis://127.0.0.1:1/0"], "matplotlib", "load"),
+    ],
+)
+def test_a_missing_extra_is_named_in_one_line(
+    args: list[str],
+    module: str,
+    extra: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: find_spec says None
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"lobbysim: error: 'lobbysim {args[0]}' needs the {extra} extra: "
+        f"pip install 'lobbysim[{extra}]'\n"
+    )
