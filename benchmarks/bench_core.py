@@ -15,18 +15,14 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import redis
 import redis.asyncio
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _shared import RedisServer, bytes_per_waiting_user, prefill
 
 from lobbycore import AsyncLobbyStore, LobbyStore, NaiveLobbyStore
-from lobbycore._naive import naive_prefix
-from lobbycore._protocol import PoolProtocol
-from tests.redis_server import RedisServer
+from lobbycore._keys import NaiveKeys
 
 
 def row(name: str, value: str, target: str = "") -> None:
@@ -81,32 +77,12 @@ def _sync_rate(total: int, op: Callable[[int], Any]) -> float:
     return total / (time.perf_counter() - start)
 
 
-def _prefill(
-    client: redis.Redis,
-    pool: str,
-    lobbies: int,
-    max_users: int = 4,
-    replay_window: float | None = 30.0,
-) -> None:
-    """Fill a pool with full lobbies fast: the same join script, pipelined 1,000 calls a trip."""
-    protocol = PoolProtocol(pool, 600.0, replay_window=replay_window)
-    store = LobbyStore(client, pool=pool, lobby_ttl=600.0)
-    script = store._scripts["join"]
-    users = lobbies * max_users
-    for start in range(0, users, 1000):
-        pipe = client.pipeline(transaction=False)
-        for i in range(start, min(start + 1000, users)):
-            call = protocol.find_or_create_lobby(f"pre-{i}", max_users)
-            script(keys=call.keys, args=call.args, client=pipe)
-        pipe.execute()
-
-
 def bench_pool_size(server: RedisServer, total: int, big: int, rounds: int) -> None:
     print(f"\n2. join cost vs pool size (sync client, sequential, {total:,} joins per round)")
     client = server.client()
     t0 = time.perf_counter()
-    _prefill(client, "bench-small", 100)
-    _prefill(client, "bench-big", big)
+    prefill(client, "bench-small", 100)
+    prefill(client, "bench-big", big)
     print(f"  (prefilled 100 and {big:,} full lobbies in {time.perf_counter() - t0:.1f}s)")
     small_store = LobbyStore(client, pool="bench-small", lobby_ttl=600.0)
     big_store = LobbyStore(client, pool="bench-big", lobby_ttl=600.0)
@@ -135,13 +111,13 @@ def big_stats(store: LobbyStore) -> int:
 def bench_naive(server: RedisServer, naive_lobbies: int, naive_joins: int, total: int) -> None:
     print(f"\n3. the article's algorithm (NaiveLobbyStore) with {naive_lobbies:,} lobbies present")
     client = server.client()
-    prefix = naive_prefix("bench-naive")
+    keys = NaiveKeys.for_pool("bench-naive")
     pipe = client.pipeline(transaction=False)
     for i in range(naive_lobbies):  # full lobbies in the article's own format
         lid = f"{i:026d}"
         users = ",".join(f'"pre-{i}-{k}"' for k in range(4))
         pipe.hset(
-            f"{prefix}lobby:{lid}",
+            keys.lobby(lid),
             mapping={
                 "id": lid,
                 "sessionId": lid,
@@ -153,7 +129,7 @@ def bench_naive(server: RedisServer, naive_lobbies: int, naive_joins: int, total
     pipe.execute()
     naive = NaiveLobbyStore(client, pool="bench-naive")
     naive_rate = _sync_rate(naive_joins, lambda i: naive.find_or_create_lobby(f"n{i}", 4))
-    _prefill(client, "bench-atomic-1k", naive_lobbies)
+    prefill(client, "bench-atomic-1k", naive_lobbies)
     store = LobbyStore(client, pool="bench-atomic-1k", lobby_ttl=600.0)
     atomic_rate = _sync_rate(total, lambda i: store.find_or_create_lobby(f"c{i}", 4))
     row("naive joins/s", f"{naive_rate:,.1f}")
@@ -203,20 +179,12 @@ def bench_memory(server: RedisServer, users: int) -> None:
     # Our private server: start from empty, so that keys expiring from the earlier sections
     # (the joins' replay records) do not shrink the deltas measured here.
     client.flushall()
-    runs = [(2, None), (4, None), (10, None), (4, 30.0)]
-    for max_users, replay_window in runs:
-        pool = f"bench-mem-{max_users}-{replay_window}"
-        before = int(client.info("memory")["used_memory"])
-        _prefill(client, pool, users // max_users, max_users, replay_window)
-        after = int(client.info("memory")["used_memory"])
-        waiting = LobbyStore(client, pool=pool).stats().waiting_users
+    for max_users, replay_window in [(2, None), (4, None), (10, None), (4, 30.0)]:
         label = f"bytes per waiting user, lobbies of {max_users}"
         if replay_window:
             label = "  the same, lobbies of 4, with the joins' 30 s replay records"
-        row(
-            label, f"{(after - before) / waiting:,.0f}", "target ≤ 150" if not replay_window else ""
-        )
-        client.delete(*client.scan_iter(match=f"lobbysim:{{{pool}}}:*", count=10_000))
+        per_user = bytes_per_waiting_user(client, users, max_users, replay_window)
+        row(label, f"{per_user:,.0f}", "target ≤ 150" if not replay_window else "")
 
 
 def main() -> None:

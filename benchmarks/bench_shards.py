@@ -10,9 +10,9 @@ joined by ``redis-cli --cluster create``), then:
 1. server side, no Python client: three ``redis-benchmark`` processes run the join script
    by EVALSHA at the same time, first all on one sub-pool (one primary does every join),
    then each on its own sub-pool of a 3-shard pool (one per primary); joins/s summed;
-2. ``lobbysim capacity --shards 1,3`` against the cluster (any further arguments after
-   ``--`` go to ``lobbysim capacity``); the report's command line names the cluster's
-   ephemeral port; this script is how to make it again.
+2. ``lobbysim capacity --shards 1,3 --verify`` against the cluster (any further arguments
+   after ``--`` go to ``lobbysim capacity``); the report's command line names the cluster's
+   ephemeral port, so this script puts the command that makes it again above it.
 
 Then it shuts the cluster down.
 """
@@ -25,18 +25,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
+from redis.cluster import RedisCluster
 
-import redis  # noqa: E402
-from redis.cluster import RedisCluster  # noqa: E402
-
-from lobbycore import pool_prefix  # noqa: E402
-from lobbycore._scripts import script_sources  # noqa: E402
-from tests.redis_server import RedisClusterProcesses  # noqa: E402  (after the path insert)
+from lobbycore import LobbyStore, pool_prefix
+from lobbycore._scripts import script_sources
+from lobbysim_testing import RedisClusterProcesses
 
 DEFAULTS = ["--shards", "1,3", "--steps", "5", "--step-seconds", "10", "--start-rate", "2000"]
-DEFAULTS += ["--max-rate", "20000", "--max-users", "4"]
+DEFAULTS += ["--max-rate", "20000", "--max-users", "4", "--verify"]
 
 
 REQUESTS = 100_000
@@ -57,7 +54,9 @@ def _spread_pool(client: RedisCluster, shards: int) -> str:
     raise RuntimeError("no pool name spreads its shards over every primary")
 
 
-def _joins_per_second(ports: list[int], stats_keys: list[str], sha: str) -> float:
+def _joins_per_second(
+    ports: list[int], stats_keys: list[str], epochs: dict[str, str], sha: str
+) -> float:
     """Run one redis-benchmark per (port, stats key) at once; their joins/s summed."""
     runs = [
         subprocess.Popen(
@@ -76,6 +75,7 @@ def _joins_per_second(ports: list[int], stats_keys: list[str], sha: str) -> floa
                 sha,
                 "1",
                 key,
+                epochs[key],
                 "4",
                 "L__rand_int__",
                 "S__rand_int__",
@@ -105,8 +105,10 @@ def server_side(cluster: RedisClusterProcesses) -> None:
     pool = _spread_pool(client, 3)
     keys = [pool_prefix(pool, i, 3) + "stats" for i in range(3)]
     ports = [client.get_node_from_key(key).port for key in keys]
-    one = _joins_per_second([ports[0]] * 3, [keys[0]] * 3, sha)
-    three = _joins_per_second(ports, keys, sha)
+    store = LobbyStore(client, pool=pool, shards=3)
+    store.stats()  # each sub-pool's epoch, as a store learns it on its first call
+    one = _joins_per_second([ports[0]] * 3, [keys[0]] * 3, store._epochs, sha)
+    three = _joins_per_second(ports, keys, store._epochs, sha)
     print(
         f"server side: 3 redis-benchmark processes x {CLIENTS} clients, EVALSHA join, lobbies of 4"
     )
@@ -114,6 +116,19 @@ def server_side(cluster: RedisClusterProcesses) -> None:
     print(f"  3 shards (one primary each)              {three:>10,.0f} joins/s")
     print(f"  3 shards ÷ 1 shard                       {three / one:>10.2f}")
     client.close()
+
+
+def _name_this_script(report: Path, argv: list[str], ports: list[int]) -> None:
+    """Put the command that makes the report again above the report's own command line."""
+    if not report.exists():
+        return
+    title, _, rest = report.read_text(encoding="utf-8").partition("\n")
+    again = " ".join(["python", "benchmarks/bench_shards.py", *argv])
+    made = (
+        f"Made by `{again}`: a private Redis Cluster of {len(ports)} primaries on loopback "
+        f"ports {', '.join(map(str, ports))}, started and stopped by that script."
+    )
+    report.write_text(f"{title}\n\n{made}\n{rest}", encoding="utf-8")
 
 
 def main() -> int:
@@ -136,7 +151,9 @@ def main() -> int:
         command += ["--redis-url", url, "--out", args.out, *DEFAULTS, *args.capacity_args]
         print("cluster primaries on ports", cluster.ports, flush=True)
         print(" ".join(command), flush=True)
-        return subprocess.run(command, check=False).returncode
+        code = subprocess.run(command, check=False).returncode
+        _name_this_script(Path(args.out) / "report.md", sys.argv[1:], cluster.ports)
+        return code
     finally:
         cluster.close()
 

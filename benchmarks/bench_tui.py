@@ -10,19 +10,17 @@ the board), and reports how often the screen refreshed and what each refresh cos
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simulator import SimConfig, Simulation, open_clients
-from simulator.app import LobbySimApp
+from lobbysim_cli._redis import open_embedded
+from simulator import SimConfig, Simulation
+from simulator.dashboard import LobbySimApp
+from simulator.dashboard.widgets import LobbyGrid
 
 
 async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
     sim = Simulation(
-        open_clients(None),
+        open_embedded(),
         SimConfig(
             rate=300.0, patience=60.0, checkout=60.0, party_share=0.0, seed=1, lobby_ttl=None
         ),
@@ -37,8 +35,10 @@ async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
         elapsed = time.perf_counter() - started
         n = app.refreshes - refreshes
         lobbies, waiting = len(sim.board.cards), sim.board.waiting_users()
+        drawn = app.query_one(LobbyGrid).capacity
     print(
-        f"board: {lobbies} lobbies, {waiting} users waiting (48 cards drawn, the rest summarized)"
+        f"board: {lobbies} lobbies, {waiting} users waiting "
+        f"({drawn} cards drawn at 160x50, the rest summarized)"
     )
     print(f"refreshes: {n} in {elapsed:.1f}s = {n / elapsed:.1f}/s (the timer asks for 10/s)")
     print(

@@ -8,15 +8,10 @@ waiting for Redis (socket reads), not in lobbycore.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from pyinstrument import Profiler
 
 from lobbycore import LobbyStore, connect
-from tests.redis_server import RedisServer
+from lobbysim_testing import RedisServer
 
 JOINS = 20_000
 

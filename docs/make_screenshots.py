@@ -6,19 +6,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simulator import SimConfig, Simulation, open_clients
-from simulator.app import LobbySimApp
+from lobbysim_cli._redis import open_embedded
+from simulator import SimConfig, Simulation
+from simulator.dashboard import LobbySimApp
 
 DOCS = Path(__file__).resolve().parent
 
 
 async def shoot(strategy: str, filename: str, seconds: float) -> None:
-    sim = Simulation(open_clients(None), SimConfig(seed=4, rate=60.0, strategy=strategy))
+    sim = Simulation(open_embedded(), SimConfig(seed=4, rate=60.0, strategy=strategy))
     app = LobbySimApp(sim)
     async with app.run_test(size=(150, 42)) as pilot:
         await pilot.pause(seconds)
