@@ -38,6 +38,7 @@ from locust.runners import (
     MasterRunner,
     WorkerRunner,
 )
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from lobbycore import (
     InvalidInput,
@@ -432,6 +433,7 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
 
 def _end_run(environment: Environment, state: _ProcessState) -> None:
     runner = environment.runner
+    stopped_at = time.monotonic()
     if isinstance(runner, MasterRunner):
         settled = _stop_workers(environment, runner)
     else:
@@ -444,6 +446,15 @@ def _end_run(environment: Environment, state: _ProcessState) -> None:
     if not _audit(environment, state):
         environment.process_exit_code = 1
     _release_pool(state)
+    _let_the_csv_catch_up(environment, stopped_at)
+
+
+def _let_the_csv_catch_up(environment: Environment, stopped_at: float) -> None:
+    """Locust rewrites its --csv files once a second and not at exit, so the last second's
+    calls could be missing from them. Wait (if the audit did not take that long) for one
+    more write after the users stopped: the files' totals then match the audit's."""
+    if getattr(environment.parsed_options, "csv_prefix", None):
+        gevent.sleep(max(0.0, stopped_at + CSV_STATS_INTERVAL_SEC + 0.2 - time.monotonic()))
 
 
 def _stop_workers(environment: Environment, runner: MasterRunner) -> bool:
