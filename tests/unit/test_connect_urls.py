@@ -13,6 +13,12 @@ from lobbycore import InvalidInput, check_redis_url, connect
 from lobbysim_testing import free_port
 
 PORT = free_port()
+
+
+def stable_id(value: object) -> str:
+    """A test id without the free port, which differs between pytest-xdist's workers."""
+    return str(value).replace(str(PORT), "PORT")
+
 SECRET = "hunter22"
 
 # (url, what the one-line message must say)
@@ -46,7 +52,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("url", "says"), MALFORMED)
+@pytest.mark.parametrize(("url", "says"), MALFORMED, ids=stable_id)
 def test_malformed_url_is_one_line_of_invalid_input(url: str, says: str) -> None:
     for check in (connect, check_redis_url):
         with pytest.raises(InvalidInput) as info:
@@ -75,6 +81,7 @@ def test_a_url_that_is_not_text_is_invalid_input() -> None:
         "unix:///run/redis.sock?db=0",
         f"unix://:{SECRET}@/run/redis.sock",
     ],
+    ids=stable_id,
 )
 def test_well_formed_urls_pass_the_check(url: str) -> None:
     assert check_redis_url(url).redacted().count(SECRET) == 0
