@@ -15,7 +15,7 @@ import gevent
 import pytest
 from gevent import GreenletExit
 
-from locustfiles.pipeline import GeventAutoPipeline
+from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
 
 ROUND_TRIP_SECONDS = 0.05
 
@@ -135,3 +135,16 @@ def test_many_users_stopped_at_random_moments_report_every_call_that_went_out(us
     calls_sent = sum(batch.count(b"\r\nJ") for batch in client.sent)
     assert calls_sent == len(reported) > 0  # every call that went out was reported
     assert pipeline.unanswered == 0
+
+
+def test_a_crowd_of_callers_goes_out_in_capped_batches_and_every_one_is_answered() -> None:
+    # Users woken by one batch's replies call again together; a capped batch lets the next
+    # one go out while the last one's replies are handled (pipeline.MAX_BATCH says why).
+    pipeline = GeventAutoPipeline(FakeClient(), FakeScripts(), connections=2)  # type: ignore[arg-type]
+    client = pipeline._client
+    answers: list[Any] = []
+    callers = [gevent.spawn(lambda i=i: answers.append(pipeline.run(f"J{i}"))) for i in range(40)]  # type: ignore[misc, arg-type]
+    gevent.joinall(callers, timeout=10)
+    assert answers == [b"answer"] * 40
+    sizes = [batch.count(b"*1\r\n") for batch in client.sent]  # type: ignore[attr-defined]
+    assert sum(sizes) == 40 and max(sizes) == MAX_BATCH and len(sizes) >= 3
