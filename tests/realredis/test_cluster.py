@@ -119,3 +119,33 @@ def test_capacity_reads_cpu_and_memory_of_every_primary(cluster: RedisClusterPro
     assert min(per_node_mb) > 1.0
     assert _memory_mb(client) == pytest.approx(sum(per_node_mb), abs=0.5)
     client.close()
+
+
+def _getkeys_calls(client: RedisCluster) -> int:
+    total = 0
+    for node in client.get_primaries():
+        stats = client.get_redis_connection(node).info("commandstats")
+        total += int(stats.get("cmdstat_command|getkeys", {}).get("calls", 0))
+    return total
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_operations_on_a_cluster_cost_one_round_trip_not_a_key_lookup_too(
+    cluster: RedisClusterProcesses, shards: int
+) -> None:
+    # redis-py's cluster clients ask a node for FCALL's keys (COMMAND GETKEYS) before each
+    # call; the stores send EVALSHA there, whose keys redis-py reads itself.
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    aclient = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    store = LobbyStore(client, pool=f"no-getkeys-{shards}", lobby_ttl=60, shards=shards)
+    astore = AsyncLobbyStore(aclient, pool=f"no-getkeys-a{shards}", lobby_ttl=60, shards=shards)
+    before = _getkeys_calls(client)
+    for i in range(30):
+        store.find_or_create_lobby(f"u{i}", 4)
+        await astore.find_or_create_lobby(f"u{i}", 4)
+    store.leave_lobby("u0")
+    await astore.leave_lobby("u0")
+    assert store.stats().waiting_users == 29 and (await astore.stats()).waiting_users == 29
+    assert _getkeys_calls(client) == before
+    client.close()
+    await aclient.aclose()
