@@ -109,14 +109,25 @@ def watch_app() -> tuple[LobbySimApp, PoolFollower]:
 SIMULATION_KEYS = ("plus", "minus", "s", "b", "r")
 
 
+async def footer_keys(app: LobbySimApp, pilot: Any) -> set[str]:
+    """The keys the footer shows, once it has drawn them (it is recomposed after the
+    screen's first refresh; on a busy machine that took more than a fixed 0.3 s)."""
+    for _ in range(100):
+        keys = {key.key for key in app.query("FooterKey").results()}  # type: ignore[attr-defined]
+        if keys:
+            return keys
+        await pilot.pause(0.1)
+    return set()
+
+
 async def test_watch_mode_hides_and_refuses_the_simulation_keys() -> None:
     app, follower = watch_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause(0.3)
         shown = {key for key, active in app.screen.active_bindings.items() if active.enabled}
         assert shown.isdisjoint(SIMULATION_KEYS) and {"space", "q"} <= shown
-        footer_keys = {key.key for key in app.query("FooterKey").results()}  # type: ignore[attr-defined]
-        assert footer_keys.isdisjoint(SIMULATION_KEYS) and "space" in footer_keys
+        shown_in_footer = await footer_keys(app, pilot)
+        assert shown_in_footer.isdisjoint(SIMULATION_KEYS) and "space" in shown_in_footer
         await pilot.press(*SIMULATION_KEYS)
         await pilot.pause(0.2)
         assert not app.screen.query("Toast")  # no "read-only" notice: the keys do nothing
@@ -129,8 +140,7 @@ async def test_demo_mode_shows_every_key() -> None:
     app, _sim = live_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause(0.2)
-        footer_keys = {key.key for key in app.query("FooterKey").results()}  # type: ignore[attr-defined]
-        assert {*SIMULATION_KEYS, "space", "q"} <= footer_keys
+        assert {*SIMULATION_KEYS, "space", "q"} <= await footer_keys(app, pilot)
         await pilot.press("b")
         await pilot.pause(0.2)
         assert app.screen.query("Toast")  # "Booking N full lobbies."

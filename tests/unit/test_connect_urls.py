@@ -19,6 +19,7 @@ def stable_id(value: object) -> str:
     """A test id without the free port, which differs between pytest-xdist's workers."""
     return str(value).replace(str(PORT), "PORT")
 
+
 SECRET = "hunter22"
 
 # (url, what the one-line message must say)
