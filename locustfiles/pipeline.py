@@ -46,7 +46,7 @@ waited, then Locust handled its replies while Redis waited: they took turns (the
 summed to one core while the rate stalled). Capped, the next batch goes out while Locust
 handles the last one's replies. Measured (one Locust process on core 0, Redis on core 1,
 10 s runs interleaved): OpenJoins at 12,711 joins/s offered by 50 users reached 3,372-6,191
-uncapped and 7,408-9,940 at 16; JoinStorm at 500 users 5,592-7,396 uncapped, 6,385-9,150
+uncapped and 7,408-10,009 at 16; JoinStorm at 500 users 5,592-7,396 uncapped, 6,385-9,608
 at 16; 8 and 32 did no better than 16."""
 
 
