@@ -4,6 +4,10 @@ Calls made while a round trip is in flight wait for the next one, and go out tog
 one pipeline (no MULTI: each script is still its own atomic step). With many concurrent
 callers, one round trip carries many operations instead of one.
 
+Up to SENDERS round trips are in flight at once (each on its own connection from the
+client's pool), each of at most MAX_BATCH calls, so that Redis runs one batch while Python
+handles the replies of another and queues the next: with a single sender they took turns.
+
 A round trip cut off by a connection error (after the client's own retries) is not
 reported to all its callers at once: each call is sent again on its own, as a call made
 without pipelining would have been retried (every script is safe to replay), so callers
@@ -13,6 +17,7 @@ see the error rate of single calls.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,6 +28,9 @@ from ._protocol import ScriptCall
 from ._scripts import ScriptSet, library
 
 Pending = tuple[ScriptCall[Any], "asyncio.Future[Any]"]
+
+SENDERS = 2
+MAX_BATCH = 16
 
 
 async def load_library(client: Any, *, replace: bool) -> ResponseError | None:
@@ -53,20 +61,35 @@ class AutoPipeline:
     def __init__(self, client: Any, scripts: ScriptSet) -> None:
         self._client = client
         self._scripts = scripts
-        self._queue: list[Pending] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._queue: deque[Pending] = deque()
+        # Senders started and not yet past their last look at the queue (counted by the
+        # senders themselves: a done-callback would run too late, after callers woken by
+        # the last batch had queued calls and seen no free sender); and their tasks, kept
+        # referenced until they end.
+        self._active = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, call: ScriptCall[Any]) -> Any:
         """The raw reply of one script call, sent in the next pipeline."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((call, future))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send())
+        if self._active < SENDERS:
+            self._active += 1
+            sender = asyncio.create_task(self._send())
+            self._tasks.add(sender)
+            sender.add_done_callback(self._tasks.discard)
         return await future
 
     async def _send(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
+        try:
+            await self._send_queued()
+        finally:
+            self._active -= 1
+
+    async def _send_queued(self) -> None:
+        queue = self._queue
+        while queue:
+            batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
             try:
                 replies = await self._execute([call for call, _ in batch])
             except (RedisConnectionError, RedisTimeoutError):
