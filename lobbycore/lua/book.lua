@@ -6,12 +6,14 @@ local function main()
   local lid, rid = ARGV[1], ARGV[2]
 
   -- Reads and checks; nothing is written before the last of them.
-  local seats = check_writable('bookings', 'booked_users')
+  local seats = check_pool()
   plan_expiry(EXPIRE_USERS_PER_CALL, EXPIRE_USERS_PER_CALL, false)
   local meta = live_lobby(lid)
   local record = booking_key(lid)
   if not meta or meta.size == 0 then
     local rec = rd('LRANGE', record, 0, -1)
+    if #DOOMED > 0 then check_counters('lobbies', 'full', 'expired', 'expired_users') end
+    first_write_is_an_event()
     expire_planned()
     if #rec == 0 then return {'not_found', lid} end
     -- rec: session id, booked at, request id, max, users...
@@ -26,10 +28,19 @@ local function main()
   want(record, 'list')
   check_drop(meta)
   local users = users_of(meta)
+  -- The counters this booking increments (those of expiry only when it expires a lobby).
+  if #DOOMED > 0 then
+    check_counters('bookings', 'booked_users', 'lobbies', 'full', 'expired', 'expired_users')
+  else
+    check_counters('bookings', 'booked_users', 'lobbies', 'full')
+  end
 
-  -- Writes: the durable record first (the first write is the only one Redis may refuse,
-  -- for memory), then the answer for retries, the seats, and the lobby's removal.
-  expire_planned()
+  -- Writes: the events first, the first of them checking the change stream; then the
+  -- durable record, the answer for retries, the seats, and the lobby's removal.
+  first_write_is_an_event()
+  emit_expired()
+  emit('booked', meta, 0, users)
+  drop_expired()
   redis.call('XADD', BOOKINGS, '*', 'lobby', lid, 'session', meta.sid, 'request', rid,
              'at', now_s(), 'max', meta.max_s, 'users', meta.blob)
   local rec = {meta.sid, now_s(), rid, meta.max_s}
@@ -41,7 +52,6 @@ local function main()
   drop_lobby(meta)
   count('bookings', '1')
   count('booked_users', int(n))
-  emit('booked', meta, 0, users)
 
   local reply = {'booked', lid}
   for i = 1, #rec do reply[#reply + 1] = rec[i] end

@@ -46,7 +46,11 @@
 -- set by run() at the start of each call, and nothing here calls string/math/table
 -- outside a function (Redis 7.0 gives a library being loaded none of them).
 local KEYS, ARGV, STATS, PREFIX, EVENTS, SEQ, META, EXPIRY, BOOKINGS, EPOCH, NOW, NOW_S
-local STOPPED, ZSEEN, DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY
+local STOPPED, ZSEEN, DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY, FIRST_WRITE
+-- The per-call tables above start as this shared empty table and are made on their first
+-- write (most calls never write them; a table costs about as much as a redis.call's
+-- hand-off). Never written itself.
+local NONE = {}
 -- The change stream is capped in entries, and each entry in bytes (EVENT_USERS ids of at
 -- most 256 bytes), so the stream stays under EVENTS_MAXLEN * ~4.5 kB.
 local EVENTS_MAXLEN = '10000'
@@ -91,7 +95,10 @@ end
 local function rd(cmd, key, ...)
   local reply = redis.pcall(cmd, key, ...)
   if type(reply) == 'table' and reply.err then damaged(key, 'wrong type for ' .. cmd) end
-  if cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' then ZSEEN[key] = true end
+  if cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' then
+    if ZSEEN == NONE then ZSEEN = {} end
+    ZSEEN[key] = true
+  end
   return reply
 end
 
@@ -118,6 +125,23 @@ local function check_pool(any_seats)
   return tonumber(m[2])
 end
 
+-- The pool's epoch alone, for an operation that needs no seats.
+local function check_epoch()
+  local epoch = rd('HGET', META, 'epoch')
+  if not epoch or epoch ~= EPOCH then stop({'lost', META, epoch or ''}) end
+end
+
+-- The counters a call will increment must hold integers (HINCRBY fails on anything else).
+local function check_counters(...)
+  local n = select('#', ...)
+  local values = n == 1 and {rd('HGET', STATS, ...)} or rd('HMGET', STATS, ...)
+  for i = 1, n do
+    if not is_int(values[i]) then
+      damaged(STATS, 'counter ' .. select(i, ...) .. ' is not an integer')
+    end
+  end
+end
+
 -- What every writing script checks first: the pool's epoch, the counters it may increment
 -- (HINCRBY fails on a non-integer): its own (...) and those expiry writes, and the change
 -- stream it appends to.
@@ -142,10 +166,9 @@ local function booking_key(id) return PREFIX .. 'b:' .. id end
 -- there). Enough hashes that freeing one when it expires stays short.
 local REPLAY_BUCKETS = 16
 local function replay_bucket(id)
-  local n = #id
-  local from = math.max(1, n - 2)
-  local b, h = {string.byte(id, from, n)}, n
-  for i = 1, n - from + 1 do h = (h * 31 + b[i]) % REPLAY_BUCKETS end
+  local byte, n = string.byte, #id
+  local h = n
+  for i = n - 2 > 1 and n - 2 or 1, n do h = (h * 31 + byte(id, i)) % REPLAY_BUCKETS end
   return int(h)
 end
 
@@ -154,15 +177,11 @@ end
 -- costs memory, never correctness.
 local USER_BUCKETS = 4096
 local function bucket_key(user)
-  local n = #user
+  local byte, n = string.byte, #user
   local h = n
-  local b = {string.byte(user, 1, math.min(n, 8))}
-  for i = 1, #b do h = (h * 31 + b[i]) % USER_BUCKETS end
-  if n > 8 then
-    local from = math.max(9, n - 7)
-    b = {string.byte(user, from, n)}
-    for i = 1, n - from + 1 do h = (h * 31 + b[i]) % USER_BUCKETS end
-  end
+  -- Byte by byte rather than {string.byte(user, i, j)}: no table per call.
+  for i = 1, n < 8 and n or 8 do h = (h * 31 + byte(user, i)) % USER_BUCKETS end
+  for i = n - 7 > 9 and n - 7 or 9, n do h = (h * 31 + byte(user, i)) % USER_BUCKETS end
   return PREFIX .. 'u:' .. int(h)
 end
 
@@ -312,9 +331,32 @@ local function emit(kind, meta, size, users, joined)
   elseif not joined then
     joined = table.concat(users, '\0')
   end
-  redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
-             'type', kind, 'lobby', meta.id, 'max', meta.max_s, 'size', int(size),
-             'users', joined, 'n', int(#users))
+  if not FIRST_WRITE then
+    redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+               'type', kind, 'lobby', meta.id, 'max', meta.max_s, 'size', int(size),
+               'users', joined, 'n', int(#users))
+    return
+  end
+  -- The call's first write (see first_write_is_an_event): a stream of the wrong type
+  -- refuses it before anything is written. Any other refusal (out of memory) is raised.
+  FIRST_WRITE = false
+  local reply = redis.pcall('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+                            'type', kind, 'lobby', meta.id, 'max', meta.max_s,
+                            'size', int(size), 'users', joined, 'n', int(#users))
+  if type(reply) == 'table' and reply.err then
+    if string.find(tostring(reply.err), 'WRONGTYPE', 1, true) then
+      damaged(EVENTS, 'wrong type for XADD')
+    end
+    error(reply)
+  end
+end
+
+-- For an operation whose first write is an event (an XADD): the change stream is then
+-- checked by that write itself, not by a TYPE before it. Every event comes before the
+-- operation's other writes (their order in the stream is unchanged; the rest of the
+-- script's writes are invisible until it ends anyway).
+local function first_write_is_an_event()
+  FIRST_WRITE = true
 end
 
 -- Check what drop_lobby(meta) writes, and note which users the index still puts in it.
@@ -348,6 +390,7 @@ end
 local function doom(meta)
   if DOOMED_IDS[meta.id] then return end
   check_drop(meta)
+  if DOOMED == NONE then DOOMED, DOOMED_IDS = {}, {} end
   DOOMED_IDS[meta.id] = true
   DOOMED[#DOOMED + 1] = meta
   DOOMED_USERS = DOOMED_USERS + meta.size
@@ -370,6 +413,7 @@ local function plan_expiry(budget, lobbies, first_anyway)
       if not DOOMED_IDS[ids[i]] and not too_big then
         local meta = load_lobby(ids[i])
         if not meta then
+          if STALE_EXPIRY == NONE then STALE_EXPIRY = {} end
           STALE_EXPIRY[#STALE_EXPIRY + 1] = ids[i]
           if #STALE_EXPIRY >= 256 then return end
         elseif DOOMED_USERS + meta.size <= budget or (first_anyway and taken == 0) then
@@ -386,16 +430,26 @@ local function plan_expiry(budget, lobbies, first_anyway)
   end
 end
 
-local function expire_planned()
+-- Expiry's events, then its other writes: apart, for an operation whose first write is an
+-- event (first_write_is_an_event); expire_planned() for the others.
+local function emit_expired()
+  for i = 1, #DOOMED do emit('expired', DOOMED[i], 0, users_of(DOOMED[i])) end
+end
+
+local function drop_expired()
   for i = 1, #STALE_EXPIRY do redis.call('ZREM', EXPIRY, STALE_EXPIRY[i]) end
   for i = 1, #DOOMED do
     local meta = DOOMED[i]
     drop_lobby(meta)
     count('expired', '1')
     count('expired_users', int(meta.size))
-    emit('expired', meta, 0, users_of(meta))
   end
   return #DOOMED
+end
+
+local function expire_planned()
+  emit_expired()
+  return drop_expired()
 end
 
 -- A lobby for an operation: nil if absent; a lobby past its deadline is planned for
@@ -410,18 +464,28 @@ local function live_lobby(id)
   return meta
 end
 
+-- A pool's key names, made on its first call: in the library they outlive the call (a few
+-- pools' worth: the table starts over after 64), as a script they are made on every call.
+local NAMES, NAMED = {}, 0
+
 -- Every operation is ``run(main, keys, args)``: main's reply, or the reply it stopped with.
 local function run(main, keys, args)
   KEYS, ARGV = keys, args
   STATS = keys[1]
-  PREFIX = string.sub(STATS, 1, -6)
-  EVENTS, SEQ, META = PREFIX .. 'events', PREFIX .. 'seq', PREFIX .. 'meta'
-  EXPIRY, BOOKINGS = PREFIX .. 'expiry', PREFIX .. 'bookings'
+  local names = NAMES[STATS]
+  if not names then
+    PREFIX = string.sub(STATS, 1, -6)
+    names = {PREFIX, PREFIX .. 'events', PREFIX .. 'seq', PREFIX .. 'meta', PREFIX .. 'expiry',
+             PREFIX .. 'bookings'}
+    if NAMED >= 64 then NAMES, NAMED = {}, 0 end
+    NAMES[STATS], NAMED = names, NAMED + 1
+  end
+  PREFIX, EVENTS, SEQ, META, EXPIRY, BOOKINGS = unpack(names)
   EPOCH = table.remove(ARGV, 1)
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  NOW_S, STOPPED, ZSEEN = nil, nil, {}
-  DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY = {}, {}, 0, {}
+  NOW_S, STOPPED, ZSEEN, FIRST_WRITE = nil, nil, NONE, false
+  DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY = NONE, NONE, 0, NONE
   local ok, reply = pcall(main)
   if ok then return reply end
   if reply == STOP then return STOPPED end

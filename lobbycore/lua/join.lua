@@ -37,7 +37,7 @@ local function main()
 
   -- Reads and checks; nothing is written before the last of them. (Due lobbies are looked
   -- for only by a join that makes a lobby, and at the head of the fill order below.)
-  check_writable('joins', 'created')
+  check_epoch()
 
   -- Idempotent join: all already in one lobby -> that lobby; some placed otherwise -> refuse.
   local current, placed_user, placed = nil, nil, 0
@@ -164,9 +164,26 @@ local function main()
   end
   check_resize(target, size, size + k)
   want(open, 'zset')  -- a stale entry's own key was read above; open:<max> may be written
+  -- The counters this join increments (expiry's and creation's only when it expires or
+  -- creates a lobby).
+  if #DOOMED > 0 then
+    check_counters('joins', 'full', 'lobbies', 'created', 'expired', 'expired_users')
+  elseif created then
+    check_counters('joins', 'full', 'lobbies', 'created')
+  elseif size + k >= max then
+    check_counters('joins', 'full')
+  else
+    check_counters('joins')
+  end
+  local added = table.concat(users, '\0')
 
-  -- Writes.
-  expire_planned()
+  -- Writes: the events first, the first of them checking the change stream.
+  first_write_is_an_event()
+  emit_expired()
+  if created then emit('created', target, 0, {}, '') end
+  emit('joined', target, size + k, users, added)
+  if size + k >= max then emit('full', target, size + k, {}, '') end
+  drop_expired()
   for i = 1, #stale do
     redis.call('ZREM', stale[i].key, stale[i].id)
     if stale[i].from_open and stale[i].key ~= open then redis.call('ZREM', open, stale[i].id) end
@@ -176,19 +193,16 @@ local function main()
     if target.deadline > 0 then redis.call('ZADD', EXPIRY, target.deadline_s, target.id) end
     count('lobbies', '1')
     count('created', '1')
-    emit('created', target, 0, {}, '')
   end
   for i = 1, k do redis.call('HSET', buckets[i], users[i], target.id) end
-  local added = table.concat(users, '\0')
   add_users(target, users, added)
   resize(target, size, size + k)
   count('joins', int(k))
-  emit('joined', target, size + k, users, added)
-  if size + k >= max then emit('full', target, size + k, {}, '') end
   if replay_ms > 0 then
     local key = replay_now
     redis.call('HSET', key, call_id,
-               table.concat({target.id, target.sid, max_s, target.created_s, int(size + k)}, '\0'))
+               target.id .. '\0' .. target.sid .. '\0' .. max_s .. '\0' .. target.created_s
+                 .. '\0' .. int(size + k))
     -- The first answer of this window's hash sets its expiry, three windows after the
     -- window began, and UNLINKs the bucket's hash of two windows ago, whose answers are all
     -- older than a window: freed in the background (a whole window's answers; freeing them

@@ -18,7 +18,7 @@ local function main()
   local bucket = bucket_key(user)
 
   -- Reads and checks; nothing is written before the last of them.
-  check_writable('leaves')
+  check_epoch()
   plan_expiry(EXPIRE_USERS_PER_CALL, EXPIRE_USERS_PER_CALL, false)
   local lid = rd('HGET', bucket, user)
   local meta = lid and live_lobby(lid)
@@ -27,9 +27,22 @@ local function main()
   if at then
     if size == 1 then check_drop(meta) else check_resize(meta, size, size - 1) end
   end
+  -- The counters this leave increments (those of expiry only when it expires a lobby).
+  local drops = at and size == 1
+  if #DOOMED > 0 then
+    check_counters('leaves', 'lobbies', 'full', 'expired', 'expired_users')
+  elseif drops then
+    check_counters('leaves', 'lobbies', 'full')
+  elseif at then
+    check_counters('leaves', 'full')
+  end
 
-  -- Writes.
-  expire_planned()
+  -- Writes: the events first, the first of them checking the change stream (a leave that
+  -- writes no event writes only keys it has read).
+  first_write_is_an_event()
+  emit_expired()
+  if at then emit('left', meta, size - 1, {user}, user) end
+  drop_expired()
   if not at then
     -- No lobby, or an index entry its lobby does not back (expired now, or damage).
     if lid and not DOOMED_IDS[lid] then
@@ -40,12 +53,10 @@ local function main()
   count('leaves', '1')
   if size == 1 then
     drop_lobby(meta)
-    emit('left', meta, 0, {user}, user)
     return {'none'}
   end
   redis.call('HDEL', bucket, user)
   remove_user(meta, user)
   resize(meta, size, size - 1)
-  emit('left', meta, size - 1, {user}, user)
   return lobby_reply(meta)
 end

@@ -8,12 +8,14 @@ import redis
 
 from lobbycore import (
     AlreadyBooked,
+    LobbyError,
     LobbyNotFound,
     LobbyStore,
     PoolStateLost,
     SoldOut,
     UnsafeServer,
 )
+from lobbycore._scripts import ScriptSet
 from lobbycore.audit import check, snapshot
 from lobbysim_testing import RedisServer
 from tests.damage import SCENARIOS, assert_fails_closed, dump, plant_each_key
@@ -73,6 +75,38 @@ def test_a_memory_limit_with_noeviction_is_accepted() -> None:
     with RedisServer("--maxmemory", "64mb", "--maxmemory-policy", "noeviction") as server:
         client = server.client(socket_timeout=10)
         assert LobbyStore(client, pool="ok", lobby_ttl=None).find_or_create_lobby("a", 2)
+        client.close()
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["functions", "scripts"])
+def test_over_maxmemory_every_operation_is_refused_before_it_writes(
+    functions: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over ``maxmemory`` (noeviction) Redis refuses a function that writes before it runs,
+    and a script's first write (an event, under pcall, for join, leave and book): an error,
+    and the pool as it was."""
+    if not functions:  # as on a server without FUNCTION (Redis 6.2, an ACL without it)
+        monkeypatch.setattr(ScriptSet, "note_load", lambda self, error: None)
+    with RedisServer("--maxmemory-policy", "noeviction") as server:
+        client = server.client(socket_timeout=10)
+        store = LobbyStore(client, pool="full", lobby_ttl=600.0)
+        store.set_seats(10)
+        first = store.join_party(["a", "b"], 4)
+        before = dump(client, "full")
+        client.config_set("maxmemory", str(client.info("memory")["used_memory"] // 2))
+        calls = [
+            lambda: store.find_or_create_lobby("c", 4),
+            lambda: store.find_or_create_lobby("d", 2),
+            lambda: store.join_party(["e", "f"], 4),
+            lambda: store.leave_lobby("a"),
+            lambda: store.book_ticket(first.id, "request-1"),
+        ]
+        for call in calls:
+            with pytest.raises(LobbyError, match="maxmemory"):
+                call()
+        client.config_set("maxmemory", "0")
+        assert dump(client, "full") == before
+        assert store.book_ticket(first.id, "request-1").users == ("a", "b")
         client.close()
 
 
