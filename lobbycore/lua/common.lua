@@ -35,7 +35,9 @@
 -- script first reads and checks every key it will write (a key of the wrong type, or a
 -- value that is not what lobbycore writes, stops it with {'damaged', key, what} before any
 -- write), then writes. Once checked, the writes cannot fail, except for the first one
--- (Redis refuses a script's first write when out of memory, and only its first).
+-- (Redis refuses a script's first write when out of memory, and only its first). So the
+-- first write may also check its own key: join, leave and book write their events first,
+-- and that first XADD, under pcall, checks the change stream (first_write_is_an_event).
 --
 -- ARGV[1] of every call is the pool epoch the store learned (see meta); run() takes it off
 -- ARGV, so each operation's own arguments start at ARGV[1].
