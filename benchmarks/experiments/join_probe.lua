@@ -9,14 +9,20 @@
 -- pool.
 -- KEYS[1] users: hash user id -> lobby id; other keys share its prefix (as minimal/join.lua,
 -- plus room:<max>:<free>, expiry, events, stats, jr:<window>).
--- ARGV: 1 max, 2 new lobby id (the call id), 3 user id, 4 session id, 5 ttl ms, 6 replay ms.
+-- ARGV: 1 max, 2 new lobby id (the call id), 3 user id, 4 session id, 5 ttl ms, 6 replay ms,
+--       7 'checked' to add the reads today's join makes for its guarantees on this path (the
+--       pool's epoch, the previous window's replay record and whether this window's hash
+--       is new, the TYPE of the two party index keys a lobby moves between, the join
+--       counter's value), each as the same command today's join sends; else ''.
 -- Lobby list: "<max>|<order>|<deadline>|<session>|<created>", then the users.
 local users = KEYS[1]
 local prefix = string.sub(users, 1, -6)
 local max, call_id, user = ARGV[1], ARGV[2], ARGV[3]
+local checked = ARGV[7] == 'checked'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+if checked and redis.call('HGET', prefix .. 'meta', 'epoch') then return {'lost'} end
 local lid = redis.call('HGET', users, user)
 if lid then
   local list = redis.call('LRANGE', prefix .. 'l:' .. lid, '0', '-1')
@@ -31,6 +37,11 @@ local replay_ms = tonumber(ARGV[6])
 local window = prefix .. 'jr:' .. string.format('%d', math.floor(now / replay_ms)) .. ':'
   .. string.sub(call_id, -1)
 local earlier = redis.call('HGET', window, call_id)
+if checked then
+  earlier = earlier or redis.call('HGET', prefix .. 'jr:'
+    .. string.format('%d', math.floor(now / replay_ms) - 1) .. ':' .. string.sub(call_id, -1), call_id)
+  redis.call('EXISTS', window)
+end
 if earlier then return {earlier} end
 
 local nmax = tonumber(max)
@@ -43,6 +54,13 @@ if head[1] then
   list = redis.call('LRANGE', prefix .. 'l:' .. lid, '0', '-1')
   local deadline = tonumber(string.match(list[1], '^[^|]*|[^|]*|([^|]*)'))
   if deadline > 0 and deadline <= now then return {'due'} end -- rare path: left out
+  if checked then
+    local listed = #list - 1
+    redis.call('TYPE', room .. (nmax - listed))
+    if nmax - listed > 1 then redis.call('TYPE', room .. (nmax - listed - 1)) end
+    local joins = redis.call('HGET', prefix .. 'stats', 'joins')
+    if joins and not string.match(joins, '^%-?%d+$') then return {'damaged'} end
+  end
   size = redis.call('RPUSH', prefix .. 'l:' .. lid, user) - 1
   local free = nmax - size
   redis.call('ZREM', room .. (free + 1), lid)
