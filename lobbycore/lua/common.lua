@@ -136,7 +136,13 @@ end
 -- The counters a call will increment must hold integers (HINCRBY fails on anything else).
 local function check_counters(...)
   local n = select('#', ...)
-  local values = n == 1 and {rd('HGET', STATS, ...)} or rd('HMGET', STATS, ...)
+  if n == 1 then
+    if not is_int(rd('HGET', STATS, ...)) then
+      damaged(STATS, 'counter ' .. ... .. ' is not an integer')
+    end
+    return
+  end
+  local values = rd('HMGET', STATS, ...)
   for i = 1, n do
     if not is_int(values[i]) then
       damaged(STATS, 'counter ' .. select(i, ...) .. ' is not an integer')

@@ -28,12 +28,10 @@ end
 local function main()
   local max_s, call_id = ARGV[1], ARGV[2]
   local max = tonumber(max_s)
-  local users, buckets = {}, {}
-  for i = 6, #ARGV do
-    users[#users + 1] = ARGV[i]
-    buckets[#buckets + 1] = bucket_key(ARGV[i])
-  end
+  local users = {unpack(ARGV, 6)}
   local k = #users
+  local buckets = {}
+  for i = 1, k do buckets[i] = bucket_key(users[i]) end
 
   -- Reads and checks; nothing is written before the last of them. (Due lobbies are looked
   -- for only by a join that makes a lobby, and at the head of the fill order below.)
@@ -65,15 +63,12 @@ local function main()
   -- one of them left meanwhile; if that lost the call's own users, it answers those.
   local replay_ms, replay_w, replay_sub, replay_fresh = tonumber(ARGV[5]), 0, '', false
   local replay_prefix = PREFIX .. 'jr:' .. ARGV[5] .. ':'
-  local function replay_key(w)
-    return replay_prefix .. int(w) .. ':' .. replay_sub
-  end
   local replay_now  -- this window's hash
   if replay_ms > 0 then
-    replay_w, replay_sub = math.floor(NOW / replay_ms), replay_bucket(call_id)
-    replay_now = replay_key(replay_w)
+    replay_w, replay_sub = math.floor(NOW / replay_ms), ':' .. replay_bucket(call_id)
+    replay_now = replay_prefix .. int(replay_w) .. replay_sub
     local earlier = rd('HGET', replay_now, call_id)
-      or rd('HGET', replay_key(replay_w - 1), call_id)
+      or rd('HGET', replay_prefix .. int(replay_w - 1) .. replay_sub, call_id)
     if earlier then
       -- This very call ran before (its answer was lost): answer the same, place nobody.
       local f = split_nul(earlier, 1)
@@ -211,7 +206,7 @@ local function main()
     -- HSET rather than PEXPIREAT NX, which Redis 6.2 lacks.)
     if replay_fresh then
       redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms))
-      redis.call('UNLINK', replay_key(replay_w - 2))
+      redis.call('UNLINK', replay_prefix .. int(replay_w - 2) .. replay_sub)
     end
   end
   return lobby_reply(target)

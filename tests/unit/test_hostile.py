@@ -403,3 +403,43 @@ def test_a_reader_never_makes_the_pool_it_reads() -> None:
     assert client.dbsize() == 0
     LobbyStore(client, pool="later", lobby_ttl=None).find_or_create_lobby("ana", 2)
     assert [event.type for event in reader.events()][:2] == ["created", "joined"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "counter"),
+    [
+        ("join", "joins"),
+        ("fill", "full"),
+        ("create", "lobbies"),
+        ("create", "created"),
+        ("leave", "leaves"),
+        ("leave_last", "lobbies"),
+        ("book", "bookings"),
+        ("book", "booked_users"),
+    ],
+)
+def test_a_counter_the_call_increments_must_be_an_integer(operation: str, counter: str) -> None:
+    """Each call checks the counters it will increment (HINCRBY fails on any other value):
+    a damaged one stops it before it writes; a damaged counter it does not touch does not."""
+    client = fakeredis.FakeRedis()
+    store = LobbyStore(client, pool="count", lobby_ttl=None)
+    lobby = store.join_party(["a", "b"], 4)
+    calls = {
+        "join": lambda: store.find_or_create_lobby("c", 4),
+        "fill": lambda: store.join_party(["c", "d"], 4),
+        "create": lambda: store.find_or_create_lobby("c", 2),
+        "leave": lambda: store.leave_lobby("a"),
+        "leave_last": lambda: store.leave_lobby("b"),  # after "a" left: the lobby goes
+        "book": lambda: store.book_ticket(lobby.id, "request"),
+    }
+    if operation == "leave_last":
+        store.leave_lobby("a")
+    stats = f"{pool_prefix('count')}stats"
+    client.hset(stats, counter, "1.5")
+    before = dump(client, "count")
+    with pytest.raises(lobbycore.PoolDamaged, match=f"counter {counter} is not an integer"):
+        calls[operation]()
+    assert dump(client, "count") == before
+    untouched = "expired_users"  # no call here expires a lobby
+    client.hset(stats, mapping={counter: "0", untouched: "1.5"})
+    calls[operation]()
