@@ -12,6 +12,7 @@ import pytest
 
 import lobbycore._pipeline
 from lobbycore._pipeline import MAX_BATCH, SENDERS, AutoPipeline
+from tests.pipeline_fakes import FakeScripts
 
 ROUND_TRIP_SECONDS = 0.01
 
@@ -55,16 +56,6 @@ class FakeClient:
 
     def pipeline(self, transaction: bool = True) -> FakePipeline:
         return FakePipeline(self)
-
-
-class FakeScripts:
-    functions = False
-
-    def command(self, call: str) -> tuple[str]:
-        return (call,)
-
-    def missing(self, reply: Any) -> bool:
-        return False
 
 
 def test_batches_are_capped_and_at_most_senders_are_in_flight() -> None:

@@ -16,6 +16,7 @@ import pytest
 from gevent import GreenletExit
 
 from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
+from tests.pipeline_fakes import FakeScripts
 
 ROUND_TRIP_SECONDS = 0.05
 
@@ -53,16 +54,6 @@ class FakeClient:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.connection_pool = FakePool(self.sent)
-
-
-class FakeScripts:
-    functions = False
-
-    def command(self, call: str) -> tuple[str]:
-        return (call,)
-
-    def missing(self, reply: Any) -> bool:
-        return False
 
 
 def new_pipeline() -> tuple[GeventAutoPipeline, FakeClient]:
