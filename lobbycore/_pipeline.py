@@ -7,6 +7,9 @@ callers, one round trip carries many operations instead of one.
 Up to SENDERS round trips are in flight at once (each on its own connection from the
 client's pool), each of at most MAX_BATCH calls, so that Redis runs one batch while Python
 handles the replies of another and queues the next: with a single sender they took turns.
+So calls made concurrently (not each awaited before the next is made) may run in another
+order than they were made, as they would on separate connections; the calls of a caller
+that awaits each one run in order.
 
 A round trip cut off by a connection error (after the client's own retries) is not
 reported to all its callers at once: each call is sent again on its own, as a call made
