@@ -29,7 +29,8 @@ class LiveAuditor:
     booked: dict[str, Booking] = field(default_factory=dict)
     found: dict[tuple[Violation, str], str] = field(default_factory=dict)
     """(kind, subject) -> detail: each violation counted once."""
-    red_lobbies: set[str] = field(default_factory=set)
+    red_lobbies: defaultdict[str, set[Violation]] = field(default_factory=lambda: defaultdict(set))
+    """lobby id -> the guarantees it was found breaking (its card names them)."""
     unreported: list[str] = field(default_factory=list)
 
     @property
@@ -48,7 +49,8 @@ class LiveAuditor:
         if (kind, subject) not in self.found:
             self.found[(kind, subject)] = detail
             self.unreported.append(f"{kind}: {detail}")
-        self.red_lobbies.update(lobbies)
+        for lobby_id in lobbies:
+            self.red_lobbies[lobby_id].add(kind)
 
     def start(self, *subjects: str) -> None:
         for subject in subjects:

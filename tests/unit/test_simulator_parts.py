@@ -108,7 +108,10 @@ def test_auditor_finds_each_kind() -> None:
     auditor.booked_ok(Booking(B, "s", ("b",), 2, "r1"))
     auditor.booked_ok(Booking(B, "s", ("b",), 3, "r2"))
     assert auditor.counts()[Violation.DOUBLE_BOOKING] == 1
-    assert auditor.red_lobbies == {A, B}
+    assert auditor.red_lobbies == {
+        A: {Violation.OVER_CAPACITY, Violation.LOST_JOIN, Violation.USER_IN_TWO_LOBBIES},
+        B: {Violation.USER_IN_TWO_LOBBIES, Violation.DOUBLE_BOOKING},
+    }
     assert len(auditor.drain()) == auditor.violations and auditor.drain() == []
 
 
