@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from . import audit, capacity, demo, race, serve, watch
+from . import audit, capacity, demo, load, race, serve, watch
 from ._common import Parser, run_handler
 
-COMMANDS = (race, demo, watch, capacity, audit, serve)
+COMMANDS = (race, demo, watch, load, capacity, audit, serve)
 """In the order ``--help`` lists them."""
 
 
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_through", False):  # as parse_args would
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv
     if args.command is None:
         parser.print_help()

@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from lobbycore import redact_text
 from lobbycore._keys import sub_pools
 from lobbycore.admin import delete_pool
 
+from ..load import LOBBY, installed_locustfile
 from .measure import Primary, Sample, cores_for_load, per_primary, sample, window
 from .model import Prediction, Step, predict
 from .plan import MAX_RATE, Config, Plan
@@ -189,9 +189,9 @@ def run_step(
     """One step; its pool is deleted afterwards whatever happened (interrupt included)."""
     placement = placement or Placement(plan.processes)
     pool = _pool_name(client, config.shards)
-    scenario = files("locustfiles") / "lobby.py"  # as installed (as_file copies it out of a zip)
+    locustfile = installed_locustfile(LOBBY)
     try:
-        with as_file(scenario) as locustfile, tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             command = _locust_command(
                 plan, config, rate, pool, placement.processes, locustfile, folder
