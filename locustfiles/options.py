@@ -92,7 +92,8 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         "--arrival-rate",
         type=float,
         default=10.0,
-        help="OpenJoins: joins per second per Locust user, on a fixed schedule (default 10)",
+        help="OpenJoins: joins per second per Locust user (the run offers -u times this), "
+        "on a fixed schedule (default 10)",
     )
     group.add_argument(
         "--shards",
