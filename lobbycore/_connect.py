@@ -17,7 +17,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ._errors import InvalidInput
-from ._urls import UNPARSABLE, MalformedUrl, UrlParts, parse_url, redact_text, redact_url
+from ._urls import MalformedUrl, UrlParts, parse_url, redact_text, redact_url
 
 SCHEMES = ("redis", "rediss", "unix")
 CONNECT_TIMEOUT = 3.0
@@ -96,11 +96,61 @@ def connect(
     except ValueError as exc:  # a query value redis-py cannot read, e.g. ?socket_timeout=x
         raise InvalidInput(f"bad Redis URL {redact_url(url)!r}: {_one_line(exc, url)}") from None
     except redis.RedisError as exc:
-        raise type(exc)(f"{_one_line(exc, url)} (at {redact_url(url)})") from None
+        raise type(exc)(f"{connection_problem(exc, url)}{_at(url)}") from None
 
 
 def _one_line(exc: BaseException, url: str) -> str:
     return redact_text(" ".join(str(exc).split()), url)
+
+
+def _at(url: str) -> str:
+    return f" (at {redact_url(url)})"
+
+
+def _credentials(url: str) -> tuple[str | None, str | None]:
+    """The username and password the URL gives (userinfo or query), as redis-py reads them."""
+    try:
+        parts = parse_url(url)
+    except MalformedUrl:
+        return None, None
+    username, password = parts.username or None, parts.password or None
+    for key, value in parts.query_params():
+        if key == "username" and value:
+            username = unquote(value)
+        elif key == "password" and value:
+            password = unquote(value)
+    return username, password
+
+
+def connection_problem(exc: BaseException, url: str) -> str:
+    """Why ``url`` could not be used, in one line without a secret.
+
+    A refused login says so in plain words, whatever redis-py's wording (RESP2's ``NOAUTH
+    Authentication required``, RESP3's ``HELLO must be called with the client already
+    authenticated…``, ``WRONGPASS …``); any other error is its own message. The ``(at URL)``
+    that :func:`connect` appends is left out: the callers name the URL first.
+    """
+    text = _one_line(exc, url)
+    if text.endswith(_at(url)):  # connect's own message, already in these words
+        return text.removesuffix(_at(url))
+    if isinstance(exc, redis.AuthenticationError):
+        username, password = _credentials(url)
+        if "without any password configured" in text:
+            return "the server has no password set, but the URL gives one"
+        if password is None:
+            return "the server needs a password (none was given)"
+        if username is not None:
+            return f"the password was refused (or user {username!r} is unknown or disabled)"
+        return "the password was refused"
+    return text
+
+
+def unusable(exc: BaseException, url: str) -> str:
+    """The one line that says ``url`` cannot be used: a malformed URL's own message (which
+    names it), else ``cannot use Redis at URL: why`` (see :func:`connection_problem`)."""
+    if isinstance(exc, InvalidInput):
+        return _one_line(exc, url)
+    return f"cannot use Redis at {redact_url(url)}: {connection_problem(exc, url)}"
 
 
 @cache
@@ -150,7 +200,7 @@ def check_redis_url(url: object) -> UrlParts:
     try:
         parts = parse_url(url)
     except MalformedUrl as exc:
-        raise InvalidInput(f"bad Redis URL {UNPARSABLE}: {exc}") from None
+        raise _bad(url, str(exc)) from None
     try:
         netloc = urlsplit(url).netloc
         standard_userinfo = netloc.rpartition("@")[0] if "@" in netloc else None
@@ -180,5 +230,6 @@ def check_redis_url(url: object) -> UrlParts:
             if callable(parse):
                 parse(unquote(value))
         except (TypeError, ValueError):
-            raise _bad(url, f"{key}={redact_text(value, url)!r} is not a valid value") from None
+            # Named, never quoted: no query value is ever shown.
+            raise _bad(url, f"the value of {key!r} is not valid") from None
     return parts

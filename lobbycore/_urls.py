@@ -5,8 +5,13 @@ One parser (:func:`parse_url`) serves both. It reads
 a password holding unencoded ``#``, ``/``, ``?``, ``@`` or ``:`` (the userinfo then ends at
 the last ``@`` that is followed by a plausible host), ``&``/``;`` between query parameters,
 IPv6 hosts in brackets. Whatever it cannot place with confidence is refused
-(:class:`MalformedUrl`), and :func:`redact_url` prints such a URL as ``<unparsable url>``
-rather than echo text that may hold a secret.
+(:class:`MalformedUrl`).
+
+What is shown of a URL (:func:`redact_url`, the one redaction every output goes through):
+the password and every query value are masked (a query names its parameters, never their
+values: a misspelt ``?pasword=`` holds a secret as surely as ``?password=``). A URL that
+cannot be read is shown as given when it has no place a secret could sit (no ``@``, no
+``user:password`` shape), its query values masked; otherwise as ``<unparsable url>``.
 """
 
 from __future__ import annotations
@@ -81,12 +86,12 @@ class UrlParts:
         return [(k, v) for k, _, v in (p.partition("=") for p in pieces if p)]
 
     def secrets(self) -> list[str]:
-        """Every secret the URL holds, as written and percent-decoded."""
+        """Every secret the URL holds, as written and percent-decoded: its password and every
+        query value (any of them may be a secret under a misspelt or unexpected name)."""
         found = [] if self.password is None else [self.password]
         for key, value in self.query_params():
-            if _is_secret_key(key):
-                found.append(value)
-            elif _is_user_key(key) and ":" in unquote(value):
+            found.append(value)
+            if _is_user_key(key) and ":" in unquote(value):
                 found.append(unquote(value).split(":", 1)[1])
                 if ":" in value:
                     found.append(value.split(":", 1)[1])
@@ -118,14 +123,11 @@ def _redact_userinfo(userinfo: str) -> str:
 
 
 def _redact_query(query: str) -> str:
+    """Every value masked, each parameter named; a piece without "=" is masked whole."""
     out = []
     for piece in re.split(r"([&;])", query):
-        key, eq, value = piece.partition("=")
-        if eq and _is_secret_key(key):
-            value = MASK
-        elif eq and _is_user_key(key) and ":" in unquote(value):
-            value = f"{_shown_user(unquote(value).split(':', 1)[0])}:{MASK}"
-        out.append(f"{key}{eq}{value}")
+        key, eq, _ = piece.partition("=")
+        out.append(piece if piece in ("", "&", ";") else f"{key}={MASK}" if eq else MASK)
     return "".join(out)
 
 
@@ -212,30 +214,64 @@ def parse_url(url: str) -> UrlParts:
     return standard
 
 
+def _unparsable_shown(url: str) -> str:
+    """A URL parse_url refused, as given if no part of it can hold a secret (its query
+    values masked), else ``<unparsable url>``."""
+    matched = _SCHEME.match(url) if isinstance(url, str) else None
+    if matched is None or "@" in url:
+        return UNPARSABLE
+    scheme, rest = matched.groups()
+    before, question, query = rest.partition("?")
+    netloc_end = len(before) if (m := re.search(r"[/#]", before)) is None else m.start()
+    netloc = before[:netloc_end]
+    host, colon, port = netloc.partition(":")
+    # "redis://:secret" or "redis://user:secret" is a password whose "@host" was forgotten:
+    # a non-numeric "port" with no host, or with nothing after it, may be one.
+    if (
+        colon
+        and not netloc.startswith("[")
+        and (not host or (not port.isdigit() and netloc_end == len(before)))
+    ):
+        return UNPARSABLE
+    return f"{scheme}://{before}" + (f"?{_redact_query(query)}" if question else "")
+
+
 def redact_url(url: str) -> str:
-    """The URL with every credential replaced by ``***``; ``<unparsable url>`` if unreadable.
+    """The URL fit to print: its password and every query value replaced by ``***``.
 
     ``redis://user:secret@host:6379/0`` -> ``redis://user:***@host:6379/0``;
-    ``redis://host/0?password=secret`` -> ``redis://host/0?password=***``.
+    ``redis://host/0?password=secret&db=1`` -> ``redis://host/0?password=***&db=***``;
+    ``redis://host:port/0`` (unreadable, but no secret in it) is shown as given;
+    ``redis://:secret`` (unreadable, maybe a password) -> ``<unparsable url>``.
     """
+    if isinstance(url, str) and not url.isprintable():
+        return UNPARSABLE  # a line break or control character: shown, it would split the line
     try:
         return parse_url(url).redacted()
     except MalformedUrl:
-        return UNPARSABLE
+        return _unparsable_shown(url)
 
 
 def redact_text(text: str, url: str) -> str:
     """``text`` (an error message, a log line) with ``url`` redacted and its secrets masked
     wherever they appear (secrets shorter than 4 characters are only hidden inside the URL)."""
-    text = text.replace(url, redact_url(url))
+    shown = redact_url(url)
     try:
         secrets = parse_url(url).secrets()
     except MalformedUrl:
-        return text
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_TEXT_SECRET:
-            text = text.replace(secret, MASK)
-    return text
+        # What may be query values of a URL that cannot be read (a piece without "=" too).
+        query = url.partition("?")[2] if isinstance(url, str) else ""
+        secrets = [piece.rpartition("=")[2] for piece in re.split(r"[&;]", query)]
+    secrets = sorted({s for s in secrets if len(s) >= MIN_TEXT_SECRET}, key=len, reverse=True)
+    pieces = text.split(url) if url else [text]
+    masked = []
+    for piece in pieces:
+        # The redacted URL is kept whole: a secret equal to part of it must not garble it.
+        parts = piece.split(shown)
+        for secret in secrets:
+            parts = [part.replace(secret, MASK) for part in parts]
+        masked.append(shown.join(parts))
+    return shown.join(masked)
 
 
 def _flag_kind(flag: str) -> str | None:

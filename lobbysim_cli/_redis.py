@@ -1,6 +1,7 @@
 """How every command opens Redis: a URL through ``lobbycore.connect``, or an embedded server.
 
-A URL that is malformed or unreachable is a UsageError in one line, password redacted.
+A URL that is malformed, unreachable or refused is a UsageError in one line, in the words
+Locust's scenarios use too (``lobbycore._connect.unusable``), no secret in it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import redis
 import redis.asyncio
 
 from lobbycore import InvalidInput, connect, redact_url
+from lobbycore._connect import unusable
 from lobbycore.admin import count_pool_keys
 
 from ._common import UsageError, one_line
@@ -23,7 +25,7 @@ EMBEDDED = "embedded in-process Redis (fakeredis + Lua)"
 
 
 def _unusable(url: str, exc: Exception) -> UsageError:
-    return UsageError(f"cannot use Redis at {redact_url(url)}: {one_line(exc, url)}")
+    return UsageError(unusable(exc, url))
 
 
 def open_sync(url: str) -> Any:

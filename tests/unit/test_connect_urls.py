@@ -86,3 +86,37 @@ def test_a_url_that_is_not_text_is_invalid_input() -> None:
 )
 def test_well_formed_urls_pass_the_check(url: str) -> None:
     assert check_redis_url(url).redacted().count(SECRET) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "line"),
+    [
+        # No secret in it: shown as given, although it cannot be read.
+        (
+            "redis://h:notaport/0",
+            "bad Redis URL 'redis://h:notaport/0': the port must be a number from 1 to 65535",
+        ),
+        # A misspelt parameter is named; its value (a password, most likely) is not shown.
+        (
+            f"redis://127.0.0.1:{PORT}/0?pasword={SECRET}",
+            f"bad Redis URL 'redis://127.0.0.1:{PORT}/0?pasword=***': "
+            "unknown query parameter 'pasword'",
+        ),
+        (
+            f"redis://127.0.0.1:{PORT}/0?socket_timeout={SECRET}",
+            f"bad Redis URL 'redis://127.0.0.1:{PORT}/0?socket_timeout=***': "
+            "the value of 'socket_timeout' is not valid",
+        ),
+        # Where a password may sit in an unreadable URL, it is not shown.
+        (
+            f"redis://default:{SECRET}",
+            "bad Redis URL '<unparsable url>': the port must be a number from 1 to 65535",
+        ),
+    ],
+    ids=stable_id,
+)
+def test_the_message_shows_the_url_as_far_as_no_secret_shows(url: str, line: str) -> None:
+    for check in (connect, check_redis_url):
+        with pytest.raises(InvalidInput) as info:
+            check(url)
+        assert str(info.value) == line
