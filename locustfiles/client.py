@@ -10,13 +10,16 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from locust import User
 from locust.env import Environment
 
 from lobbycore import Booking, Lobby
 from lobbycore.typing import SyncStore
+
+from .state import process_store, settings_of
 
 REQUEST_TYPE = "lobby"
 
@@ -48,6 +51,47 @@ def new_party_ids(store: SyncStore, size: int) -> list[str]:
     return party
 
 
+class Request:
+    """One store call's report to Locust, fired once as its ``with`` block ends.
+
+    If the block raises an ``Exception``, the call is reported as a failure (response
+    length 0) and the exception goes no further: the code after the block runs, so a
+    method that returned from inside the block returns its failure value there. A
+    ``BaseException`` (a user killed mid-call, Ctrl-C) is not reported and propagates.
+    Otherwise the call is a success under ``name``, of ``length``.
+
+    Locust's own ``events.request.measure`` times from its own start (an open-model call
+    counts from when it was meant to be sent) and reports a killed user's call as a
+    success, hence this.
+    """
+
+    __slots__ = ("_fire", "_started", "length", "name")
+
+    def __init__(self, fire: Callable[..., Any], name: str, started: float) -> None:
+        self._fire = fire
+        self._started = started
+        self.name = name
+        self.length = 0
+
+    def __enter__(self) -> Request:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any
+    ) -> bool:
+        if error is not None and not isinstance(error, Exception):
+            return False
+        self._fire(
+            request_type=REQUEST_TYPE,
+            name=self.name,
+            response_time=(time.perf_counter() - self._started) * 1000,
+            response_length=0 if error is not None else self.length,
+            exception=error,
+            context={},
+        )
+        return True
+
+
 class LobbyClient:
     """Calls the store and reports each call. Failed calls return None (and are reported).
 
@@ -60,15 +104,8 @@ class LobbyClient:
         self.store = store
         self._fire = environment.events.request.fire
 
-    def _report(self, name: str, started: float, length: int, error: BaseException | None) -> None:
-        self._fire(
-            request_type=REQUEST_TYPE,
-            name=name,
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=length,
-            exception=error,
-            context={},
-        )
+    def _request(self, name: str, started: float | None = None) -> Request:
+        return Request(self._fire, name, time.perf_counter() if started is None else started)
 
     def join(
         self,
@@ -81,63 +118,44 @@ class LobbyClient:
         """``intended``: the perf_counter time the call was scheduled for (open model); the
         response time then counts from it, queueing delay included. ``placing``: 0 if the
         buyer is already in a lobby (the join then places nobody)."""
-        started = time.perf_counter() if intended is None else intended
-        try:
-            lobby: Lobby = self.store.find_or_create_lobby(user_id, max_users)
-        except Exception as exc:
-            self._report(name, started, 0, exc)
-            return None
-        self._report(name, started, placing, None)
-        return lobby
+        with self._request(name, started=intended) as call:
+            lobby = self.store.find_or_create_lobby(user_id, max_users)
+            call.length = placing
+            return lobby
+        return None
 
     def party_join(self, user_ids: Sequence[str], max_users: int) -> Lobby | None:
         """A party of new buyers."""
-        started = time.perf_counter()
-        try:
-            lobby: Lobby = self.store.join_party(user_ids, max_users)
-        except Exception as exc:
-            self._report("party_join", started, 0, exc)
-            return None
-        self._report("party_join", started, len(user_ids), None)
-        return lobby
+        with self._request("party_join") as call:
+            lobby = self.store.join_party(user_ids, max_users)
+            call.length = len(user_ids)
+            return lobby
+        return None
 
     def leave(self, user_id: str) -> bool:
         """True if the call succeeded (whether or not the user was in a lobby)."""
-        started = time.perf_counter()
-        try:
+        with self._request("leave"):
             self.store.leave_lobby(user_id)
-        except Exception as exc:
-            self._report("leave", started, 0, exc)
-            return False
-        self._report("leave", started, 0, None)
-        return True
+            return True
+        return False
 
     def lobby_of(self, user_id: str) -> Lobby | None:
-        started = time.perf_counter()
-        try:
-            lobby: Lobby | None = self.store.lobby_of(user_id)
-        except Exception as exc:
-            self._report("lobby_of", started, 0, exc)
-            return None
-        self._report("lobby_of", started, 0, None)
-        return lobby
+        with self._request("lobby_of"):
+            return self.store.lobby_of(user_id)
+        return None
 
     def book(
         self, lobby_id: str, expected: tuple[type[BaseException], ...] = ()
     ) -> Booking | BaseException | None:
         """The Booking; an expected exception (reported under book:<outcome>, the scenario's
         normal path, not an error); None on error."""
-        started = time.perf_counter()
-        try:
-            booking: Booking = self.store.book_ticket(lobby_id)
-        except expected as exc:
-            self._report(f"book:{outcome_name(exc)}", started, 0, None)
-            return exc
-        except Exception as exc:
-            self._report("book", started, 0, exc)
-            return None
-        self._report("book", started, 0, None)
-        return booking
+        with self._request("book") as call:
+            try:
+                return self.store.book_ticket(lobby_id)
+            except expected as exc:
+                call.name = f"book:{outcome_name(exc)}"
+                return exc
+        return None
 
 
 class LobbyUser(User):
@@ -148,7 +166,5 @@ class LobbyUser(User):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        from .runtime import process_store, settings_of
-
         self.settings = settings_of(environment)
         self.client = LobbyClient(process_store(environment), environment)

@@ -19,7 +19,7 @@ import gevent
 from locust import constant, task
 
 from lobbycore import AlreadyBooked, SoldOut
-from locustfiles import runtime  # noqa: F401  (registers the run's hooks)
+from locustfiles import lifecycle  # noqa: F401  (hooks the run into Locust's events)
 from locustfiles.client import LobbyUser, new_buyer_id, new_party_ids
 from locustfiles.options import add_lobby_options  # noqa: F401  (registers the options)
 

@@ -272,16 +272,17 @@ def test_a_fresh_pool_name_that_holds_lobbies_is_refused(
     LobbyStore(redis_server.client(), pool=pool_name).find_or_create_lobby("someone", 4)
     code = f"""
 from locustfiles.options import LobbySettings
-from locustfiles.runtime import SetupError, _new_state
+from locustfiles.pool import open_pool
+from locustfiles.store import SetupError
 settings = LobbySettings(
     redis_url={redis_server.url!r}, pool={pool_name!r}, max_users=4, strategy="atomic",
     seats=None, party_share=0.0, lobby_ttl=600.0, arrival_rate=10.0,
 )
 try:
-    _new_state(settings, named_pool=False)
+    open_pool(settings, named_pool=False)
 except SetupError as exc:
     print("refused:", exc)
-print("named:", _new_state(settings, named_pool=True).settings.pool)
+print("named:", open_pool(settings, named_pool=True).settings.pool)
 """
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
