@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import uuid
 from typing import TYPE_CHECKING
 
 import redis
@@ -19,13 +17,12 @@ from ._common import (
     add_redis_url,
     finite_float,
     float_in,
-    headless_status,
     one_line,
     require_extra,
     run_seconds,
-    summary_line,
     url_or_env,
 )
+from ._headless import run_headless
 from ._redis import claim_pool, open_clients
 
 if TYPE_CHECKING:
@@ -60,9 +57,13 @@ def add_parser(commands: Commands) -> None:
             "impatient, and a lobby is booked as soon as it is full. Runs on an embedded "
             "in-process Redis unless --redis-url (or REDIS_URL) names one. Keys: space pause, "
             "+/- arrival rate, s atomic/naive, b book full lobbies, r reset, q quit. "
-            "The dashboard rides out Redis outages (its title shows 'disconnected — retrying'). "
-            "--headless prints one key=value summary line; exit 0, 1 if a guarantee broke, 2 "
-            "on bad input, 3 if Redis failed during the run (the counts cover only part of it). "
+            "The dashboard rides out Redis outages (its title shows 'disconnected — retrying'); "
+            "a server that comes back without the pool (a restart without persistence, a "
+            "FLUSHALL) is said so, and the run carries on in a fresh pool. "
+            "--headless prints one key=value summary line in every ending (ctrl-c and SIGTERM "
+            "too); exit 0, 1 if a guarantee broke, 2 on bad input or an error, 3 if Redis "
+            "failed or lost the pool during the run (the counts cover only part of it), 130 "
+            "or 143 if ended by SIGINT or SIGTERM. "
             + POOL_RULE.format(reset=", and the r (reset) and s (switch strategy) keys refuse")
         ),
     )
@@ -146,12 +147,13 @@ def run(args: argparse.Namespace) -> int:
     from lobbycore import InvalidInput, check_naive_supported
     from lobbycore.admin import delete_pool
     from simulator import Simulation
+    from simulator.engine import fresh_pool_name
 
     require_extra(NAME, "tui")
     url = url_or_env(args.redis_url)
     if url is None:
         require_extra(NAME, "embedded")
-    pool = args.pool or ("demo" if url is None else f"demo-{uuid.uuid4().hex[:8]}")
+    pool = args.pool or ("demo" if url is None else fresh_pool_name())
     config = sim_config(args, pool)
     clients = open_clients(url)
     owned = claim_pool(clients.sync_client, pool, reuse=args.reuse_pool, where=clients.where)
@@ -163,11 +165,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         if args.headless:
-            asyncio.run(simulation.run(args.duration or HEADLESS_SECONDS))
-            print(summary_line(simulation.summary()))
-            return headless_status(
-                violations=simulation.auditor.violations, incomplete=simulation.incomplete
-            )
+            return run_headless(simulation, args.duration or HEADLESS_SECONDS)
         from simulator.dashboard import LobbySimApp
 
         app = LobbySimApp(simulation)
@@ -176,12 +174,14 @@ def run(args: argparse.Namespace) -> int:
             raise app.failure
         return 0
     finally:
-        if url is not None and owned and not args.keep:
+        # The pools the run made: the first (unless reused), and a fresh one for each pool
+        # whose state the server lost.
+        for made in simulation.created_pools if url is not None and not args.keep else ():
             try:
                 for naive in (False, True):
-                    delete_pool(clients.sync_client, pool, naive=naive)
+                    delete_pool(clients.sync_client, made, naive=naive)
             except redis.RedisError as exc:
                 print(
-                    f"lobbysim: warning: pool {pool!r} not deleted: {one_line(exc, url)}",
+                    f"lobbysim: warning: pool {made!r} not deleted: {one_line(exc, url)}",
                     file=sys.stderr,
                 )

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING
 
 from ._common import (
     SHARDS_HELP,
     UsageError,
     add_redis_url,
-    headless_status,
     require_extra,
     run_seconds,
     shard_count,
-    summary_line,
     url_or_env,
 )
+from ._headless import run_headless
 from ._redis import open_clients
 
 if TYPE_CHECKING:
@@ -31,11 +29,14 @@ def add_parser(commands: Commands) -> None:
         NAME,
         help="the same dashboard following a pool that another process (Locust) is loading",
         description=(
-            "Follow a pool through lobbycore's event stream; read-only. The dashboard rides "
-            "out Redis outages (its title shows 'disconnected — retrying') and says when the "
-            "pool holds no key. --headless prints one key=value summary line; exit 0, 1 if a "
-            "guarantee broke, 2 on bad input, 3 if Redis failed during the run (the counts "
-            "cover only part of it), 4 if the pool never held a key."
+            "Follow a pool through lobbycore's event stream, counting from its first event; "
+            "read-only. The dashboard rides out Redis outages (its title shows 'disconnected "
+            "— retrying'), says when the pool holds no key or is gone (its state lost on the "
+            "server), and waits for it. --headless prints one key=value summary line in every "
+            "ending (ctrl-c and SIGTERM too); exit 0, 1 if a guarantee broke, 2 on bad input "
+            "or an error, 3 if Redis failed or lost the pool during the run (the counts cover "
+            "only part of it), 4 if the pool never held a key, 130 or 143 if ended by SIGINT "
+            "or SIGTERM."
         ),
     )
     add_redis_url(watch, "the Redis holding the pool (default: REDIS_URL)")
@@ -66,23 +67,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
     if args.headless:
-        asyncio.run(follower.run(args.duration or HEADLESS_SECONDS))
-        summary = {
-            "pool": args.pool,
-            "joins": str(follower.metrics.joins.total),
-            "leaves": str(follower.metrics.leaves.total),
-            "bookings": str(follower.metrics.bookings.total),
-            "lobbies": str(len(follower.board.cards)),
-            "violations": str(follower.auditor.violations),
-            "pool_found": "yes" if follower.pool_seen else "no",
-            **follower.health(),
-        }
-        print(summary_line(summary))
-        return headless_status(
-            violations=follower.auditor.violations,
-            incomplete=follower.incomplete,
-            pool_missing=not follower.pool_seen,
-        )
+        return run_headless(follower, args.duration or HEADLESS_SECONDS)
     from simulator.dashboard import LobbySimApp
 
     app = LobbySimApp(follower)

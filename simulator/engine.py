@@ -15,19 +15,22 @@ import itertools
 import math
 import random
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from lobbycore import (
     AlreadyBooked,
     Lobby,
     LobbyError,
     LobbyNotFound,
+    PoolStateLost,
     SoldOut,
     async_check_naive_supported,
     async_store_for,
 )
-from lobbycore.admin import async_delete_pool
+from lobbycore.admin import async_count_pool_keys, async_delete_pool
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
@@ -39,7 +42,9 @@ from lobbycore.typing import AsyncStore
 
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
-from .source import AUDIT_SECONDS, REDIS_FAILURES, LiveSource
+from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
+
+T = TypeVar("T")
 
 MIN_RATE = 0.1
 MAX_RATE = 10_000.0
@@ -127,6 +132,14 @@ class SimConfig:
 
 
 STOP_RETRY_SECONDS = 0.5
+RETRY_SECONDS = 0.5
+"""Between two tries of a call that must succeed before buyers carry on (Redis was down)."""
+FRESH_POOL_PREFIX = "demo-"
+
+
+def fresh_pool_name() -> str:
+    """A pool name of the demo's own (a run on a real Redis, or one whose pool was lost)."""
+    return f"{FRESH_POOL_PREFIX}{uuid.uuid4().hex[:8]}"
 
 
 async def _stop(tasks: set[asyncio.Task[Any]]) -> None:
@@ -146,6 +159,10 @@ def _store_for(clients: RedisClients, config: SimConfig) -> AsyncStore:
     )
 
 
+def _what_was_lost(exc: PoolStateLost) -> str:
+    return "was replaced (its meta holds another epoch)" if exc.found else "lost its meta key"
+
+
 class ResetRefused(Exception):
     """The pool was not created by this run, so resetting (deleting) it is refused."""
 
@@ -162,11 +179,18 @@ class Simulation(LiveSource):
         self.rng = random.Random(config.seed)
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._failed: asyncio.Event | None = None
         self.fatal: BaseException | None = None
         """The first unexpected error of any task: it ends the run, which raises it."""
         self._waiting: dict[str, asyncio.Event] = {}
         self._booking: set[str] = set()
+        self.created_pools: list[str] = [config.pool] if owns_pool else []
+        """Pools this run made (so may delete at its end): the first, if it held no key, and
+        each fresh pool started after the server lost the state of the one in use."""
+        self._switching = asyncio.Lock()
+        """Held while the buyers are stopped and the pool changes (reset, or a lost pool)."""
+        self._recovery: asyncio.Task[None] | None = None
+        self._ending: asyncio.Event | None = None
+        self._running = False
 
     # -- controls ------------------------------------------------------------------------------
     @property
@@ -201,27 +225,95 @@ class Simulation(LiveSource):
             )
         if strategy == "naive":  # KeysUnavailable before anything is stopped or deleted
             await async_check_naive_supported(self.clients.async_client)
-        self.generation += 1
-        await _stop(self._tasks)
-        self._tasks.clear()
-        self._waiting.clear()
-        self._booking.clear()
-        for naive in (False, True):
-            await async_delete_pool(self.clients.async_client, self.config.pool, naive=naive)
-        if strategy is not None:
-            self.config = replace(self.config, strategy=strategy)
-            self.store = _store_for(self.clients, self.config)
-        self.clear()
-        await self._prepare()
+        async with self._switching:
+            await self._stop_buyers()
+            for naive in (False, True):
+                await async_delete_pool(self.clients.async_client, self.config.pool, naive=naive)
+            # A new store: the old one holds the deleted pool's epoch, and would find every
+            # call's pool lost.
+            self._use(replace(self.config, strategy=strategy or self.config.strategy))
+            self.clear()
+            await self._prepare()
         self.note(f"pool {self.config.pool!r} reset, strategy {self.config.strategy}")
 
     async def switch_strategy(self) -> None:
         await self.reset("naive" if self.config.strategy == "atomic" else "atomic")
 
+    async def _stop_buyers(self) -> None:
+        """Stop every buyer; what they were doing is dropped (a new generation)."""
+        self.generation += 1
+        await _stop(self._tasks)
+        self._tasks.clear()
+        self._waiting.clear()
+        self._booking.clear()
+
+    def _use(self, config: SimConfig) -> None:
+        """Go on with ``config`` through a new store; reads started before are dropped."""
+        self.config = config
+        self.pool = config.pool
+        self.store = _store_for(self.clients, config)
+        self.generation += 1
+
+    # -- a pool the server lost ----------------------------------------------------------------
+    def state_lost(self, exc: PoolStateLost, generation: int) -> None:
+        """Buyers cannot go on in a pool whose state is gone (the store refuses, rightly, to
+        read it as a new one): carry on in a fresh pool, once, whoever noticed first."""
+        if generation != self.generation or self._recovery is not None:
+            return
+        lost = self.pool
+        self.generation += 1  # what buyers still hear back from the lost pool is dropped
+        self.retire_pool()
+        if not self._running:  # found by the last look at the pool, after the run
+            self.note(f"{STATE_LOST}: pool {lost!r} {_what_was_lost(exc)}")
+            return
+        self._recovery = self._supervised(self._start_fresh_pool(lost, exc))
+
+    async def _start_fresh_pool(self, lost: str, exc: PoolStateLost) -> None:
+        try:
+            async with self._switching:
+                await self._stop_buyers()
+                pool = await self._retried(self._free_pool_name)
+                self.created_pools.append(pool)
+                self.owns_pool = True  # a pool of its own: reset works again
+                self._use(replace(self.config, pool=pool))
+                await self._retried(self._prepare)
+        finally:
+            self._recovery = None
+        self.note(
+            f"{STATE_LOST}: started a fresh pool {pool} (pool {lost!r} {_what_was_lost(exc)}; "
+            "its counts stay in the summary)"
+        )
+
+    async def _free_pool_name(self) -> str:
+        while True:
+            pool = fresh_pool_name()
+            held = 0
+            for naive in (False, True):
+                held += await async_count_pool_keys(self.clients.async_client, pool, naive=naive)
+            if not held:
+                return pool
+
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` until Redis answers it (each failure counted as an outage's)."""
+        while True:
+            try:
+                result = await call()
+            except REDIS_FAILURES as exc:
+                self.lost(exc)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            self.reached()
+            return result
+
     # -- running -------------------------------------------------------------------------------
     async def _prepare(self) -> None:
         if self.config.seats is not None:
             await self.store.set_seats(self.config.seats)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._ending is not None:
+            self._ending.set()
 
     async def run(self, duration: float | None = None) -> None:
         """Run until cancelled, or for ``duration`` seconds (then stop every buyer).
@@ -230,21 +322,30 @@ class Simulation(LiveSource):
         ends the run, and is raised here, once."""
         await self._prepare()
         self.started = time.monotonic()
-        self._failed = asyncio.Event()
+        self._ending = asyncio.Event()
+        if self.stop_requested:
+            self._ending.set()
         self.note(
             f"{self.config.strategy} store, pool {self.config.pool!r} on {self.clients.where}"
         )
+        self._running = True
         arrivals = self._supervised(self._arrivals())
         audits = self._supervised(self._audits())
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._failed.wait(), duration)
+                await asyncio.wait_for(self._ending.wait(), duration)
         finally:
-            await _stop({arrivals, audits, *self._tasks})
+            self._running = False
+            recovery = {self._recovery} if self._recovery is not None else set()
+            await _stop({arrivals, audits, *recovery, *self._tasks})
         if self.fatal is not None:
             raise self.fatal
+        generation = self.generation
         try:
             await self.audit_once()  # a last look at the pool, with nothing in flight
+        except PoolStateLost as exc:
+            self.reached()
+            self.state_lost(exc, generation)
         except REDIS_FAILURES as exc:
             self.lost(exc)
 
@@ -261,8 +362,8 @@ class Simulation(LiveSource):
         exc = task.exception()
         if exc is not None and self.fatal is None:
             self.fatal = exc
-            if self._failed is not None:
-                self._failed.set()
+            if self._ending is not None:
+                self._ending.set()
 
     def _spawn(self, coroutine: Any) -> None:
         task = self._supervised(coroutine)
@@ -272,7 +373,7 @@ class Simulation(LiveSource):
     async def _arrivals(self) -> None:
         while True:
             await asyncio.sleep(self.rng.expovariate(self.config.rate))
-            if self.paused:
+            if self.paused or self._switching.locked():
                 continue
             size = 1
             if self.rng.random() < self.config.party_share:
@@ -291,6 +392,10 @@ class Simulation(LiveSource):
                 lobby = await store.find_or_create_lobby(users[0], config.max_users)
             else:
                 lobby = await store.join_party(users, config.max_users)
+        except PoolStateLost as exc:
+            self.reached()
+            self.state_lost(exc, epoch)
+            return
         except LobbyError as exc:
             self.metrics.errors += 1
             self.note(f"join failed: {exc}")
@@ -340,6 +445,10 @@ class Simulation(LiveSource):
             self.auditor.start(user)
             try:
                 after = await self.store.leave_lobby(user)
+            except PoolStateLost as exc:
+                self.reached()
+                self.state_lost(exc, epoch)
+                return
             except LobbyError as exc:
                 self.note(f"leave failed: {exc}")
                 continue
@@ -401,6 +510,10 @@ class Simulation(LiveSource):
         except LobbyNotFound:
             self.board.remove(lobby_id)  # emptied or expired meanwhile
             return
+        except PoolStateLost as exc:
+            self.reached()
+            self.state_lost(exc, epoch)
+            return
         except LobbyError as exc:
             self.metrics.errors += 1
             self.note(f"booking failed: {exc}")
@@ -430,15 +543,21 @@ class Simulation(LiveSource):
             await self.audit_live()
 
     # -- reporting -----------------------------------------------------------------------------
+    def pool_notes(self) -> list[str]:
+        if self._recovery is not None:
+            return [f"{STATE_LOST}: starting a fresh pool"]
+        return [f"{STATE_LOST}: fresh pool"] if self.lost_pools else []
+
     def summary(self) -> dict[str, str]:
+        """The headless summary: the counts of the whole run, lost pools' included."""
         elapsed = max(1e-9, time.monotonic() - self.started)
-        counts = self.auditor.counts()
+        counts = self.violation_counts()
         return {
             "strategy": self.config.strategy,
             "joins": str(self.metrics.joins.total),
             "leaves": str(self.metrics.leaves.total),
             "bookings": str(self.metrics.bookings.total),
-            "violations": str(self.auditor.violations),
+            "violations": str(self.violations),
             **{kind: str(n) for kind, n in counts.items()},
             "joins_per_s": f"{self.metrics.joins.total / elapsed:.1f}",
             "p50_ms": f"{self.metrics.join_latency.percentile(50):.2f}",
@@ -447,4 +566,5 @@ class Simulation(LiveSource):
             "seats_left": "unlimited"
             if self.metrics.seats_left is None
             else str(self.metrics.seats_left),
+            **self.pool_summary(),
         }

@@ -2,7 +2,8 @@
 
 No simulated buyers: the board follows the pool's event stream, and a periodic read of
 the pool checks what can be checked without knowing what clients were told (capacity,
-users in two lobbies).
+users in two lobbies). The counts cover the pool from its first event (as far as its
+stream, capped at about 10,000 events, still holds it).
 """
 
 from __future__ import annotations
@@ -10,59 +11,111 @@ from __future__ import annotations
 import asyncio
 import time
 
-from lobbycore import AsyncLobbyStore, LobbyError
+from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost
 from lobbycore.admin import async_count_pool_keys
 
 from .clients import RedisClients
-from .source import AUDIT_SECONDS, REDIS_FAILURES, LiveSource
+from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
 
 POLL_SECONDS = 0.1
 BATCH = 1000
+MAX_BATCHES = 50
+"""Batches read per poll at most: a backlog is read at once, and the screen stays live."""
+
+
+def _reader(clients: RedisClients, pool: str, shards: int) -> AsyncLobbyStore:
+    # A follower only reads: it must not make the pool it is told to follow (a typo'd name
+    # would then exist); until the pool appears its reads raise PoolNotFound.
+    return AsyncLobbyStore(
+        clients.async_client, pool=pool, lobby_ttl=None, shards=shards, create_pool=False
+    )
 
 
 class PoolFollower(LiveSource):
     def __init__(self, clients: RedisClients, pool: str, shards: int = 1) -> None:
-        # A follower only reads: it must not make the pool it is told to follow (a typo'd name
-        # would then exist); until the pool appears its reads raise PoolNotFound.
-        store = AsyncLobbyStore(
-            clients.async_client, pool=pool, lobby_ttl=None, shards=shards, create_pool=False
-        )
-        super().__init__(clients, pool, store)
+        super().__init__(clients, pool, _reader(clients, pool, shards))
+        self.shards = shards
         self.last_event = "0-0"
         self.pool_seen = False
         """Whether the pool held keys at some point of the run."""
+        self.pool_gone = False
+        """The server lost the pool's state after it was seen: waiting for the pool."""
+        self._caught_up = False
+
+    @property
+    def pool_never_seen(self) -> bool:
+        return not self.pool_seen
+
+    def pool_notes(self) -> list[str]:
+        if self.pool_gone:
+            return [f"{STATE_LOST}: waiting for the pool"]
+        if self.lost_pools:
+            return [f"{STATE_LOST}: following a new pool"]
+        return super().pool_notes()
 
     async def _catch_up(self) -> None:
-        """Start from the end of the stream: what came before is in the first read of the pool."""
+        """Count the pool's events from its first one (those from before the watch started
+        too); the board is drawn from the first read of the pool, not from old news."""
         while batch := await self.store.events(after=self.last_event, count=BATCH):
+            for event in batch:
+                self._count(event, live=False)
             self.last_event = batch[-1].id
+        self._caught_up = True
+        self.pool_seen = True
+        if self.pool_gone:
+            self.pool_gone = False
+            self.note(f"pool {self.pool!r} is back (a new pool): following it from its first event")
 
     async def run(self, duration: float | None = None) -> None:
-        """Follow the pool; Redis failures are counted and retried (see ``lost``)."""
+        """Follow the pool; Redis failures are counted and retried (see ``lost``), a lost
+        pool is waited for."""
         deadline = None if duration is None else time.monotonic() + duration
         self.note(f"watching pool {self.pool!r} on {self.clients.where}")
-        caught_up = False
         next_audit = time.monotonic()
-        while deadline is None or time.monotonic() < deadline:
+        while not self.stop_requested and (deadline is None or time.monotonic() < deadline):
             if not self.paused:
                 audit_due = time.monotonic() >= next_audit
-                try:
-                    if audit_due and not self.pool_seen:
-                        await self._look_for_pool()
-                    if not caught_up:
-                        await self._catch_up()
-                        caught_up = True
-                    await self.poll()
-                except LobbyError:
-                    pass
-                except REDIS_FAILURES as exc:
-                    self.lost(exc)
-                else:
-                    self.reached()
-                if caught_up and audit_due:
+                await self._follow(look=audit_due and not self.pool_seen)
+                if self._caught_up and audit_due:
                     next_audit = time.monotonic() + AUDIT_SECONDS
                     await self.audit_live()
             await asyncio.sleep(POLL_SECONDS)
+        if not self.paused and self._caught_up:
+            await self._follow(look=False)  # the events up to the end of the run
+
+    async def _follow(self, *, look: bool) -> None:
+        generation = self.generation
+        try:
+            if look:
+                await self._look_for_pool()
+            if not self._caught_up:
+                await self._catch_up()
+            await self.poll()
+        except PoolStateLost as exc:
+            self.reached()
+            self.state_lost(exc, generation)
+        except LobbyError:  # PoolNotFound: not made yet, or still gone
+            self.reached()
+        except REDIS_FAILURES as exc:
+            self.lost(exc)
+        else:
+            self.reached()
+
+    def state_lost(self, exc: PoolStateLost, generation: int) -> None:
+        """The pool is gone from the server (or replaced): say so, and wait for it; its
+        counts stay, a pool that appears under the name is followed from its first event."""
+        if generation != self.generation:
+            return
+        self.generation += 1
+        self.retire_pool()
+        self.pool_gone = True
+        self.store = _reader(self.clients, self.pool, self.shards)  # forgets the old epoch
+        self.last_event = "0-0"
+        self._caught_up = False
+        self.note(
+            f"pool {self.pool!r} is gone: {STATE_LOST} (a restart without persistence, a "
+            "FLUSHALL, a failover to an empty replica?); waiting for it"
+        )
 
     async def _look_for_pool(self) -> None:
         """Say so, once, if the pool holds no key; and when it appears."""
@@ -81,20 +134,49 @@ class PoolFollower(LiveSource):
                 "(a typo in --pool, or a different --shards?); waiting for it"
             )
 
+    def _count(self, event: LobbyEvent, *, live: bool = True) -> None:
+        """Count an event; ``live=False``: one read on catching up, counted in the totals
+        but not in the rates (it may be older than the watch)."""
+        metrics = self.metrics
+        if event.type == "joined":
+            metrics.joins.add(len(event.users), rated=live)
+        elif event.type == "left":
+            metrics.leaves.add(len(event.users), rated=live)
+        elif event.type == "booked":
+            metrics.bookings.add(rated=live)
+        elif event.type == "expired":
+            metrics.expired.add(rated=live)
+
     async def poll(self) -> int:
-        events = await self.store.events(after=self.last_event, count=BATCH)
-        for event in events:
-            self.board.apply(event)
-            if event.type == "joined":
-                self.metrics.joins.add(len(event.users))
-            elif event.type == "left":
-                self.metrics.leaves.add(len(event.users))
-            elif event.type == "booked":
-                self.metrics.bookings.add()
-                self.note(f"booked {event.lobby_id[-6:]} for {len(event.users)}")
-            elif event.type == "expired":
-                self.metrics.expired.add()
-                self.note(f"expired {event.lobby_id[-6:]}")
-        if events:
-            self.last_event = events[-1].id
-        return len(events)
+        """Apply the events since the last one read; how many."""
+        read = 0
+        for _ in range(MAX_BATCHES):
+            events = await self.store.events(after=self.last_event, count=BATCH)
+            for event in events:
+                self.board.apply(event)
+                self._count(event)
+                if event.type == "booked":
+                    self.note(f"booked {event.lobby_id[-6:]} for {len(event.users)}")
+                elif event.type == "expired":
+                    self.note(f"expired {event.lobby_id[-6:]}")
+            if events:
+                self.last_event = events[-1].id
+            read += len(events)
+            if len(events) < BATCH:
+                break
+        return read
+
+    def summary(self) -> dict[str, str]:
+        """The headless summary: the counts of the whole run, a lost pool's included."""
+        return {
+            "pool": self.pool,
+            "joins": str(self.metrics.joins.total),
+            "leaves": str(self.metrics.leaves.total),
+            "bookings": str(self.metrics.bookings.total),
+            "lobbies": str(len(self.board.cards)),
+            "violations": str(self.violations),
+            "pool_found": "yes" if self.pool_seen else "no",
+            **self.health(),
+            "pools_lost": str(len(self.lost_pools)),
+            "pool_gone": "yes" if self.pool_gone else "no",
+        }

@@ -18,8 +18,12 @@ class RateMeter:
         self._buckets: deque[tuple[int, int]] = deque()  # (second, count)
         self.total = 0
 
-    def add(self, n: int = 1) -> None:
+    def add(self, n: int = 1, *, rated: bool = True) -> None:
+        """Count ``n`` events now; ``rated=False``: in the total only (events read late, whose
+        time is not now)."""
         self.total += n
+        if not rated:
+            return
         second = int(self._clock())
         if self._buckets and self._buckets[-1][0] == second:
             self._buckets[-1] = (second, self._buckets[-1][1] + n)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 
 import redis
 
-from lobbycore import LobbyError
+from lobbycore import LobbyError, PoolStateLost
 from lobbycore.audit import async_read_lobbies
 from lobbycore.typing import AsyncStore
+from lobbycore.violations import Violation
 
 from .auditor import LiveAuditor
 from .board import Board
@@ -23,6 +24,9 @@ REDIS_FAILURES = (redis.RedisError, OSError)
 """Redis unreachable or failing (``redis.ConnectionError`` is not an ``OSError``): counted,
 shown as disconnected, and retried by the next call; never the end of a run."""
 DISCONNECTED = "disconnected — retrying"
+STATE_LOST = "pool state lost on the server"
+"""What the title and the log say when the server came back without the pool (a restart
+without persistence, a FLUSHALL, a failover to an empty replica)."""
 
 
 def _being_cancelled() -> bool:
@@ -58,6 +62,12 @@ class LiveSource:
         """The pool holds no key (watch: a typo'd name, or a pool not made yet)."""
         self.live_audits = 0
         """Periodic audits that read the pool since the last Redis failure (or the start)."""
+        self.lost_pools: list[str] = []
+        """Pools whose state the server lost during the run, in the order it happened."""
+        self._retired: Counter[Violation] = Counter()
+        """Violations found in those pools: the auditor starts over, the summary keeps them."""
+        self.stop_requested = False
+        """Asked to end (a signal): the run stops as if its duration were up."""
 
     @property
     def strategy(self) -> str:
@@ -83,8 +93,57 @@ class LiveSource:
 
     @property
     def incomplete(self) -> bool:
-        """Redis failed during the run: its counts and audit cover only part of it."""
-        return self.outages > 0
+        """Redis failed, or lost the pool, during the run: its counts and audit cover only
+        part of it."""
+        return self.outages > 0 or bool(self.lost_pools)
+
+    def stop(self) -> None:
+        """End the run soon, as if its duration were up (the last look at the pool included)."""
+        self.stop_requested = True
+
+    # -- the pool, as the server keeps it ---------------------------------------------------------
+    def state_lost(self, exc: PoolStateLost, generation: int) -> None:
+        """The server answered without the pool's state (``exc``), for a call started in
+        ``generation``: the source moves on (a fresh pool, or waiting for the pool)."""
+        raise NotImplementedError
+
+    def retire_pool(self) -> None:
+        """Give up the current pool (its state was lost): its violations stay counted, the
+        auditor and the board start over."""
+        self.lost_pools.append(self.pool)
+        self._retired.update(self.auditor.counts())
+        self.auditor = LiveAuditor()
+        self.board = Board()
+
+    def violation_counts(self) -> dict[Violation, int]:
+        """Violations of the run, by kind: the current pool's and those of lost pools."""
+        counts = self.auditor.counts()
+        return {kind: n + self._retired[kind] for kind, n in counts.items()}
+
+    @property
+    def violations(self) -> int:
+        return self.auditor.violations + self._retired.total()
+
+    @property
+    def pool_never_seen(self) -> bool:
+        """The pool held no key during the whole run (watch)."""
+        return False
+
+    def summary(self) -> dict[str, str]:
+        """The headless summary line's fields."""
+        raise NotImplementedError
+
+    def pool_notes(self) -> list[str]:
+        """What the title says about the pool (the connection aside)."""
+        return ["pool not found"] if self.pool_missing else []
+
+    def pool_summary(self) -> dict[str, str]:
+        """The summary line's account of the pool: the one in use, and the lost ones."""
+        return {
+            "pool": self.pool,
+            "pools_lost": str(len(self.lost_pools)),
+            "lost_pools": ",".join(self.lost_pools),
+        }
 
     def lost(self, exc: BaseException) -> None:
         """A call failed for want of Redis: count it; the first starts an outage.
@@ -120,8 +179,13 @@ class LiveSource:
 
     async def audit_live(self) -> None:
         """The periodic audit: a failure is counted, and the next one tries again."""
+        generation = self.generation
         try:
             await self.audit_once()
+        except PoolStateLost as exc:
+            self.reached()
+            self.state_lost(exc, generation)
+            return
         except LobbyError:
             return
         except REDIS_FAILURES as exc:
@@ -139,9 +203,12 @@ class LiveSource:
         raise NotImplementedError
 
     def clear(self) -> None:
+        """Start every count over (a reset): lost pools included."""
         self.metrics = Metrics()
         self.board = Board()
         self.auditor = LiveAuditor()
+        self.lost_pools.clear()
+        self._retired.clear()
         self.started = time.monotonic()
 
     async def audit_once(self) -> None:

@@ -143,10 +143,9 @@ class LobbySimApp(App[None]):
         source = self.source
         notes = []
         if source.disconnected:
-            notes.append(f"[{DISCONNECTED}, {source.metrics.errors:,} errors]")
-        if source.pool_missing:
-            notes.append("[pool not found]")
-        return "".join(f"  {note}" for note in notes)
+            notes.append(f"{DISCONNECTED}, {source.metrics.errors:,} errors")
+        notes.extend(source.pool_notes())
+        return "".join(f"  [{note}]" for note in notes)
 
     def _update_titles(self) -> None:
         paused = "  [paused]" if self.paused else ""
@@ -205,7 +204,7 @@ class LobbySimApp(App[None]):
             ),
             ("total joins", f"{metrics.joins.total:,}"),
             ("total bookings", f"{metrics.bookings.total:,}"),
-            ("violations", f"{source.auditor.violations:,}"),
+            ("violations", f"{source.violations:,}"),
         ]
 
     # -- actions (the simulation's are only reachable when check_action allows them) ------------
