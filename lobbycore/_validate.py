@@ -50,11 +50,44 @@ def user_ids(values: object, max_users: int) -> tuple[str, ...]:
     return users
 
 
+# -- how a value out of range reads, in the library, the command line and Locust's options ---
+
+
+def whole_range(low: int, high: int | None = None) -> str:
+    """A range of whole numbers as every message says it: ``in 1..1000``, ``at least 1``."""
+    return f"at least {low}" if high is None else f"in {low}..{high}"
+
+
+def number_range(low: float, high: float | None = None, *, low_included: bool = False) -> str:
+    """A range of numbers as every message says it: ``> 0``, ``in (0, 3600]``."""
+    if high is None:
+        return f"{'>=' if low_included else '>'} {low:g}"
+    return f"in {'[' if low_included else '('}{low:g}, {high:g}]"
+
+
+def must_be(bounds: str, value: float) -> str:
+    """``must be <bounds>, got <value>``: the one wording of an out-of-range value (a flag's
+    message puts its name first: ``--max-users must be in 1..1000, got 0``)."""
+    shown = value if isinstance(value, int) else f"{value:g}"
+    return f"must be {bounds}, got {shown}"
+
+
 def whole(value: object, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an int, not {type(value).__name__}")
     if not low <= value <= high:
-        raise InvalidInput(f"{what} must be in {low}..{high}, got {value}")
+        raise InvalidInput(f"{what} {must_be(whole_range(low, high), value)}")
+    return value
+
+
+def number(
+    value: float, what: str, low: float, high: float | None = None, *, low_included: bool = False
+) -> float:
+    """A finite number above ``low`` (or equal to it if ``low_included``), at most ``high``."""
+    above = value >= low if low_included else value > low
+    if not (math.isfinite(value) and above and (high is None or value <= high)):
+        bounds = number_range(low, high, low_included=low_included)
+        raise InvalidInput(f"{what} {must_be(bounds, value)}")
     return value
 
 

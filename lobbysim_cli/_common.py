@@ -1,6 +1,9 @@
-"""What every command shares: the parser class, argument types, extras, the error policy.
+"""What every command shares: the parser class, argument types, option definitions, extras,
+the error policy.
 
-Errors are one line on stderr and exit status 2, never a traceback, never a password.
+Errors are one line on stderr and exit status 2, never a traceback, never a password. One
+mistake reads the same in every command (and in Locust's options): ``lobbysim: error:
+--max-users must be in 1..1000, got 0``, the wording and the limits being lobbycore's own.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ import argparse
 import importlib.util
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
 
-from lobbycore import LobbyError, redact_text, redact_url
-from lobbycore.defaults import MAX_SHARDS
+from lobbycore import LobbyError, check_redis_url, redact_text
+from lobbycore._validate import must_be, number_range, whole_range
+from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_SHARDS, MAX_USERS_LIMIT
 
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
@@ -30,8 +35,6 @@ if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
     """What each command module's ``add_parser`` adds its sub-parser to."""
 
-URL_SCHEMES = ("redis://", "rediss://", "unix://")
-
 EXTRAS: dict[str, tuple[str, ...]] = {
     "tui": ("textual",),
     "load": ("locust", "matplotlib"),
@@ -45,10 +48,20 @@ class UsageError(Exception):
     """Bad input from the command line: reported in one line, exit 2."""
 
 
+# argparse's "argument -u/--users: <why>", which names the option by all its flags.
+_ARGUMENT_ERROR = re.compile(r"argument (?:[^:/ ]+/)*(?P<flag>--?[^:/ ]+): (?P<why>.*)", re.DOTALL)
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # argparse prints the whole usage block; one line is easier to read in a log.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        # argparse prints the whole usage block; one line is easier to read in a log. A bad
+        # value reads as the handlers' and Locust's errors do: "lobbysim: error: --flag why".
+        bad_value = _ARGUMENT_ERROR.fullmatch(message)
+        if bad_value is not None:
+            line = f"{bad_value['flag']} {bad_value['why']}"
+        else:
+            line = f"{message} (see '{self.prog} --help')"
+        self.exit(EXIT_USAGE, f"lobbysim: error: {line}\n")
 
 
 def require_extra(command: str, extra: str) -> None:
@@ -70,10 +83,8 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(must_be(whole_range(low, high), value))
         return value
 
     return parse
@@ -82,6 +93,18 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 positive_int = int_in(1)
 shard_count = int_in(1, MAX_SHARDS)
 SHARDS_HELP = "the pool's shard count, as given to LobbyStore(shards=N) (default 1)"
+lobby_size = int_in(1, MAX_USERS_LIMIT)
+"""--max-users: a lobby's size, within the stores' own limit."""
+
+
+def add_max_users(
+    parser: argparse.ArgumentParser,
+    help: str = f"lobby size (default {DEFAULT_MAX_USERS})",
+    *,
+    default: int | None = DEFAULT_MAX_USERS,
+) -> None:
+    """--max-users, the same option (range, wording) in every command that takes one."""
+    parser.add_argument("--max-users", type=lobby_size, default=default, help=help)
 
 
 def finite_float(text: str) -> float:
@@ -99,16 +122,13 @@ def float_in(
     low: float, high: float | None = None, *, low_included: bool = False
 ) -> Callable[[str], float]:
     """A finite number above ``low`` (or equal to it if ``low_included``), at most ``high``."""
-    if high is None:
-        bounds = f"{'>=' if low_included else '>'} {low:g}"
-    else:
-        bounds = f"in {'[' if low_included else '('}{low:g}, {high:g}]"
+    bounds = number_range(low, high, low_included=low_included)
 
     def parse(text: str) -> float:
         value = finite_float(text)
         above = value >= low if low_included else value > low
         if not above or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value:g}")
+            raise argparse.ArgumentTypeError(must_be(bounds, value))
         return value
 
     return parse
@@ -141,17 +161,11 @@ def choice_of(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def redis_url(text: str) -> str:
-    """A Redis URL; the message never repeats its password."""
-    if not text.startswith(URL_SCHEMES):
-        raise argparse.ArgumentTypeError(
-            f"expected a URL starting with {', '.join(URL_SCHEMES)}, got {redact_url(text)!r}"
-        )
-    return text
-
-
 def add_redis_url(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
-    parser.add_argument("--redis-url", type=redis_url, required=required, help=help)
+    """--redis-url. Checked by :func:`run_handler` before the command runs, with
+    lobbycore's own check, so a bad URL reads the same from the flag, from REDIS_URL (checked
+    when it is used) and in Locust."""
+    parser.add_argument("--redis-url", required=required, help=help)
 
 
 POOL_RULE = (
@@ -208,6 +222,8 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
     """Run a command's handler under the error policy."""
     url = getattr(args, "redis_url", None) or os.environ.get("REDIS_URL")
     try:
+        if getattr(args, "redis_url", None) is not None:
+            check_redis_url(args.redis_url)  # InvalidInput: the same line as lobbycore.connect's
         return int(handler(args))
     except (UsageError, LobbyError) as exc:
         print(f"lobbysim: error: {one_line(exc, url)}", file=sys.stderr)

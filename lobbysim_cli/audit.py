@@ -10,13 +10,12 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
-from lobbycore.defaults import MAX_USERS_LIMIT
-
 from ._common import (
     EXIT_NO_POOL,
     EXIT_VIOLATIONS,
     SHARDS_HELP,
     UsageError,
+    add_max_users,
     add_redis_url,
     choice_of,
     int_in,
@@ -25,6 +24,8 @@ from ._common import (
 from ._redis import open_sync
 
 if TYPE_CHECKING:
+    from lobbycore.audit import PoolLayout
+
     from ._common import Commands
 
 NAME = "audit"
@@ -62,10 +63,10 @@ def add_parser(commands: Commands) -> None:
         help="lobbycore (default), or article: the article's own keys, lobby:<prefix>:<id>",
     )
     audit.add_argument("--prefix", help="--layout article: the article's PREFIX (e.g. ticket)")
-    audit.add_argument(
-        "--max-users",
-        type=int_in(1, MAX_USERS_LIMIT),
-        help="--layout article: the lobby size, for lobbies that do not record theirs",
+    add_max_users(
+        audit,
+        "--layout article: the lobby size, for lobbies that do not record theirs",
+        default=None,
     )
     audit.set_defaults(handler=run)
 
@@ -94,8 +95,12 @@ def run(args: argparse.Namespace) -> int:
         snap = dataclasses.replace(snap, lobbies=sized)
     if not snap.exists:
         asked = PoolLayout(naive=args.naive, shards=args.shards)
-        elsewhere = [layout.flags for layout in pool_layouts(client, args.pool) if layout != asked]
-        where = f"it exists with {' and with '.join(elsewhere)}" if elsewhere else "no key"
+        elsewhere = [
+            difference(asked, layout)
+            for layout in pool_layouts(client, args.pool)
+            if layout != asked
+        ]
+        where = f"it exists {', or '.join(elsewhere)}" if elsewhere else "no key"
         print(f"lobbysim audit: pool {args.pool!r} not found ({where})")
         return EXIT_NO_POOL
     report = check(snap, initial_seats=args.initial_seats)
@@ -109,3 +114,14 @@ def run(args: argparse.Namespace) -> int:
     shown = ",".join(sorted({p.policy for p in policies})) or "unknown"
     print(f"pool={args.pool} {report.summary()} maxmemory_policy={shown}")
     return 0 if report.ok else EXIT_VIOLATIONS
+
+
+def difference(asked: PoolLayout, found: PoolLayout) -> str:
+    """How the flags that read ``found`` differ from those given, naming only the flags that
+    are wrong: ``without --naive``, ``with --shards 3``, ``with --naive, without --shards``."""
+    changes = []
+    if found.naive != asked.naive:
+        changes.append("with --naive" if found.naive else "without --naive")
+    if found.shards != asked.shards:
+        changes.append(f"with --shards {found.shards}" if found.shards > 1 else "without --shards")
+    return ", ".join(changes)

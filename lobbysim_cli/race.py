@@ -23,7 +23,7 @@ from lobbycore import (
 )
 from lobbycore.admin import async_delete_pool
 from lobbycore.audit import AuditReport, History, async_snapshot, check
-from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT, STRATEGIES
+from lobbycore.defaults import STRATEGIES
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import LIVE_CHECKS
 
@@ -31,6 +31,7 @@ from ._common import (
     EXIT_VIOLATIONS,
     POOL_RULE,
     UsageError,
+    add_max_users,
     add_pool_options,
     add_redis_url,
     int_in,
@@ -69,12 +70,7 @@ def add_parser(commands: Commands) -> None:
         default=50,
         help="concurrent joiners (default 50)",
     )
-    race.add_argument(
-        "--max-users",
-        type=int_in(1, MAX_USERS_LIMIT),
-        default=DEFAULT_MAX_USERS,
-        help=f"lobby size (default {DEFAULT_MAX_USERS})",
-    )
+    add_max_users(race)
     race.set_defaults(handler=run)
 
 

@@ -37,6 +37,8 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from lobbycore import InvalidInput
+from lobbycore._validate import whole
 from lobbycore.answers import FAIL, OK, UNKNOWN, AnswersReport, Call, check_answers, interned
 from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT
 from lobbycore.violations import Violation
@@ -122,8 +124,10 @@ def _settings(environment: Environment) -> _Run:
         target = load_target(options.target)
     except TargetError as exc:
         _fail(f"--target: {exc}")
-    if not 1 <= options.lobby_size <= MAX_USERS_LIMIT:
-        _fail(f"--lobby-size must be in 1..{MAX_USERS_LIMIT}, got {options.lobby_size}")
+    try:
+        whole(options.lobby_size, "--lobby-size", 1, MAX_USERS_LIMIT)  # lobbycore's words
+    except InvalidInput as exc:
+        _fail(str(exc))
     if options.seats is not None and options.seats < 0:
         _fail(f"--seats must be at least 0, got {options.seats}")
     for name in ("leave_ratio", "party_ratio"):

@@ -10,10 +10,12 @@ from typing import Any, ClassVar
 
 from locust import events
 
+from lobbycore._validate import number, whole
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
     MAX_SHARDS,
+    MAX_TTL_SECONDS,
     MAX_USERS_LIMIT,
     STRATEGIES,
 )
@@ -168,24 +170,22 @@ class LobbySettings:
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> LobbySettings:
-        """Validated settings; ValueError with a one-line reason otherwise."""
-        if not 1 <= options.max_users <= MAX_USERS_LIMIT:
-            raise ValueError(
-                f"--max-users must be in 1..{MAX_USERS_LIMIT}, got {options.max_users}"
-            )
+        """Validated settings; ValueError with a one-line reason otherwise.
+
+        A range shared with the lobbysim commands is checked in lobbycore's words (whole,
+        number: InvalidInput is a ValueError), so a mistake reads the same in both."""
+        whole(options.max_users, "--max-users", 1, MAX_USERS_LIMIT)
         if not 0.0 <= options.party_share <= 1.0:
             raise ValueError(f"--party-share must be in 0..1, got {options.party_share}")
         if options.seats < -1:
             raise ValueError(f"--seats must be >= 0 (or -1 for unlimited), got {options.seats}")
-        if not options.lobby_ttl > 0:
-            raise ValueError(f"--lobby-ttl must be > 0, got {options.lobby_ttl}")
+        number(options.lobby_ttl, "--lobby-ttl", 0.0, MAX_TTL_SECONDS)
         if not 0 < options.arrival_rate <= MAX_ARRIVAL_RATE:
             raise ValueError(
                 f"--arrival-rate must be in (0, {MAX_ARRIVAL_RATE:g}] per user, "
                 f"got {options.arrival_rate}"
             )
-        if not 1 <= options.shards <= MAX_SHARDS:
-            raise ValueError(f"--shards must be in 1..{MAX_SHARDS}, got {options.shards}")
+        whole(options.shards, "--shards", 1, MAX_SHARDS)
         if options.strategy not in STRATEGIES:
             raise ValueError(
                 f"--strategy must be one of {', '.join(STRATEGIES)}, got {options.strategy!r}"
@@ -196,10 +196,7 @@ class LobbySettings:
             )
         if options.shards > 1 and options.strategy == "naive":
             raise ValueError("--shards applies to --strategy atomic only")
-        if not 1 <= options.connections <= MAX_CONNECTIONS:
-            raise ValueError(
-                f"--connections must be in 1..{MAX_CONNECTIONS}, got {options.connections}"
-            )
+        whole(options.connections, "--connections", 1, MAX_CONNECTIONS)
         return cls(
             redis_url=options.redis_url,
             pool=options.pool,

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT, STRATEGIES
+from lobbycore.defaults import DEFAULT_MAX_USERS, STRATEGIES
 
 from .._common import (
     EXIT_INTERRUPTED,
@@ -22,6 +22,7 @@ from .._common import (
     comma_list,
     float_in,
     int_in,
+    lobby_size,
     positive_float,
     require_extra,
     shard_count,
@@ -64,7 +65,7 @@ def add_parser(commands: Commands) -> None:
     )
     capacity.add_argument(
         "--max-users",
-        type=comma_list(int_in(1, MAX_USERS_LIMIT)),
+        type=comma_list(lobby_size),
         default=str(DEFAULT_MAX_USERS),
         help=f"lobby sizes, comma-separated (default {DEFAULT_MAX_USERS})",
     )

@@ -52,6 +52,40 @@ def test_a_pool_not_found_exits_4_and_says_where_the_name_is(
     assert code == 0 and lines[-1].startswith(f"pool={pool_name} ok=true"), lines
 
 
+@pytest.mark.parametrize(
+    ("layout", "flags", "where"),
+    [
+        # (how the pool was written, the flags given, what the line says of them)
+        ("atomic", ["--naive"], "without --naive"),
+        ("atomic", ["--shards", "2"], "without --shards"),
+        ("sharded", ["--naive"], "without --naive, with --shards 3"),
+        ("sharded", [], "with --shards 3"),
+        ("sharded", ["--shards", "2"], "with --shards 3"),
+        ("naive", [], "with --naive"),
+        ("naive", ["--shards", "2"], "with --naive, without --shards"),
+    ],
+)
+def test_a_pool_not_found_names_the_flag_that_is_wrong(
+    redis_server: RedisServer,
+    client: redis.Redis,
+    pool_name: str,
+    layout: str,
+    flags: list[str],
+    where: str,
+) -> None:
+    if layout == "naive":
+        NaiveLobbyStore(client, pool=pool_name).find_or_create_lobby("a", 2)
+    else:
+        shards = 3 if layout == "sharded" else 1
+        LobbyStore(client, pool=pool_name, lobby_ttl=None, shards=shards).find_or_create_lobby(
+            "a", 2
+        )
+    assert audit(redis_server, "--pool", pool_name, *flags) == (
+        4,
+        [f"lobbysim audit: pool '{pool_name}' not found (it exists {where})"],
+    )
+
+
 def test_initial_seats_account_for_every_seat(
     redis_server: RedisServer, client: redis.Redis, pool_name: str
 ) -> None:
