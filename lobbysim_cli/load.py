@@ -33,8 +33,7 @@ STEP_LOAD_SHAPE = "StepLoad"
 HTTP_FLAG, WEB_FLAG, PATH_FLAG = "--http", "--web", "--locustfile"
 MODE_FLAGS = ("--headless", "--autostart", "--worker")
 """Locust options that choose how a run starts: given one, ``--headless`` is not added."""
-OWN_LOCUSTFILE = ("-f", "--locustfile=")
-"""Locust's own ``-f``/``--locustfile FILE`` (``--locustfile`` alone is lobbysim's)."""
+HELP_FLAGS = ("-h", "--help")
 
 DESCRIPTION = f"""\
 Run the bundled Locust scenarios, as installed, from any directory: locustfiles/lobby.py
@@ -129,10 +128,23 @@ def split(argv: Sequence[str]) -> LoadArgs:
     )
 
 
+def locust_main(preload: str | None = None) -> str:
+    """What the ``locust`` script runs (``python -m locust`` calls itself __main__.py in its
+    messages), after running the ``preload`` locustfiles (comma-separated) if given."""
+    code = "import sys; from locust.main import main; sys.argv[0] = 'locust'; "
+    if preload:
+        code += f"import runpy; [runpy.run_path(f) for f in {preload.split(',')!r}]; "
+    return code + "sys.exit(main())"
+
+
 def locust_command(load: LoadArgs) -> list[str]:
-    """``python -m locust`` on the installed locustfile, with the user's arguments."""
-    # -P: the working directory must not shadow Locust (a locust.py there), as with `locust`.
-    command = [sys.executable, "-P", "-m", "locust", "-f", load.locustfiles]
+    """Locust on the installed locustfile, with the user's arguments."""
+    files = load.locustfiles
+    # Locust prints --help before it loads the locustfile: loaded first, the scenarios'
+    # options are listed too (only then: a run loading it twice would define them twice).
+    asks_help = any(flag in load.locust for flag in HELP_FLAGS)
+    # -P: a locust.py in the working directory must not shadow Locust.
+    command = [sys.executable, "-P", "-c", locust_main(files if asks_help else None), "-f", files]
     if not load.web and not any(flag in load.locust for flag in MODE_FLAGS):
         command.append("--headless")
     return command + load.locust
@@ -141,7 +153,7 @@ def locust_command(load: LoadArgs) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     argv: list[str] = args.argv
     load = split(argv[argv.index(NAME) + 1 :])
-    if any(a.startswith(OWN_LOCUSTFILE) for a in load.locust):
+    if "-f" in load.locust:
         raise UsageError(
             "lobbysim load runs the bundled locustfile; for your own, run locust -f FILE "
             "(lobbysim load --locustfile prints the bundled one's path)"
