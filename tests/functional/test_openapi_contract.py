@@ -29,7 +29,8 @@ from lobbysim_testing import RedisServer
 from tests.functional.test_serve import http, serve
 
 EXAMPLES = 60
-"""Per operation: about 500 requests in all, some seconds on a busy 2-core machine."""
+"""Per operation (one without input is asked once): about 400 requests in all, well under a
+minute on a busy 2-core machine."""
 SEEDS = 6
 """Lobbies made before fuzzing, so that the lobby and user routes also see known ids."""
 ACCEPTED = {200, 404, 409}
