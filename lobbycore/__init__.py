@@ -2,7 +2,8 @@
 
 Every operation of :class:`LobbyStore` (sync) and :class:`AsyncLobbyStore` (asyncio) is
 one Lua script, run atomically by Redis in one round trip. :class:`NaiveLobbyStore` is the
-original article's racy algorithm, kept for side-by-side demonstrations only.
+original article's racy algorithm, kept for side-by-side demonstrations only. How a store's
+calls reach Redis is a :class:`Transport` (:mod:`lobbycore.transport`).
 """
 
 from ._aio import AsyncLobbyStore
@@ -33,7 +34,7 @@ from ._naive import (
 from ._store import LobbyStore
 from ._urls import redact_args, redact_text, redact_url
 from .defaults import STRATEGIES, Strategy
-from .typing import AsyncStore, SyncStore
+from .typing import AsyncStore, AsyncTransport, SyncStore, Transport
 
 __all__ = [
     "STRATEGIES",
@@ -42,6 +43,7 @@ __all__ = [
     "AsyncLobbyStore",
     "AsyncNaiveLobbyStore",
     "AsyncStore",
+    "AsyncTransport",
     "Booking",
     "InvalidInput",
     "KeysUnavailable",
@@ -59,6 +61,7 @@ __all__ = [
     "SoldOut",
     "Strategy",
     "SyncStore",
+    "Transport",
     "UnsafeServer",
     "async_check_naive_supported",
     "async_store_for",

@@ -11,8 +11,9 @@ from redis.exceptions import ResponseError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._pipeline import AutoPipeline, load_library, run_script
-from ._protocol import FanOut, ScriptCall, open_pool, script_error
+from ._pipeline import AutoPipeline
+from ._protocol import FanOut, ScriptCall, open_pool
+from ._scripts import library
 from .defaults import (
     DEFAULT_BOOKING_TTL,
     DEFAULT_EVENT_COUNT,
@@ -21,6 +22,8 @@ from .defaults import (
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
 )
+from .transport import AsyncClientTransport
+from .typing import AsyncTransport
 
 T = TypeVar("T")
 
@@ -36,6 +39,8 @@ class AsyncLobbyStore(StoreBase):
     together in the next, each still one atomic script.
     """
 
+    transport: AsyncTransport
+
     def __init__(
         self,
         client: Any,
@@ -48,7 +53,13 @@ class AsyncLobbyStore(StoreBase):
         allow_eviction: bool = False,
         create_pool: bool = True,
         autopipeline: bool | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
+        """``transport``: how script calls are sent (see :mod:`lobbycore.transport`), in
+        place of the one ``autopipeline`` picks; it must talk to the server of ``client``
+        (which still runs the one-time open: INFO and the library's load)."""
+        if transport is not None and autopipeline is not None:
+            raise TypeError("pass autopipeline or transport, not both")
         super().__init__(
             client,
             pool,
@@ -59,15 +70,17 @@ class AsyncLobbyStore(StoreBase):
             allow_eviction=allow_eviction,
             create_pool=create_pool,
         )
-        if autopipeline is None:
-            autopipeline = not isinstance(client, AsyncRedisCluster)
-        self._pipeline = AutoPipeline(client, self._scripts) if autopipeline else None
+        if transport is None:
+            if autopipeline is None:
+                autopipeline = not isinstance(client, AsyncRedisCluster)
+            transport = AutoPipeline(client) if autopipeline else AsyncClientTransport(client)
+        self.transport = transport
         self._opening: asyncio.Lock | None = None
 
     async def _run(self, call: ScriptCall[T]) -> T:
         if call.keys[0] not in self._epochs:
             await self._open(call.keys)
-        return await self._send(self._with_epoch(call))
+        return await self.transport.send(self._with_epoch(call))
 
     async def _open(self, keys: tuple[str, ...]) -> None:
         # Once per store: the server; once per (sub-)pool: its epoch. Concurrent first
@@ -82,21 +95,18 @@ class AsyncLobbyStore(StoreBase):
                     self._info_refused(exc)
                 else:
                     self._note_server(info)
-                self._scripts.note_load(await load_library(self.client, replace=False))
+                self.transport.sender.note_load(await self._load_library())
             if keys[0] not in self._epochs:
                 opening = open_pool(keys, create=self._create_pool)
-                epoch = await self._send(opening._replace(args=("", *opening.args)))
+                epoch = await self.transport.send(opening._replace(args=("", *opening.args)))
                 self._epochs[keys[0]] = epoch
 
-    async def _send(self, call: ScriptCall[T]) -> T:
+    async def _load_library(self) -> ResponseError | None:
         try:
-            if self._pipeline is not None:
-                reply = await self._pipeline.run(call)
-            else:
-                reply = await run_script(self.client, self._scripts, call)
+            await self.client.function_load(library().source)
         except ResponseError as exc:
-            raise script_error(exc) from exc
-        return call.parse(reply)
+            return exc
+        return None
 
     async def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
         # A sharded pool's whole-pool operations: one call per shard, all at once.

@@ -1,4 +1,5 @@
-"""What the sync and async stores share: configuration and the registered script set."""
+"""What the sync and async stores share: configuration, and the server check and epochs of
+their one-time open."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ._protocol import PoolProtocol, ScriptCall, check_server, server_infos
 from ._scripts import ScriptSet
 from ._sharding import ShardedProtocol, shard_of
 from .defaults import DEFAULT_BOOKING_TTL, DEFAULT_LOBBY_TTL, DEFAULT_POOL, DEFAULT_REPLAY_WINDOW
+from .typing import AsyncTransport, Transport
 
 T = TypeVar("T")
 
@@ -21,8 +23,10 @@ UNKNOWN_COMMAND = "unknown command"
 
 
 class StoreBase:
-    """Holds the client, the pool's protocol and the script set (:class:`ScriptSet`: FCALL
-    of lobbycore's function library where the server has it, else EVALSHA)."""
+    """Holds the client, the pool's protocol and the transport its script calls go through
+    (set by the sync or async store: see :mod:`lobbycore.transport`)."""
+
+    transport: Transport | AsyncTransport
 
     def __init__(
         self,
@@ -67,7 +71,11 @@ class StoreBase:
         self._server_checked = False
         # Stats key of each (sub-)pool -> the epoch this store learned on its first call.
         self._epochs: dict[str, str] = {}
-        self._scripts = ScriptSet(client)
+
+    @property
+    def _scripts(self) -> ScriptSet:
+        # The registered scripts (their digests and sources), as benchmarks preload them.
+        return self.transport.sender.scripts
 
     def _with_epoch(self, call: ScriptCall[T]) -> ScriptCall[T]:
         # Every script's ARGV[1] is the epoch; common.lua takes it off before the rest.

@@ -12,58 +12,42 @@ order than they were made, as they would on separate connections; the calls of a
 that awaits each one run in order.
 
 A round trip cut off by a connection error (after the client's own retries) is not
-reported to all its callers at once: each call is sent again on its own, as a call made
-without pipelining would have been retried (every script is safe to replay), so callers
-see the error rate of single calls.
+reported to all its callers at once: each call not yet answered is sent again on its own,
+as a call made without pipelining would have been retried (every script is safe to
+replay), so callers see the error rate of single calls.
+
+What to send and what each reply means (FCALL or EVALSHA, the flushed-script fallback, typed
+errors) is :mod:`lobbycore.transport`'s; this module only does the I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._protocol import ScriptCall
-from ._scripts import ScriptSet, library
+from .transport import AsyncClientTransport, Command, ScriptSender
 
+T = TypeVar("T")
 Pending = tuple[ScriptCall[Any], "asyncio.Future[Any]"]
 
 SENDERS = 2
 MAX_BATCH = 16
 
 
-async def load_library(client: Any, *, replace: bool) -> ResponseError | None:
-    """Load lobbycore's function library; the server's refusal, if any."""
-    try:
-        await client.function_load(library().source, replace=replace)
-    except ResponseError as exc:
-        return exc
-    return None
-
-
-async def run_script(client: Any, scripts: ScriptSet, call: ScriptCall[Any]) -> Any:
-    """The raw reply of one call sent on its own (FCALL or EVALSHA; EVAL when the server
-    lost the function or script)."""
-    try:
-        return await client.execute_command(*scripts.command(call))
-    except ResponseError as exc:
-        if not scripts.missing(exc):
-            raise
-        # The server lost it (restart, FLUSH). EVAL rather than load-then-call: another
-        # flush in between could not make it fail again.
-        if scripts.functions:
-            await load_library(client, replace=True)
-        return await client.execute_command(*scripts.fallback(call))
-
-
 class AutoPipeline:
-    def __init__(self, client: Any, scripts: ScriptSet) -> None:
+    """An :class:`~lobbycore.typing.AsyncTransport` that sends concurrent calls in shared
+    round trips (see the module's docstring)."""
+
+    def __init__(self, client: Any) -> None:
         self._client = client
-        self._scripts = scripts
+        self.sender = ScriptSender(client)
+        # A round trip cut off by a connection error: its calls again, each on its own.
+        self._alone = AsyncClientTransport(client, self.sender)
         self._queue: deque[Pending] = deque()
         # Senders started and not yet past their last look at the queue (counted by the
         # senders themselves: a done-callback would run too late, after callers woken by
@@ -72,9 +56,9 @@ class AutoPipeline:
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, call: ScriptCall[Any]) -> Any:
-        """The raw reply of one script call, sent in the next pipeline."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def send(self, call: ScriptCall[T]) -> T:
+        """The result of one script call, sent in the next pipeline."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((call, future))
         if self._active < SENDERS:
             self._active += 1
@@ -93,30 +77,29 @@ class AutoPipeline:
         queue = self._queue
         while queue:
             batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
+            dispatch = self.sender.dispatch([call for call, _ in batch])
             try:
-                replies = await self._execute([call for call, _ in batch])
+                while dispatch.commands:
+                    dispatch.receive(await self._round_trip(dispatch.commands))
             except (RedisConnectionError, RedisTimeoutError):
-                # Cut off: each call again on its own, with the client's retries.
-                await asyncio.gather(*(self._alone(call, future) for call, future in batch))
+                # Cut off: each call not yet answered again on its own, with the client's
+                # retries (the others have their outcome).
+                unsettled = dispatch.unsettled()
+                answered = [i for i in range(len(batch)) if i not in unsettled]
+                _deliver([batch[i] for i in answered], [dispatch.outcomes[i] for i in answered])
+                await asyncio.gather(*(self._send_alone(*batch[i]) for i in unsettled))
                 continue
             except BaseException as exc:  # the whole round trip failed: every caller hears it
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                dispatch.fail(exc)
+                _deliver(batch, dispatch.outcomes)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, future), reply in zip(batch, replies, strict=True):
-                if future.done():
-                    continue  # the caller gave up (cancelled); the call still ran
-                if isinstance(reply, BaseException):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+            _deliver(batch, dispatch.outcomes)
 
-    async def _alone(self, call: ScriptCall[Any], future: asyncio.Future[Any]) -> None:
+    async def _send_alone(self, call: ScriptCall[Any], future: asyncio.Future[Any]) -> None:
         try:
-            reply = await run_script(self._client, self._scripts, call)
+            result = await self._alone.send(call)
         except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -124,25 +107,21 @@ class AutoPipeline:
                 raise
             return
         if not future.done():
-            future.set_result(reply)
+            future.set_result(result)
 
-    async def _execute(self, calls: list[ScriptCall[Any]]) -> list[Any]:
-        scripts = self._scripts
+    async def _round_trip(self, commands: list[Command]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
-        for call in calls:
-            pipe.execute_command(*scripts.command(call))
+        for command in commands:
+            pipe.execute_command(*command)
         replies: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = [i for i, reply in enumerate(replies) if scripts.missing(reply)]
-        if missing:
-            # The server lost the function or script (restart, FLUSH). Such a call did not
-            # run, so send those again as EVAL with the source: EVAL cannot fail that way
-            # even if the server loses them again (and the library is loaded again).
-            if scripts.functions:
-                await load_library(self._client, replace=True)
-            pipe = self._client.pipeline(transaction=False)
-            for i in missing:
-                pipe.execute_command(*scripts.fallback(calls[i]))
-            again: list[Any] = await pipe.execute(raise_on_error=False)
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
         return replies
+
+
+def _deliver(batch: list[Pending], outcomes: list[Any]) -> None:
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():
+            continue  # the caller gave up (cancelled); the call still ran
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -1,4 +1,4 @@
-"""The Lua script set, read from the package's ``lua/`` folder, and how a store sends it.
+"""The Lua script set, read from the package's ``lua/`` folder, and its commands.
 
 Each operation is ``common.lua`` followed by the operation's own file, so the shared helpers
 (indexes, expiry, events) are written once and every operation stays one command. Where the
@@ -80,7 +80,8 @@ def library() -> Library:
 
 
 class ScriptSet:
-    """How a store sends its operations: FCALL of the library's functions once
+    """The commands of a store's operations (chosen between by
+    :class:`lobbycore.transport.ScriptSender`): FCALL of the library's functions once
     :meth:`note_load` saw the library loaded (not on a cluster client: see ``cluster``),
     else EVALSHA of the registered scripts; and,
     for a call the server could not run for want of its function or script, the EVAL that

@@ -9,9 +9,18 @@ from redis.exceptions import ResponseError
 
 from ._base import StoreBase
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
-from ._protocol import FanOut, ScriptCall, open_pool, script_error
+from ._protocol import FanOut, ScriptCall, open_pool
 from ._scripts import library
-from .defaults import DEFAULT_EVENT_COUNT, DEFAULT_SWEEP_LIMIT
+from .defaults import (
+    DEFAULT_BOOKING_TTL,
+    DEFAULT_EVENT_COUNT,
+    DEFAULT_LOBBY_TTL,
+    DEFAULT_POOL,
+    DEFAULT_REPLAY_WINDOW,
+    DEFAULT_SWEEP_LIMIT,
+)
+from .transport import ClientTransport
+from .typing import Transport
 
 T = TypeVar("T")
 
@@ -26,15 +35,46 @@ class LobbyStore(StoreBase):
     Operations are sent by FCALL of lobbycore's function library (loaded by the first
     call), or by EVALSHA where the server has no functions; if the server lost them
     (function not found, NOSCRIPT), the call is sent again as EVAL with the source, which
-    cannot fail that way, and the library is loaded again.
+    cannot fail that way, and the library is loaded again (:mod:`lobbycore.transport`).
     Every script is safe to replay, so redis-py's retries on connection errors cannot
     double a join or a booking.
     """
 
+    transport: Transport
+
+    def __init__(
+        self,
+        client: Any,
+        pool: str = DEFAULT_POOL,
+        lobby_ttl: float | None = DEFAULT_LOBBY_TTL,
+        *,
+        booking_ttl: float = DEFAULT_BOOKING_TTL,
+        replay_window: float | None = DEFAULT_REPLAY_WINDOW,
+        shards: int = 1,
+        allow_eviction: bool = False,
+        create_pool: bool = True,
+        transport: Transport | None = None,
+    ) -> None:
+        """``transport``: how script calls are sent (see :mod:`lobbycore.transport`); the
+        default, :class:`~lobbycore.transport.ClientTransport`, sends each on its own
+        through ``client``. One given must talk to the server of ``client`` (which still
+        runs the one-time open: INFO and the library's load)."""
+        super().__init__(
+            client,
+            pool,
+            lobby_ttl,
+            booking_ttl=booking_ttl,
+            replay_window=replay_window,
+            shards=shards,
+            allow_eviction=allow_eviction,
+            create_pool=create_pool,
+        )
+        self.transport = transport if transport is not None else ClientTransport(client)
+
     def _run(self, call: ScriptCall[T]) -> T:
         if call.keys[0] not in self._epochs:
             self._open(call.keys)
-        return self._send(self._with_epoch(call))
+        return self.transport.send(self._with_epoch(call))
 
     def _open(self, keys: tuple[str, ...]) -> None:
         # Once per store: the server; once per (sub-)pool: its epoch.
@@ -45,33 +85,16 @@ class LobbyStore(StoreBase):
                 self._info_refused(exc)
             else:
                 self._note_server(info)
-            self._scripts.note_load(self._load_library(replace=False))
+            self.transport.sender.note_load(self._load_library())
         opening = open_pool(keys, create=self._create_pool)
-        self._epochs[keys[0]] = self._send(opening._replace(args=("", *opening.args)))
+        self._epochs[keys[0]] = self.transport.send(opening._replace(args=("", *opening.args)))
 
-    def _load_library(self, *, replace: bool) -> ResponseError | None:
+    def _load_library(self) -> ResponseError | None:
         try:
-            self.client.function_load(library().source, replace=replace)
+            self.client.function_load(library().source)
         except ResponseError as exc:
             return exc
         return None
-
-    def _send(self, call: ScriptCall[T]) -> T:
-        scripts = self._scripts
-        try:
-            try:
-                reply = self.client.execute_command(*scripts.command(call))
-            except ResponseError as exc:
-                if not scripts.missing(exc):
-                    raise
-                # The server lost the function or script (restart, FLUSH). EVAL rather than
-                # load-then-call: another flush in between could not make it fail again.
-                if scripts.functions:
-                    self._load_library(replace=True)
-                reply = self.client.execute_command(*scripts.fallback(call))
-        except ResponseError as exc:
-            raise script_error(exc) from exc
-        return call.parse(reply)
 
     def _run_each(self, plan: ScriptCall[T] | FanOut[T]) -> T:
         # A sharded pool's whole-pool operations: one call per shard, one after the other.

@@ -7,9 +7,15 @@ these, never as ``Any``: both strategies, sharded or not, satisfy them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
+
+if TYPE_CHECKING:
+    from ._protocol import ScriptCall
+    from .transport import ScriptSender
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -64,3 +70,31 @@ class AsyncStore(Protocol):
     async def stats(self) -> PoolStats: ...
     async def sweep_expired(self, limit: int = ...) -> int: ...
     async def events(self, after: str = ..., count: int = ...) -> list[LobbyEvent]: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """How a sync store sends its script calls (see :mod:`lobbycore.transport`):
+    :class:`~lobbycore.transport.ClientTransport` by default, or one given as
+    ``LobbyStore(client, transport=...)`` (the Locust client's gevent auto-pipeline). It
+    serves one store, and talks to the server of the store's client."""
+
+    @property
+    def sender(self) -> ScriptSender:
+        """What to send and what replies mean; the store tells it how the library loaded."""
+        ...
+
+    def send(self, call: ScriptCall[T]) -> T:
+        """The result of ``call``, or raise its typed error."""
+        ...
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """The asyncio twin of :class:`Transport`: how an
+    :class:`~lobbycore.AsyncLobbyStore` sends its script calls."""
+
+    @property
+    def sender(self) -> ScriptSender: ...
+
+    async def send(self, call: ScriptCall[T]) -> T: ...

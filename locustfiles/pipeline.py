@@ -2,9 +2,11 @@
 
 Calls made by concurrent users while a round trip is in flight wait for the next one and go
 out together, as one pipelined write on one of a few connections (no MULTI: each script is
-still its own atomic EVALSHA). Each caller still waits for, and times, its own reply. This is
-the gevent twin of lobbycore's asyncio ``AutoPipeline``; it lives here, not in lobbycore,
-because it relies on gevent's hub.
+still its own atomic call). Each caller still waits for, and times, its own reply. This is
+the gevent twin of lobbycore's asyncio auto-pipeline, a transport of lobbycore's
+(:mod:`lobbycore.transport`: what to send and what each reply means is decided there, this
+module only does the I/O); it lives here, not in lobbycore, because it relies on gevent's
+hub.
 
 Why: a per-call client pays a socket write, a socket read and a wake-up of gevent's hub for
 every call, plus redis-py's per-command bookkeeping, and needs one connection per concurrent
@@ -15,9 +17,7 @@ thousands of users.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from contextlib import suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import gevent
 import hiredis
@@ -29,11 +29,7 @@ from gevent.hub import Waiter, get_hub
 from redis.exceptions import ResponseError
 
 from lobbycore import LobbyStore
-from lobbycore._protocol import script_error
-from lobbycore._scripts import ScriptSet, library
-
-if TYPE_CHECKING:
-    from lobbycore._protocol import ScriptCall
+from lobbycore.transport import Command, ScriptCall, ScriptSender
 
 T = TypeVar("T")
 
@@ -63,7 +59,8 @@ class _Pending:
 
 
 class GeventAutoPipeline:
-    """Sends queued script calls in batches, one batch per connection at a time.
+    """A lobbycore transport (``LobbyStore(client, transport=...)``) that sends queued
+    script calls in batches, one batch per connection at a time.
 
     ``connections``: how many batches may be in flight at once (each on its own connection
     from the client's pool).
@@ -76,9 +73,9 @@ class GeventAutoPipeline:
     unreported; those are counted in ``unanswered``: they may or may not have run.
     """
 
-    def __init__(self, client: redis.Redis, scripts: ScriptSet, connections: int) -> None:
+    def __init__(self, client: redis.Redis, connections: int) -> None:
         self._client = client
-        self._scripts = scripts
+        self.sender = ScriptSender(client)
         self._connections = connections
         self._queue: deque[_Pending] = deque()
         self._senders = 0
@@ -87,8 +84,8 @@ class GeventAutoPipeline:
         self._loop = get_hub().loop
         self.unanswered = 0
 
-    def run(self, call: ScriptCall[Any]) -> Any:
-        """The raw reply of one script call, sent in the next batch."""
+    def send(self, call: ScriptCall[T]) -> T:
+        """The result of one script call, sent in the next batch (or raise its error)."""
         pending = _Pending(call)
         self._queue.append(pending)
         if self._senders < self._connections:
@@ -96,15 +93,16 @@ class GeventAutoPipeline:
             self._idle.clear()
             gevent.spawn(self._send)
         try:
-            reply = pending.waiter.get()
+            outcome = pending.waiter.get()
         except BaseException as stop:
             if not pending.sent:
                 pending.cancelled = True  # it will not go out: nothing happened
                 raise
-            reply = self._answer_despite(pending, stop)
-        if isinstance(reply, Exception):  # an error reply, or the round trip failed
-            raise reply
-        return reply
+            outcome = self._answer_despite(pending, stop)
+        if isinstance(outcome, Exception):  # its typed error, or the round trip failed
+            raise outcome
+        result: T = outcome
+        return result
 
     def _answer_despite(self, pending: _Pending, stop: BaseException) -> Any:
         """The reply of a call that went out before its caller was stopped; the stop is
@@ -135,36 +133,20 @@ class GeventAutoPipeline:
                     continue
                 for pending in live:
                     pending.sent = True
-                replies: Sequence[Any]
+                dispatch = self.sender.dispatch([p.call for p in live])
                 try:
-                    replies = self._execute([p.call for p in live])
+                    while dispatch.commands:
+                        dispatch.receive(self._round_trip(dispatch.commands))
                 except Exception as exc:  # the whole round trip failed: every caller hears it
-                    replies = [exc] * len(live)
+                    dispatch.fail(exc)
                 # Wake the callers from the hub (a Waiter is switched to from there only).
-                self._loop.run_callback(_deliver, live, replies)
+                self._loop.run_callback(_deliver, live, dispatch.outcomes)
         finally:
             self._senders -= 1
             if not self._senders:
                 self._idle.set()
 
-    def _execute(self, calls: list[ScriptCall[Any]]) -> list[Any]:
-        scripts = self._scripts
-        replies = self._round_trip([scripts.command(c) for c in calls])
-        missing = [i for i, reply in enumerate(replies) if scripts.missing(reply)]
-        if missing:
-            # The server lost the function or script (restart, FLUSH). Such a call did not
-            # run, so send those again as EVAL with the source, as the sync store does:
-            # EVAL cannot fail that way even if the server loses them again.
-            if scripts.functions:
-                # The EVALs below run anyway; if this fails, the next batch loads it again.
-                with suppress(ResponseError):
-                    self._client.function_load(library().source, replace=True)
-            again = self._round_trip([scripts.fallback(calls[i]) for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        return replies
-
-    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def _round_trip(self, commands: list[Command]) -> list[Any]:
         """One write, then every reply; retried whole on a connection error, like redis-py's
         own pipelines (every lobbycore script is safe to replay)."""
         pool = self._client.connection_pool
@@ -179,7 +161,7 @@ class GeventAutoPipeline:
             pool.release(connection)
 
 
-def _write_and_read(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def _write_and_read(connection: Any, commands: list[Command]) -> list[Any]:
     # hiredis packs each command in one C call: the same bytes as redis-py's pack_commands
     # (our arguments are str and int only), a third of its cost.
     packed = b"".join([hiredis.pack_command(command) for command in commands])
@@ -193,13 +175,15 @@ def _write_and_read(connection: Any, commands: list[tuple[Any, ...]]) -> list[An
     return replies
 
 
-def _deliver(batch: list[_Pending], replies: Sequence[Any]) -> None:
-    for pending, reply in zip(batch, replies, strict=True):
-        pending.waiter.switch(reply)  # a caller killed meanwhile just leaves it unread
+def _deliver(batch: list[_Pending], outcomes: list[Any]) -> None:
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        pending.waiter.switch(outcome)  # a caller killed meanwhile just leaves it unread
 
 
 class PipelinedLobbyStore(LobbyStore):
-    """The sync LobbyStore, with every script call sent through a GeventAutoPipeline."""
+    """The sync LobbyStore with a GeventAutoPipeline as its transport (``pipeline``)."""
+
+    transport: GeventAutoPipeline
 
     def __init__(
         self,
@@ -210,14 +194,9 @@ class PipelinedLobbyStore(LobbyStore):
         shards: int,
         connections: int,
     ) -> None:
-        super().__init__(client, pool=pool, lobby_ttl=lobby_ttl, shards=shards)
-        self.pipeline = GeventAutoPipeline(client, self._scripts, connections)
+        transport = GeventAutoPipeline(client, connections)
+        super().__init__(client, pool=pool, lobby_ttl=lobby_ttl, shards=shards, transport=transport)
 
-    def _send(self, call: ScriptCall[T]) -> T:
-        # The store's one hook for sending a script call: opening the pool (version check,
-        # epoch) and the epoch on every call stay the base store's.
-        try:
-            reply = self.pipeline.run(call)
-        except ResponseError as exc:
-            raise script_error(exc) from exc
-        return call.parse(reply)
+    @property
+    def pipeline(self) -> GeventAutoPipeline:
+        return self.transport

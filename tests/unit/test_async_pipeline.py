@@ -12,7 +12,7 @@ import pytest
 
 import lobbycore._pipeline
 from lobbycore._pipeline import MAX_BATCH, SENDERS, AutoPipeline
-from tests.pipeline_fakes import FakeScripts
+from tests.pipeline_fakes import RegistersScripts, call
 
 ROUND_TRIP_SECONDS = 0.01
 
@@ -36,10 +36,10 @@ class FakePipeline:
             await answered
         finally:
             client.in_flight -= 1
-        return [f"reply to {args[0]}" for args in self.stack]
+        return [f"reply to {args[-1]}" for args in self.stack]
 
 
-class FakeClient:
+class FakeClient(RegistersScripts):
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.in_flight = 0
@@ -60,13 +60,13 @@ class FakeClient:
 
 def test_batches_are_capped_and_at_most_senders_are_in_flight() -> None:
     client = FakeClient()
-    pipeline = AutoPipeline(client, FakeScripts())  # type: ignore[arg-type]
+    pipeline = AutoPipeline(client)
 
     async def scenario() -> list[Any]:
         ticks = asyncio.create_task(client.answer_on_ticks())
-        calls = [f"call-{i}" for i in range(10 * MAX_BATCH)]
+        calls = [call(f"call-{i}") for i in range(10 * MAX_BATCH)]
         try:
-            return await asyncio.gather(*(pipeline.run(call) for call in calls))  # type: ignore[arg-type]
+            return await asyncio.gather(*map(pipeline.send, calls))
         finally:
             ticks.cancel()
 
@@ -88,11 +88,11 @@ def test_callers_woken_by_the_last_batch_are_still_sent(
     task's done-callback ran left them waiting forever)."""
     monkeypatch.setattr(lobbycore._pipeline, "SENDERS", senders)
     client = FakeClient()
-    pipeline = AutoPipeline(client, FakeScripts())  # type: ignore[arg-type]
+    pipeline = AutoPipeline(client)
 
     async def caller(name: str) -> int:
         for i in range(20):
-            assert await pipeline.run(f"{name}-{i}") == f"reply to {name}-{i}"  # type: ignore[arg-type]
+            assert await pipeline.send(call(f"{name}-{i}")) == f"reply to {name}-{i}"
         return 20
 
     async def scenario() -> list[int]:

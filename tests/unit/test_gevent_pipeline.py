@@ -16,7 +16,7 @@ import pytest
 from gevent import GreenletExit
 
 from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
-from tests.pipeline_fakes import FakeScripts
+from tests.pipeline_fakes import RegistersScripts, call
 
 ROUND_TRIP_SECONDS = 0.05
 
@@ -25,14 +25,12 @@ class FakeConnection:
     def __init__(self, log: list[bytes]) -> None:
         self.log = log
         self.retry = self
-        self.unread = 0
 
     def call_with_retry(self, do: Any, fail: Any) -> Any:
         return do()
 
     def send_packed_command(self, packed: list[bytes], check_health: bool = True) -> None:
         self.log.append(b"".join(packed))
-        self.unread += packed[0].count(b"*1\r\n")
 
     def read_response(self) -> bytes:
         gevent.sleep(ROUND_TRIP_SECONDS)
@@ -50,7 +48,7 @@ class FakePool:
         pass
 
 
-class FakeClient:
+class FakeClient(RegistersScripts):
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.connection_pool = FakePool(self.sent)
@@ -58,15 +56,15 @@ class FakeClient:
 
 def new_pipeline() -> tuple[GeventAutoPipeline, FakeClient]:
     client = FakeClient()
-    return GeventAutoPipeline(client, FakeScripts(), connections=1), client  # type: ignore[arg-type]
+    return GeventAutoPipeline(client, connections=1), client  # type: ignore[arg-type]
 
 
-def user(pipeline: GeventAutoPipeline, call: str, reported: list[Any], paused: list[str]) -> None:
+def user(pipeline: GeventAutoPipeline, name: str, reported: list[Any], paused: list[str]) -> None:
     """A Locust user in miniature: one call, report it, pause between tasks, and again."""
-    reported.append(pipeline.run(call))  # type: ignore[arg-type]
-    paused.append(call)
+    reported.append(pipeline.send(call(name)))
+    paused.append(name)
     gevent.sleep(0)  # the pause between tasks, where a stop lands
-    reported.append(pipeline.run(call + "-again"))  # type: ignore[arg-type]
+    reported.append(pipeline.send(call(name + "-again")))
 
 
 def test_a_user_stopped_after_its_call_went_out_gets_and_reports_the_answer_then_stops() -> None:
@@ -95,7 +93,8 @@ def test_a_user_stopped_before_its_call_went_out_sends_nothing() -> None:
     queued.kill(block=True)  # QUEUED waits for the next batch
     first.kill(block=True)
     assert pipeline.drain(timeout=5)
-    assert client.sent == [b"*1\r\n$5\r\nFIRST\r\n"]  # QUEUED never went out
+    assert len(client.sent) == 1 and b"FIRST" in client.sent[0]
+    assert not any(b"QUEUED" in batch for batch in client.sent)  # it never went out
     assert reported == [b"answer"] and pipeline.unanswered == 0
 
 
@@ -131,11 +130,13 @@ def test_many_users_stopped_at_random_moments_report_every_call_that_went_out(us
 def test_a_crowd_of_callers_goes_out_in_capped_batches_and_every_one_is_answered() -> None:
     # Users woken by one batch's replies call again together; a capped batch lets the next
     # one go out while the last one's replies are handled (pipeline.MAX_BATCH says why).
-    pipeline = GeventAutoPipeline(FakeClient(), FakeScripts(), connections=2)  # type: ignore[arg-type]
-    client = pipeline._client
+    client = FakeClient()
+    pipeline = GeventAutoPipeline(client, connections=2)  # type: ignore[arg-type]
     answers: list[Any] = []
-    callers = [gevent.spawn(lambda i=i: answers.append(pipeline.run(f"J{i}"))) for i in range(40)]  # type: ignore[misc, arg-type]
+    callers = [
+        gevent.spawn(lambda i=i: answers.append(pipeline.send(call(f"J{i}")))) for i in range(40)
+    ]  # type: ignore[misc]
     gevent.joinall(callers, timeout=10)
     assert answers == [b"answer"] * 40
-    sizes = [batch.count(b"*1\r\n") for batch in client.sent]  # type: ignore[attr-defined]
+    sizes = [batch.count(b"EVALSHA") for batch in client.sent]
     assert sum(sizes) == 40 and max(sizes) == MAX_BATCH and len(sizes) >= 3

@@ -1,0 +1,281 @@
+"""The transport seam: how a store's script calls reach Redis, written once.
+
+A store turns each operation into a :class:`ScriptCall` (sans-IO, ``_protocol``) and hands
+it to its *transport*, which returns the call's result or raises its typed error. What to
+send and what a reply means is decided here, without I/O, by a :class:`ScriptSender`
+(one per transport, so one per store):
+
+- the function-or-script choice: FCALL of lobbycore's function library where the server
+  has it, else EVALSHA of the registered scripts (see :class:`ScriptSender`);
+- the flushed-script fallback: a call the server could not run for want of its function or
+  script (a restart without persistence, ``FUNCTION FLUSH``, ``SCRIPT FLUSH``) did not run,
+  so it is sent once more as EVAL with the source, which cannot fail that way, together
+  with a reload of the library;
+- error replies become typed errors (:class:`~lobbycore.PoolDamaged`), never a raw
+  ``ResponseError``.
+
+A batch of calls on its way is a :class:`Dispatch`: its ``commands`` are what to send next,
+:meth:`Dispatch.receive` takes their replies, and ``outcomes`` holds each call's result or
+error. A driver (a transport) only does the I/O, in a loop::
+
+    dispatch = sender.dispatch(calls)
+    while dispatch.commands:
+        dispatch.receive(send_on_one_connection(dispatch.commands))
+    # dispatch.outcomes[i]: the result of calls[i], or the exception to raise
+
+The drivers: :class:`ClientTransport` (sync, one call at a time: the default of
+:class:`~lobbycore.LobbyStore`), :class:`AsyncClientTransport` (its asyncio twin), the
+asyncio auto-pipeline of :class:`~lobbycore.AsyncLobbyStore` (batches of concurrent calls)
+and the Locust client's gevent auto-pipeline (``locustfiles/pipeline.py``), which plugs in
+as ``LobbyStore(client, transport=...)``. A transport satisfies :class:`Transport` (or
+:class:`AsyncTransport`): a ``sender`` and ``send(call)``.
+
+The drivers' one promise: a round's ``commands`` go out in order on one connection (a
+pipeline, or a single command). That is what lets per-call additions live here alone.
+Durability, for instance (``WAIT numreplicas timeout`` after every writing call, on the
+connection that wrote): :class:`Dispatch` appends ``("WAIT", n, ms)`` after a round's
+commands when one of its calls writes (``script`` not in the read-only set; one WAIT covers
+every earlier write of its connection, so one per round is enough, the fallback round
+included), and :meth:`Dispatch.receive` reads that last reply: fewer than ``n`` replicas
+makes each writing call's outcome a "not confirmed" error instead of its result. Rollback detection
+is :meth:`ScriptSender.settle` comparing the write sequence in a script's reply with the
+highest this sender has seen for that (sub-)pool. No driver changes for either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
+
+from redis.exceptions import ResponseError
+
+from ._protocol import ScriptCall, script_error
+from ._scripts import ScriptSet, library
+from .typing import AsyncTransport, Transport
+
+T = TypeVar("T")
+
+Command = tuple[Any, ...]
+"""One Redis command as its arguments, e.g. ``("EVALSHA", sha, 1, key, arg)``."""
+
+__all__ = [
+    "AsyncClientTransport",
+    "AsyncTransport",
+    "ClientTransport",
+    "Command",
+    "Dispatch",
+    "ScriptCall",
+    "ScriptSender",
+    "Transport",
+]
+
+
+class _Resend:
+    """What :meth:`ScriptSender.settle` gives for a call that did not run: send it again."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RESEND"
+
+
+RESEND: Final = _Resend()
+_UNSETTLED: Final = object()
+
+
+class ScriptSender:
+    """Sans-IO: the commands that carry script calls, and what their replies mean.
+
+    Calls are sent by FCALL of lobbycore's function library once :meth:`note_load` saw it
+    loaded (not on a cluster client, where redis-py asks a node for FCALL's keys: a round
+    trip more per call), else by EVALSHA of the registered scripts.
+    """
+
+    __slots__ = ("scripts",)
+
+    def __init__(self, client: Any) -> None:
+        """``client``: the redis-py client (sync or asyncio, plain or cluster) the calls go
+        to; its ``register_script`` gives the scripts' digests."""
+        self.scripts = ScriptSet(client)
+
+    @property
+    def functions(self) -> bool:
+        """Whether calls go out as FCALL (else EVALSHA)."""
+        return self.scripts.functions
+
+    def note_load(self, error: ResponseError | None) -> None:
+        """The outcome of the store's first ``FUNCTION LOAD`` (without REPLACE): None or
+        "already exists" means FCALL from now on; any other refusal means EVALSHA."""
+        self.scripts.note_load(error)
+
+    def dispatch(self, calls: Sequence[ScriptCall[Any]]) -> Dispatch:
+        """A batch of ``calls`` to send (see :class:`Dispatch`)."""
+        return Dispatch(self, calls)
+
+    def command(self, call: ScriptCall[Any]) -> Command:
+        """The command that sends ``call``: FCALL or EVALSHA."""
+        return self.scripts.command(call)
+
+    def fallback(self, calls: Sequence[ScriptCall[Any]]) -> list[Command]:
+        """The commands that send again ``calls`` the server lacked the function or script
+        for: a reload of the library (when calls go out as FCALL), then each call as EVAL
+        with its source. EVAL rather than load-then-call: a flush in between could not
+        make it fail again."""
+        scripts = self.scripts
+        reload: list[Command] = (
+            [("FUNCTION", "LOAD", "REPLACE", library().source)] if scripts.functions else []
+        )
+        return reload + [scripts.fallback(call) for call in calls]
+
+    def settle(self, call: ScriptCall[T], reply: Any) -> T | BaseException | _Resend:
+        """What ``reply`` (an error reply as the exception object) means for ``call``: its
+        parsed result, the error to raise, or :data:`RESEND` (the server lacked the
+        function or script: the call did not run)."""
+        if isinstance(reply, ResponseError):
+            return RESEND if self.scripts.missing(reply) else self.failure(reply)
+        if isinstance(reply, BaseException):
+            return reply
+        try:
+            return call.parse(reply)
+        except Exception as exc:  # a typed error the reply stands for (SoldOut, ...)
+            return exc
+
+    @staticmethod
+    def failure(error: BaseException) -> BaseException:
+        """The error a caller gets for ``error``: a server's error reply becomes a typed
+        :class:`~lobbycore.PoolDamaged` (its cause kept); anything else is itself."""
+        if not isinstance(error, ResponseError):
+            return error
+        typed = script_error(error)
+        typed.__cause__ = error
+        typed.__suppress_context__ = True
+        return typed
+
+
+class Dispatch:
+    """A batch of script calls on its way to the server (sans-IO).
+
+    Send ``commands`` in order on one connection (pipelined, or alone if there is one),
+    hand their replies to :meth:`receive` (error replies as exception objects, as redis-py
+    pipelines give them with ``raise_on_error=False``), and again while ``commands`` is not
+    empty. Then ``outcomes[i]`` is the result of ``calls[i]``, or the exception to raise
+    (:meth:`result` does both). At most two rounds: the calls, then, if the server lacked a
+    function or script, the fallback of those calls (see :meth:`ScriptSender.fallback`).
+    """
+
+    __slots__ = ("_head", "_retried", "_sender", "_sending", "calls", "commands", "outcomes")
+
+    def __init__(self, sender: ScriptSender, calls: Sequence[ScriptCall[Any]]) -> None:
+        self._sender = sender
+        self.calls = calls
+        self.outcomes: list[Any] = [_UNSETTLED] * len(calls)
+        self.commands: list[Command] = [sender.command(call) for call in calls]
+        # Which calls this round's commands carry, in order, after `_head` commands that
+        # carry none (the library's reload).
+        self._sending: Sequence[int] = range(len(calls))
+        self._head = 0
+        self._retried = False
+
+    def receive(self, replies: Sequence[Any]) -> None:
+        """The replies to ``commands``, in their order; sets ``commands`` to what to send
+        next (empty when every call is settled)."""
+        sender, calls, outcomes = self._sender, self.calls, self.outcomes
+        resend: list[int] = []
+        for i, reply in zip(self._sending, replies[self._head :], strict=True):
+            outcome = sender.settle(calls[i], reply)
+            if outcome is RESEND:
+                if self._retried:  # cannot happen to EVAL; never loop on it
+                    outcome = sender.failure(reply)
+                else:
+                    resend.append(i)
+                    continue
+            outcomes[i] = outcome
+        if not resend:
+            self.commands = []
+            return
+        self.commands = sender.fallback([calls[i] for i in resend])
+        self._head = len(self.commands) - len(resend)
+        self._sending = resend
+        self._retried = True
+
+    def fail(self, error: BaseException) -> None:
+        """The round trip failed as a whole (after the client's own retries): every call not
+        yet settled gets ``error`` (typed, see :meth:`ScriptSender.failure`)."""
+        failure = self._sender.failure(error)
+        self.outcomes = [failure if o is _UNSETTLED else o for o in self.outcomes]
+        self.commands = []
+
+    def unsettled(self) -> list[int]:
+        """The indexes of the calls that have no outcome yet."""
+        return [i for i, outcome in enumerate(self.outcomes) if outcome is _UNSETTLED]
+
+    def result(self, i: int) -> Any:
+        """The result of ``calls[i]``, or raise its error."""
+        outcome = self.outcomes[i]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome is _UNSETTLED:
+            raise RuntimeError("the call is not settled: receive its replies first")
+        return outcome
+
+
+class ClientTransport:
+    """Sends each call on its own through a sync redis-py client (plain, cluster, or
+    fakeredis): one command, one round trip, with the client's retries. The default
+    transport of :class:`~lobbycore.LobbyStore`."""
+
+    __slots__ = ("client", "sender")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sender = ScriptSender(client)
+
+    def send(self, call: ScriptCall[T]) -> T:
+        dispatch = self.sender.dispatch((call,))
+        while dispatch.commands:
+            dispatch.receive(self._round_trip(dispatch.commands))
+        result: T = dispatch.result(0)
+        return result
+
+    def _round_trip(self, commands: list[Command]) -> list[Any]:
+        if len(commands) == 1:
+            try:
+                return [self.client.execute_command(*commands[0])]
+            except ResponseError as exc:
+                return [exc]
+        pipe = self.client.pipeline(transaction=False)  # one connection, in order
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
+
+
+class AsyncClientTransport:
+    """The asyncio twin of :class:`ClientTransport`, over a ``redis.asyncio`` client: what
+    :class:`~lobbycore.AsyncLobbyStore` uses with ``autopipeline=False``."""
+
+    __slots__ = ("client", "sender")
+
+    def __init__(self, client: Any, sender: ScriptSender | None = None) -> None:
+        """``sender``: share another transport's (so both send alike); else a new one."""
+        self.client = client
+        self.sender = sender if sender is not None else ScriptSender(client)
+
+    async def send(self, call: ScriptCall[T]) -> T:
+        dispatch = self.sender.dispatch((call,))
+        while dispatch.commands:
+            dispatch.receive(await self._round_trip(dispatch.commands))
+        result: T = dispatch.result(0)
+        return result
+
+    async def _round_trip(self, commands: list[Command]) -> list[Any]:
+        if len(commands) == 1:
+            try:
+                return [await self.client.execute_command(*commands[0])]
+            except ResponseError as exc:
+                return [exc]
+        pipe = self.client.pipeline(transaction=False)  # one connection, in order
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
