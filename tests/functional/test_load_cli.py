@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,30 @@ def test_the_command_imports_neither_locust_nor_the_locustfiles() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_web_opens_locusts_web_ui_instead(redis_server: RedisServer, tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [LOBBYSIM, "load", "--web", "--web-host", "127.0.0.1", "--web-port", str(port),
+         "--redis-url", redis_server.url, "JoinStorm"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0][-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the web UI never answered"
+                time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "Traceback" not in output, output[-3000:]
