@@ -1,7 +1,10 @@
 """``lobbysim race``: the same join storm against lobbycore and the article's algorithm.
 
 Runs on an embedded in-process Redis (fakeredis with Lua) unless ``--redis-url`` is given,
-then audits both pools and prints what each strategy did to its users.
+then audits both pools and prints what each strategy did to its users. A run longer than a
+couple of seconds shows its progress on stderr (the naive half is O(lobbies) per join, so a
+large one takes minutes): one line every ``LOBBYSIM_PROGRESS_SECONDS`` (default 2), redrawn
+in place on a terminal, printed line after line otherwise.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lobbycore import (
     AlreadyBooked,
@@ -45,6 +50,9 @@ if TYPE_CHECKING:
 NAME = "race"
 MAX_BUYERS = 1_000_000
 MAX_CONCURRENCY = 10_000
+PROGRESS_ENV = "LOBBYSIM_PROGRESS_SECONDS"
+PROGRESS_SECONDS = 2.0
+"""Seconds between progress lines (and before the first: a short run prints none)."""
 
 
 def add_parser(commands: Commands) -> None:
@@ -75,6 +83,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    every = progress_seconds()
     if args.redis_url is None:
         require_extra(NAME, "embedded")
     clients = open_clients(args.redis_url)
@@ -87,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
         refused = exc
     print(
         f"{args.users} buyers, {args.concurrency} at a time, lobbies of {args.max_users}, "
-        f"pool {pool!r} on {clients.where}"
+        f"pool {pool!r} on {clients.where}",
+        flush=True,
     )
+    strategies = STRATEGIES if refused is None else ("atomic",)
+    progress = [Progress(strategy, args.users) for strategy in strategies]
     results = asyncio.run(
         race(
             clients.async_client,
@@ -97,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             max_users=args.max_users,
             keep=args.keep or not owned,
-            strategies=STRATEGIES if refused is None else ("atomic",),
+            strategies=strategies,
+            progress=progress,
+            progress_every=every,
         )
     )
     print(render(results))
@@ -111,6 +125,68 @@ def run(args: argparse.Namespace) -> int:
     if refused is not None:
         raise UsageError(str(refused))
     return 0
+
+
+def progress_seconds() -> float:
+    """The progress interval: ``LOBBYSIM_PROGRESS_SECONDS`` (for tests), else 2 s."""
+    text = os.environ.get(PROGRESS_ENV)
+    try:
+        seconds = float(text) if text else PROGRESS_SECONDS
+    except ValueError:
+        raise UsageError(f"{PROGRESS_ENV} must be a number of seconds, got {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"{PROGRESS_ENV} must be > 0, got {text!r}")
+    return seconds
+
+
+@dataclass
+class Progress:
+    """One half of the race as it goes: joins so far, their rate, violations seen."""
+
+    strategy: str
+    users: int
+    phase: str = "waiting"
+    """waiting, joining, booking, auditing, done."""
+    joins: int = 0
+    started: float = 0.0
+    join_seconds: float = 0.0
+    violations: int = 0
+    """Seen in the answers so far (the live auditor's checks); the audit's count once done."""
+
+    def rate(self, now: float) -> float:
+        seconds = self.join_seconds or now - self.started
+        return self.joins / seconds if seconds > 0 else 0.0
+
+    def describe(self, now: float) -> str:
+        if self.phase == "waiting":
+            return f"{self.strategy} waiting"
+        joins = f"{self.joins}/{self.users} joins, {self.rate(now):.0f}/s"
+        if self.phase == "done":
+            return f"{self.strategy} done: {joins}, violations {self.violations}"
+        doing = "" if self.phase == "joining" else f", {self.phase}"
+        return f"{self.strategy} {joins}{doing}, violations {self.violations} so far"
+
+
+def progress_line(halves: list[Progress], now: float) -> str:
+    return "race: " + " | ".join(half.describe(now) for half in halves)
+
+
+async def show_progress(halves: list[Progress], every: float, out: TextIO) -> None:
+    """A line every ``every`` seconds until cancelled: redrawn in place (``\r``) on a
+    terminal, one plain line each time otherwise (a log, a pipe)."""
+    redraw = out.isatty()
+    shown = False
+    try:
+        while True:
+            await asyncio.sleep(every)
+            line = progress_line(halves, time.perf_counter())
+            out.write(f"\r{line}\x1b[K" if redraw else f"{line}\n")
+            out.flush()
+            shown = True
+    finally:
+        if redraw and shown:
+            out.write("\n")  # the results start on a line of their own
+            out.flush()
 
 
 @dataclass(frozen=True)
@@ -133,18 +209,29 @@ async def race_one(
     users: int,
     concurrency: int,
     max_users: int,
+    progress: Progress | None = None,
 ) -> RaceResult:
     """``concurrency`` tasks join ``users`` users, then two bookers race for each full lobby."""
+    from simulator.auditor import LiveAuditor
+
     history = History()
+    live = LiveAuditor()  # what the answers alone show, for the progress line
+    shown = progress or Progress(strategy, users)
     queue = iter(range(users))
 
     async def joiner() -> None:
         for i in queue:  # tasks share the iterator: each user joins exactly once
             user = f"buyer-{i}"
-            history.joined([user], await store.find_or_create_lobby(user, max_users))
+            lobby = await store.find_or_create_lobby(user, max_users)
+            history.joined([user], lobby)
+            live.joined([user], lobby)
+            shown.joins += 1
+            shown.violations = live.violations
 
     started = time.perf_counter()
+    shown.phase, shown.started = "joining", started
     await asyncio.gather(*(joiner() for _ in range(concurrency)))
+    shown.phase, shown.join_seconds = "booking", time.perf_counter() - started
     full = {lobby.id for _, lobby in history.joins if lobby.is_full}
 
     gate = asyncio.Semaphore(concurrency)
@@ -153,13 +240,18 @@ async def race_one(
         async with gate:
             # The other booker winning (AlreadyBooked) is the expected outcome.
             with contextlib.suppress(AlreadyBooked, LobbyNotFound):
-                history.booked(await store.book_ticket(lobby_id))
+                booking = await store.book_ticket(lobby_id)
+                history.booked(booking)
+                live.booked_ok(booking)
+                shown.violations = live.violations
 
     await asyncio.gather(*(booker(lobby_id) for lobby_id in sorted(full) for _ in range(2)))
     seconds = time.perf_counter() - started
+    shown.phase = "auditing"
     report = check(
         await async_snapshot(store.client, store.pool, naive=strategy == "naive"), history
     )
+    shown.phase, shown.violations = "done", len(report.violations)
     return RaceResult(
         strategy=strategy,
         joins=users,
@@ -178,25 +270,41 @@ async def race(
     max_users: int,
     keep: bool = False,
     strategies: tuple[str, ...] = STRATEGIES,
+    progress: list[Progress] | None = None,
+    progress_every: float = PROGRESS_SECONDS,
+    progress_to: TextIO | None = None,
 ) -> list[RaceResult]:
     """Each strategy under one pool name (their keys do not overlap). The pool's keys are
-    deleted afterwards unless ``keep``; no other key is touched."""
+    deleted afterwards unless ``keep``; no other key is touched. Given ``progress`` (one per
+    strategy), a progress line goes to ``progress_to`` (stderr) every ``progress_every`` s."""
     results = []
-    for strategy in strategies:
-        store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=None)
-        try:
-            results.append(
-                await race_one(
-                    store,
-                    strategy=strategy,
-                    users=users,
-                    concurrency=concurrency,
-                    max_users=max_users,
+    reporter = None
+    if progress is not None:
+        reporter = asyncio.create_task(
+            show_progress(progress, progress_every, progress_to or sys.stderr)
+        )
+    try:
+        for i, strategy in enumerate(strategies):
+            store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=None)
+            try:
+                results.append(
+                    await race_one(
+                        store,
+                        strategy=strategy,
+                        users=users,
+                        concurrency=concurrency,
+                        max_users=max_users,
+                        progress=None if progress is None else progress[i],
+                    )
                 )
-            )
-        finally:
-            if not keep:
-                await async_delete_pool(async_client, pool, naive=strategy == "naive")
+            finally:
+                if not keep:
+                    await async_delete_pool(async_client, pool, naive=strategy == "naive")
+    finally:
+        if reporter is not None:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
     return results
 
 
