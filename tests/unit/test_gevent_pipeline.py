@@ -14,7 +14,9 @@ from typing import Any
 import gevent
 import pytest
 from gevent import GreenletExit
+from redis.exceptions import ResponseError
 
+from lobbycore import PoolDamaged, Transport
 from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
 from tests.pipeline_fakes import RegistersScripts, call
 
@@ -22,8 +24,9 @@ ROUND_TRIP_SECONDS = 0.05
 
 
 class FakeConnection:
-    def __init__(self, log: list[bytes]) -> None:
+    def __init__(self, log: list[bytes], errors: list[Exception]) -> None:
         self.log = log
+        self.errors = errors
         self.retry = self
 
     def call_with_retry(self, do: Any, fail: Any) -> Any:
@@ -34,15 +37,18 @@ class FakeConnection:
 
     def read_response(self) -> bytes:
         gevent.sleep(ROUND_TRIP_SECONDS)
+        if self.errors:  # the next error reply the test asked for
+            raise self.errors.pop(0)
         return b"answer"
 
 
 class FakePool:
     def __init__(self, log: list[bytes]) -> None:
         self.log = log
+        self.errors: list[Exception] = []
 
     def get_connection(self) -> FakeConnection:
-        return FakeConnection(self.log)
+        return FakeConnection(self.log, self.errors)
 
     def release(self, connection: FakeConnection) -> None:
         pass
@@ -127,16 +133,40 @@ def test_many_users_stopped_at_random_moments_report_every_call_that_went_out(us
     assert pipeline.unanswered == 0
 
 
+def calls(n: int) -> list[Any]:
+    return [call(f"J{i}") for i in range(n)]
+
+
 def test_a_crowd_of_callers_goes_out_in_capped_batches_and_every_one_is_answered() -> None:
     # Users woken by one batch's replies call again together; a capped batch lets the next
     # one go out while the last one's replies are handled (pipeline.MAX_BATCH says why).
     client = FakeClient()
     pipeline = GeventAutoPipeline(client, connections=2)  # type: ignore[arg-type]
     answers: list[Any] = []
-    callers = [
-        gevent.spawn(lambda i=i: answers.append(pipeline.send(call(f"J{i}")))) for i in range(40)
-    ]  # type: ignore[misc]
+    callers = [gevent.spawn(lambda c=c: answers.append(pipeline.send(c))) for c in calls(40)]
     gevent.joinall(callers, timeout=10)
     assert answers == [b"answer"] * 40
     sizes = [batch.count(b"EVALSHA") for batch in client.sent]
     assert sum(sizes) == 40 and max(sizes) == MAX_BATCH and len(sizes) >= 3
+
+
+def test_a_flushed_function_is_sent_again_once_as_eval_with_the_library_reload() -> None:
+    pipeline, client = new_pipeline()
+    pipeline.sender.note_load(None)  # calls go out as FCALL
+    client.connection_pool.errors.append(ResponseError("ERR Function not found"))
+    assert pipeline.send(call("J1")) == b"answer"
+    first, again = client.sent  # the FCALL, then one round trip: reload and EVAL
+    assert first.startswith(b"*4\r\n$5\r\nFCALL\r\n")
+    assert again.startswith(b"*4\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n$7\r\nREPLACE\r\n")
+    assert again.count(b"$4\r\nEVAL\r\n") == 1 and again.endswith(b"$2\r\nJ1\r\n")
+    assert isinstance(pipeline, Transport)
+
+
+def test_an_error_reply_is_a_typed_error_and_is_not_sent_again() -> None:
+    pipeline, client = new_pipeline()
+    refusal = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+    client.connection_pool.errors.append(refusal)
+    with pytest.raises(PoolDamaged, match="OOM") as raised:
+        pipeline.send(call("J1"))
+    assert raised.value.__cause__ is refusal
+    assert len(client.sent) == 1

@@ -1,0 +1,318 @@
+"""lobbycore.transport: the one place that decides what a script call sends and what its
+replies mean (FCALL or EVALSHA; a flushed function or script -> EVAL once, with the library
+reloaded; error replies -> typed errors), checked without I/O, then through the sync and
+asyncio drivers and a store that plugs its own transport in."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import fakeredis
+import pytest
+from redis.exceptions import NoScriptError, ResponseError
+
+from lobbycore import (
+    AsyncLobbyStore,
+    AsyncTransport,
+    LobbyStore,
+    PoolDamaged,
+    SoldOut,
+    Transport,
+)
+from lobbycore.transport import (
+    AsyncClientTransport,
+    ClientTransport,
+    Command,
+    Dispatch,
+    ScriptCall,
+    ScriptSender,
+)
+
+FLUSHED_FUNCTION = ResponseError("ERR Function not found")
+FLUSHED_SCRIPT = NoScriptError("NOSCRIPT No matching script. Please use EVAL.")
+
+
+def sold_out_if_empty(reply: Any) -> str:
+    if reply == b"":
+        raise SoldOut(0, 2)
+    return f"parsed {reply!r}"
+
+
+def join(name: str) -> ScriptCall[str]:
+    return ScriptCall("join", (f"{{p}}:{name}",), (name, 2), sold_out_if_empty)
+
+
+def new_sender(*, functions: bool) -> ScriptSender:
+    sender = ScriptSender(fakeredis.FakeRedis())
+    sender.note_load(None if functions else ResponseError("ERR unknown command 'FUNCTION'"))
+    return sender
+
+
+def test_a_call_goes_out_as_fcall_when_the_library_loaded_else_as_evalsha() -> None:
+    assert new_sender(functions=True).dispatch([join("a")]).commands[0][:2] == (
+        "FCALL",
+        new_sender(functions=True).scripts.command(join("a"))[1],
+    )
+    evalsha = new_sender(functions=False).dispatch([join("a")]).commands
+    assert [command[0] for command in evalsha] == ["EVALSHA"]
+    assert evalsha[0][2:] == (1, "{p}:a", "a", 2)
+
+
+def test_one_round_settles_every_call_that_ran() -> None:
+    dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
+    dispatch.receive([b"lobby-a", b"lobby-b"])
+    assert dispatch.commands == []
+    assert [dispatch.result(0), dispatch.result(1)] == ["parsed b'lobby-a'", "parsed b'lobby-b'"]
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["fcall", "evalsha"])
+def test_a_flushed_call_is_sent_again_once_as_eval_and_the_library_reloaded(
+    functions: bool,
+) -> None:
+    sender = new_sender(functions=functions)
+    calls = [join("a"), join("b"), join("c")]
+    dispatch = sender.dispatch(calls)
+    missing = FLUSHED_FUNCTION if functions else FLUSHED_SCRIPT
+    dispatch.receive([b"lobby-a", missing, b"lobby-c"])  # only b did not run
+    eval_b = ("EVAL", sender.scripts.scripts["join"].script, 1, "{p}:b", "b", 2)
+    if functions:
+        reload = dispatch.commands[0]
+        assert reload[:3] == ("FUNCTION", "LOAD", "REPLACE") and "lobbycore_" in reload[3]
+        assert dispatch.commands[1:] == [eval_b]
+        dispatch.receive([b"lobbycore_library", b"lobby-b"])
+    else:
+        assert dispatch.commands == [eval_b]  # scripts: no library to reload
+        dispatch.receive([b"lobby-b"])
+    assert dispatch.commands == []
+    assert dispatch.outcomes == ["parsed b'lobby-a'", "parsed b'lobby-b'", "parsed b'lobby-c'"]
+
+
+def test_the_fallback_is_sent_once_never_in_a_loop() -> None:
+    dispatch = new_sender(functions=True).dispatch([join("a")])
+    dispatch.receive([FLUSHED_FUNCTION])
+    dispatch.receive([FLUSHED_FUNCTION, FLUSHED_FUNCTION])  # cannot happen to EVAL; still
+    assert dispatch.commands == []
+    with pytest.raises(PoolDamaged, match="Function not found"):
+        dispatch.result(0)
+
+
+def test_a_reload_the_server_refuses_does_not_stop_the_eval() -> None:
+    dispatch = new_sender(functions=True).dispatch([join("a")])
+    dispatch.receive([FLUSHED_FUNCTION])
+    dispatch.receive([ResponseError("NOPERM this user has no permissions"), b"lobby-a"])
+    assert dispatch.result(0) == "parsed b'lobby-a'"
+
+
+def test_an_error_reply_is_a_typed_error_with_its_cause_and_is_not_sent_again() -> None:
+    refusal = ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+    dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
+    dispatch.receive([refusal, b""])
+    assert dispatch.commands == []
+    with pytest.raises(PoolDamaged, match="maxmemory") as raised:
+        dispatch.result(0)
+    assert raised.value.__cause__ is refusal
+    with pytest.raises(SoldOut):  # the error the reply stands for, from the call's parser
+        dispatch.result(1)
+
+
+def test_a_round_trip_that_failed_as_a_whole_fails_only_the_calls_still_unsettled() -> None:
+    dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
+    dispatch.receive([b"lobby-a", FLUSHED_FUNCTION])
+    assert dispatch.unsettled() == [1]
+    dispatch.fail(ConnectionError("reset"))
+    assert dispatch.result(0) == "parsed b'lobby-a'"  # it ran and its answer came
+    with pytest.raises(ConnectionError, match="reset"):
+        dispatch.result(1)
+    assert dispatch.unsettled() == []
+
+
+# --- the drivers ---------------------------------------------------------------------------
+
+
+OOM = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+
+class RecordingClient(fakeredis.FakeRedis):
+    """fakeredis recording every command it is sent (pipelined ones too). ``flush``: the
+    functions and scripts are flushed just before the next FCALL or EVALSHA (the worst
+    timing of a restart). ``refuse``: a join's FCALL gets an error reply (out of memory)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent: list[Command] = []
+        self.flush = self.refuse = False
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        if args[0] not in ("FUNCTION FLUSH", "SCRIPT FLUSH"):  # the test's own
+            self.sent.append(args)
+        if args[0] in ("FCALL", "EVALSHA") and self.flush:
+            self.flush = False
+            self.function_flush()
+            self.script_flush()
+        if args[0] == "FCALL" and str(args[1]).endswith("_join") and self.refuse:
+            raise OOM
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe, sent = super().pipeline(transaction, shard_hint), self.sent
+
+        class Recording:
+            def execute_command(self, *args: Any) -> None:
+                sent.append(args)
+                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+
+            def execute(self, raise_on_error: bool = True) -> list[Any]:
+                replies: list[Any] = pipe.execute(raise_on_error=raise_on_error)
+                return replies
+
+        return Recording()
+
+
+def opened_store(client: RecordingClient) -> LobbyStore:
+    store = LobbyStore(client, pool="p", lobby_ttl=None)
+    store.stats()  # opens the pool: the library loaded, calls go out as FCALL
+    client.sent.clear()
+    return store
+
+
+def test_the_sync_driver_sends_the_fallback_once_and_the_store_goes_on() -> None:
+    client = RecordingClient()
+    store = opened_store(client)
+    client.flush = True
+    assert store.find_or_create_lobby("a", 2).users == ("a",)
+    assert [command[0] for command in client.sent] == ["FCALL", "FUNCTION", "EVAL"]
+    assert client.sent[1][:3] == ("FUNCTION", "LOAD", "REPLACE")
+    client.sent.clear()
+    assert store.find_or_create_lobby("b", 2).users == ("a", "b")  # by the reloaded library
+    assert [command[0] for command in client.sent] == ["FCALL"]
+
+
+def test_the_sync_driver_raises_a_typed_error_for_an_error_reply() -> None:
+    client = RecordingClient()
+    store = opened_store(client)
+    client.refuse = True
+    with pytest.raises(PoolDamaged, match="OOM") as raised:
+        store.find_or_create_lobby("a", 2)
+    assert raised.value.__cause__ is OOM
+    assert [command[0] for command in client.sent] == ["FCALL"]  # not sent again
+
+
+class AsyncRecordingClient:
+    """A redis.asyncio stand-in: each pipeline's commands are recorded and answered by
+    ``answer`` (command -> reply), after a flushed FCALL the first time."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        self.rounds: list[list[Command]] = []
+        self.flushed = False
+        self.refuse = refuse
+
+    def register_script(self, source: str) -> Any:
+        return fakeredis.FakeRedis().register_script(source)
+
+    def answer(self, command: Command) -> Any:
+        if command[0] == "FCALL" and self.refuse:
+            return OOM
+        if command[0] == "FCALL" and not self.flushed:
+            self.flushed = True
+            return FLUSHED_FUNCTION
+        return f"reply {command[0]} {command[-2]}".encode()
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        client, stack = self, []
+
+        class Pipe:
+            def execute_command(self, *args: Any) -> None:
+                stack.append(args)
+
+            async def execute(self, raise_on_error: bool = True) -> list[Any]:
+                client.rounds.append(list(stack))
+                return [client.answer(command) for command in stack]
+
+        return Pipe()
+
+    async def execute_command(self, *args: Any) -> Any:
+        self.rounds.append([args])
+        reply = self.answer(args)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+@pytest.mark.parametrize("autopipeline", [True, False], ids=["auto-pipeline", "one-by-one"])
+def test_the_async_drivers_send_the_fallback_once(autopipeline: bool) -> None:
+    client = AsyncRecordingClient()
+    store = AsyncLobbyStore(client, pool="p", lobby_ttl=None, autopipeline=autopipeline)
+    store.transport.sender.note_load(None)  # as the store's open does on Redis 7
+    calls = [join("a"), join("b"), join("c")]
+
+    async def scenario() -> list[str]:
+        return list(await asyncio.gather(*map(store.transport.send, calls)))
+
+    assert asyncio.run(scenario()) == [
+        "parsed b'reply EVAL a'" if n == 0 else f"parsed b'reply FCALL {name}'"
+        for n, name in enumerate("abc")
+    ]
+    kinds = [[command[0] for command in sent] for sent in client.rounds]
+    if autopipeline:  # one batch; then the reload and the one EVAL, pipelined together
+        assert kinds == [["FCALL"] * 3, ["FUNCTION", "EVAL"]]
+    else:  # one call per round trip
+        assert kinds == [["FCALL"], ["FUNCTION", "EVAL"], ["FCALL"], ["FCALL"]]
+
+
+@pytest.mark.parametrize("autopipeline", [True, False], ids=["auto-pipeline", "one-by-one"])
+def test_the_async_drivers_raise_a_typed_error_for_an_error_reply(autopipeline: bool) -> None:
+    client = AsyncRecordingClient(refuse=True)
+    store = AsyncLobbyStore(client, pool="p", lobby_ttl=None, autopipeline=autopipeline)
+    store.transport.sender.note_load(None)
+    with pytest.raises(PoolDamaged, match="OOM") as raised:
+        asyncio.run(store.transport.send(join("a")))
+    assert raised.value.__cause__ is OOM
+    assert client.rounds == [[store.transport.sender.command(join("a"))]]  # not sent again
+
+
+# --- plugging a transport in -----------------------------------------------------------------
+
+
+class CountingTransport:
+    """A transport of one's own: the default driver, counting the calls it carries."""
+
+    def __init__(self, client: Any) -> None:
+        self.inner = ClientTransport(client)
+        self.calls: list[str] = []
+
+    @property
+    def sender(self) -> ScriptSender:
+        return self.inner.sender
+
+    def send(self, call: ScriptCall[Any]) -> Any:
+        self.calls.append(call.script)
+        return self.inner.send(call)
+
+
+def test_a_store_sends_every_call_through_the_transport_it_is_given() -> None:
+    client = fakeredis.FakeRedis()
+    transport = CountingTransport(client)
+    store = LobbyStore(client, pool="p", lobby_ttl=None, transport=transport)
+    lobby = store.join_party(["a", "b"], 2)
+    store.book_ticket(lobby.id)
+    assert transport.calls == ["open", "join", "book"]
+    assert transport.sender.functions  # the store's open told the transport's sender
+    assert isinstance(transport, Transport)
+
+
+def test_the_built_in_drivers_are_transports() -> None:
+    assert isinstance(ClientTransport(fakeredis.FakeRedis()), Transport)
+    assert isinstance(AsyncClientTransport(fakeredis.FakeAsyncRedis()), AsyncTransport)
+    store = AsyncLobbyStore(fakeredis.FakeAsyncRedis(), pool="p")
+    assert isinstance(store.transport, AsyncTransport)
+    with pytest.raises(TypeError, match="not both"):
+        AsyncLobbyStore(
+            fakeredis.FakeAsyncRedis(),
+            autopipeline=True,
+            transport=AsyncClientTransport(fakeredis.FakeAsyncRedis()),
+        )
+
+
+def test_a_dispatch_of_no_call_sends_nothing() -> None:
+    assert Dispatch(new_sender(functions=False), []).commands == []
