@@ -17,10 +17,9 @@ from lobbycore import (
     LobbyError,
     check_naive_supported,
     connect,
-    redact_text,
-    redact_url,
     store_for,
 )
+from lobbycore._connect import unusable
 from lobbycore.typing import SyncStore
 
 from .options import LobbySettings
@@ -45,10 +44,8 @@ def setup_errors(redis_url: str) -> Iterator[None]:
         raise
     except InvalidInput as exc:
         raise SetupError(str(exc)) from None  # already names the (redacted) URL
-    except redis.RedisError as exc:
-        where = redact_url(redis_url)
-        detail = redact_text(" ".join(str(exc).split()), redis_url)
-        raise SetupError(f"cannot use Redis at {where}: {detail}") from None
+    except redis.RedisError as exc:  # the lobbysim commands' words (a refused password, ...)
+        raise SetupError(unusable(exc, redis_url)) from None
     except LobbyError as exc:  # the naive strategy on a server without KEYS, say
         raise SetupError(str(exc)) from None
     except Exception as exc:  # lobbycore's validation of the pool name, say

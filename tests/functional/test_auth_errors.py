@@ -5,7 +5,10 @@ want. Real redis-server processes; both protocols."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,6 +16,8 @@ import redis
 from lobbycore import connect
 from lobbysim_testing import RedisServer
 from tests.cli import lobbysim
+
+LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py")
 
 SECRET = "s3cr3t-pw"
 WRONG = "wr0ng-pw"
@@ -94,3 +99,23 @@ def test_the_library_raises_the_same_words(guarded: RedisServer, query: str) -> 
     with pytest.raises(redis.AuthenticationError) as caught:
         connect(url)
     assert str(caught.value).startswith("the server needs a password (none was given) (at ")
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "why"),
+    [
+        ("", "the server needs a password (none was given)"),
+        (f":{WRONG}@", "the password was refused"),
+    ],
+)
+def test_locust_says_the_same_words(guarded: RedisServer, userinfo: str, why: str) -> None:
+    url = f"redis://{userinfo}127.0.0.1:{guarded.port}/0"
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", "1", "-r", "1",
+         "-t", "2s", "--redis-url", url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    errors = [line for line in result.stderr.splitlines() if line.startswith("lobbysim: error:")]
+    shown = url.replace(WRONG, "***")
+    assert errors == [f"lobbysim: error: cannot use Redis at {shown}: {why}"], result.stderr
+    assert result.returncode == 2 and WRONG not in result.stderr
