@@ -31,7 +31,7 @@ OUTAGE_SECONDS = 1.5
 def server() -> Iterator[RedisServer]:
     """A server of the test's own: it is stopped and started again. It keeps its data across
     the restart (AOF, fsync always): an outage, not a loss of state. A restart that loses the
-    pool is refused by the stores (PoolStateLost, see tests/realredis/test_hostile.py)."""
+    pool: tests/functional/test_lost_pool.py."""
     with RedisServer("--appendonly", "yes", "--appendfsync", "always") as own:
         yield own
 

@@ -1,0 +1,62 @@
+"""``lobbysim watch`` counts every join of the pool from its first event: against a real
+Locust run of 50 users, its headless summary's joins equal the run's end-of-run audit.
+
+Locust runs in a subprocess (it monkey-patches the process it runs in), on the test's private
+redis-server, for a few seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from lobbycore.admin import delete_pool
+from lobbysim_cli._common import EXIT_INTERRUPTED
+from lobbysim_testing import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = str(ROOT / "locustfiles" / "lobby.py")
+USERS = "50"
+
+
+def test_watch_counts_every_join_of_a_locust_run(
+    redis_server: RedisServer, pool_name: str, tmp_path: Path
+) -> None:
+    # Started first, so that it also meets a pool that does not exist yet, then appears.
+    watch = subprocess.Popen(
+        [
+            sys.executable, "-m", "lobbysim_cli", "watch", "--headless", "--duration", "600",
+            "--redis-url", redis_server.url, "--pool", pool_name,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    result_file = tmp_path / "result.json"
+    try:
+        locust = subprocess.run(
+            [
+                sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", USERS,
+                "-r", USERS, "-t", "5s", "--redis-url", redis_server.url, "--pool", pool_name,
+                "JoinStorm",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            env={**os.environ, "LOBBYSIM_RESULT_FILE": str(result_file)},
+        )  # fmt: skip
+        assert locust.returncode == 0, locust.stdout[-3000:] + locust.stderr[-3000:]
+        audit = json.loads(result_file.read_text())
+        assert audit["ok"] is True and audit["joins"] > 0, audit
+    finally:
+        watch.send_signal(signal.SIGINT)  # after the run: every event is in the stream
+        out, err = watch.communicate(timeout=60)
+        delete_pool(redis_server.client(), pool_name)
+    assert err == "" and watch.returncode == EXIT_INTERRUPTED, out + err
+    values = dict(part.split("=", 1) for part in out.strip().splitlines()[-1].split())
+    assert int(values["joins"]) == audit["joins"], (values, audit)
+    assert values["violations"] == "0" and values["ended"] == "sigint", values
