@@ -1,4 +1,4 @@
-"""What the dashboard shows of a pool: one card per lobby, in fill order.
+"""What the dashboard shows of a pool: one card per lobby, lobbies filling first.
 
 Fed by operation results (demo), by the pool's event stream (watch) and by periodic reads
 of the pool; the widgets only read it.
@@ -7,12 +7,16 @@ of the pool; the widgets only read it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lobbycore import Lobby, LobbyEvent
+from lobbycore.violations import Violation
 
 FILLING, FULL, BOOKING, BOOKED, EXPIRED = "filling", "full", "booking", "booked", "expired"
+STATES = (FILLING, FULL, BOOKING, BOOKED, EXPIRED)
+"""A lobby's life, in order; also the order cards are drawn in (what a viewer came to see
+first: lobbies filling)."""
 LINGER_SECONDS = 2.0  # booked and expired cards stay on screen this long
 
 
@@ -25,6 +29,9 @@ class LobbyCard:
     """ms since the epoch (the server's clock); 0 until a read or a `created` event gives it."""
     state: str = FILLING
     violated: bool = False
+    broke: tuple[Violation, ...] = ()
+    """The guarantees the live auditor found this lobby breaking, in Violation's order
+    (empty when only told that it broke one)."""
     ended: float | None = None
     """monotonic time the lobby was booked or expired."""
     updated: float = 0.0
@@ -67,10 +74,16 @@ class Board:
     def remove(self, lobby_id: str) -> None:
         self.cards.pop(lobby_id, None)
 
-    def mark_violated(self, lobby_ids: Iterable[str]) -> None:
-        for lobby_id in lobby_ids:
-            if lobby_id in self.cards:
-                self.cards[lobby_id].violated = True
+    def mark_violated(self, lobbies: Mapping[str, Iterable[Violation]] | Iterable[str]) -> None:
+        """Turn these lobbies' cards red; given lobby id -> guarantees broken, they name them."""
+        for lobby_id in lobbies:
+            card = self.cards.get(lobby_id)
+            if card is None:
+                continue
+            card.violated = True
+            if isinstance(lobbies, Mapping):
+                broke = {*card.broke, *lobbies[lobby_id]}
+                card.broke = tuple(v for v in Violation if v in broke)
 
     def sync(self, lobbies: dict[str, Lobby], read_started: float) -> None:
         """Make live cards match a read of the pool that started at ``read_started``.
@@ -81,6 +94,11 @@ class Board:
             card = self.cards.get(lobby.id)
             if card is None or card.updated < read_started:
                 self.upsert(lobby)
+            else:
+                # Fresher users and state, but a size and creation time never change: a
+                # card first seen by an event in mid-life gets its age from the read.
+                card.max_users = card.max_users or lobby.max_users
+                card.created_at = card.created_at or lobby.created_at
         for lobby_id, card in list(self.cards.items()):
             if (
                 lobby_id not in lobbies
@@ -96,10 +114,21 @@ class Board:
                 del self.cards[lobby_id]
 
     def ordered(self) -> list[LobbyCard]:
-        return sorted(self.cards.values(), key=lambda c: (c.created_at, c.id))
+        """The cards in the order they are drawn, so that a screen with room for a few shows
+        what is happening: by state in STATES order (filling, full, booking, booked,
+        expired), red cards first within a state, then the newest first (created last, or
+        booked or expired last). A card thus moves forward as its lobby goes through its
+        life, and the booked ones at the end are those that leave the grid next."""
+        newest_first = sorted(
+            self.cards.values(),
+            key=lambda c: (c.ended or 0.0, c.created_at, c.id),
+            reverse=True,
+        )
+        rank = {state: index for index, state in enumerate(STATES)}
+        return sorted(newest_first, key=lambda c: (rank[c.state], not c.violated))
 
     def counts(self) -> dict[str, int]:
-        counts = {FILLING: 0, FULL: 0, BOOKING: 0, BOOKED: 0, EXPIRED: 0}
+        counts = dict.fromkeys(STATES, 0)
         for card in self.cards.values():
             counts[card.state] += 1
         return counts

@@ -12,7 +12,7 @@ from textual.widgets import Static
 from lobbycore import Lobby, LobbyEvent
 from lobbysim_cli._redis import open_embedded
 from simulator import PoolFollower, SimConfig, Simulation
-from simulator.board import BOOKED, BOOKING
+from simulator.board import BOOKED, BOOKING, Board
 from simulator.dashboard import LobbySimApp
 from simulator.dashboard.widgets import CARD_WIDTH, EventLog, LobbyCardView, LobbyGrid
 from simulator.metrics import LatencyHistogram, Metrics, RateMeter
@@ -178,6 +178,25 @@ async def test_palette_in_watch_mode_offers_no_simulation_command() -> None:
 NOW = 1_800_000_000.0
 LOBBIES = 20
 """More lobbies than the small sizes can draw, so that the summary line shows too."""
+FILLING_FROM, BOOKING_FROM, BOOKED_BEFORE = 17, 12, 12
+"""As in a running pool: the oldest lobbies booked (lingering), then some being booked,
+some full, and the newest few filling."""
+
+
+def users_of(i: int, prefix: str = "u") -> tuple[str, ...]:
+    size = 4 if i < FILLING_FROM else i - FILLING_FROM + 1
+    return tuple(f"{prefix}{i}-{k}" for k in range(size))
+
+
+def set_life_states(board: Board, *, booking: bool = True) -> None:
+    """Book the oldest lobbies (the latest booked last) and, in demo, start booking some
+    full ones; a follower sees no booking state, only full then booked."""
+    for i in range(LOBBIES):
+        if i < BOOKED_BEFORE:
+            board.set_state(lobby_id(i), BOOKED)
+            board.cards[lobby_id(i)].ended = float(i)
+        elif booking and i < BOOKING_FROM + 3:
+            board.set_state(lobby_id(i), BOOKING)
 
 
 def lobby_id(i: int) -> str:
@@ -214,17 +233,16 @@ def frozen_app(strategy: str = "atomic") -> LobbySimApp:
     created = int(NOW * 1000) - 12_000
     lobbies = {}
     for i in range(LOBBIES):
-        users = tuple(f"u{i}-{k}" for k in range(1 + i % 4))
+        users = users_of(i)
         lobbies[lobby_id(i)] = lobby = Lobby(lobby_id(i), "s", users, 4, created + i * 500)
         sim.board.upsert(lobby)
         sim.auditor.joined(users, lobby)
-    sim.board.set_state(lobby_id(3), BOOKING)
-    sim.board.set_state(lobby_id(7), BOOKED)
+    set_life_states(sim.board)
     log(sim, "12:00:01 u0-0 joined 9G5F00 (1/4)", "12:00:02 booked 9G5F07 for 4")
     if strategy == "naive":
         # A join rewrote `users` on a hash another client had just deleted: the store holds
         # a lobby with neither maxUsers nor createdAt, and its users are in two lobbies.
-        half = Lobby("01ARZ3NDEKTSV4RRFFQ69G5FHW", "", ("u1-0", "u2-1", "u5-0", "u9-2"), 0, 0)
+        half = Lobby("01ARZ3NDEKTSV4RRFFQ69G5FHW", "", ("u13-1", "u15-0", "u17-0", "u18-1"), 0, 0)
         lobbies[half.id] = half
         sim.board.upsert(half)
         sim.auditor.check(lobbies, sim.auditor.versions())
@@ -239,16 +257,16 @@ def frozen_watch_app() -> LobbySimApp:
     follower.metrics = frozen_metrics()
     at = int(NOW * 1000) - 30_000
     for i in range(LOBBIES):
-        users = tuple(f"user-{i}-{k}" for k in range(1 + i % 4))
+        users = users_of(i, prefix="user-")
         follower.board.apply(LobbyEvent(f"{at + i * 1000}-0", "created", lobby_id(i), 4, 0, ()))
         follower.board.apply(
             LobbyEvent(f"{at + i * 1000}-1", "joined", lobby_id(i), 4, len(users), users)
         )
-    follower.board.set_state(lobby_id(2), BOOKED)
+    set_life_states(follower.board, booking=False)
     log(
         follower,
         "12:00:00 watching pool 'loadtest' on redis://127.0.0.1:6390/0",
-        "12:00:01 booked 9G5F02 for 3",
+        "12:00:01 booked 9G5F02 for 4",
     )
     return LobbySimApp(follower, run_source=False, tick=None, clock=lambda: NOW)
 

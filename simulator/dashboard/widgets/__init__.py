@@ -1,12 +1,20 @@
 """The dashboard's widgets, one private module each."""
 
 from ._event_log import EventLog
-from ._lobby_card import CARD_WIDTH, CardFace, LobbyCardView, age_text, render_face
+from ._lobby_card import (
+    CARD_WIDTH,
+    VIOLATION_LABELS,
+    CardFace,
+    LobbyCardView,
+    age_text,
+    render_face,
+)
 from ._lobby_grid import LobbyGrid
 from ._stats_panel import Numbers, StatsPanel
 
 __all__ = [
     "CARD_WIDTH",
+    "VIOLATION_LABELS",
     "CardFace",
     "EventLog",
     "LobbyCardView",

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from lobbycore.violations import Violation
+
 from ...board import LobbyCard
 
 CARD_WIDTH = 16
@@ -15,6 +17,23 @@ CARD_WIDTH = 16
 CARD_HEIGHT = 5
 BAR_CELLS = 12
 """Widest fill bar; a small lobby gets one cell per place."""
+
+VIOLATION_LABELS: dict[Violation, str] = {
+    Violation.OVER_CAPACITY: "OVER",
+    Violation.USER_IN_TWO_LOBBIES: "2 LOBBIES",
+    Violation.LOST_JOIN: "LOST JOIN",
+    Violation.LOST_LEAVE: "LOST LEAVE",
+    Violation.DOUBLE_BOOKING: "BOOKED 2X",
+    Violation.LOST_BOOKING: "LOST BOOKING",
+    Violation.INDEX_MISMATCH: "BAD INDEX",
+    Violation.OVERSELL: "OVERSOLD",
+    Violation.UNEXPLAINED_PARTIAL_LOBBIES: "PARTIAL",
+}
+"""What a red card says for each broken guarantee: at most CARD_WIDTH - 4 cells, the
+narrowest card's content. An over-full lobby's label gets its count when it fits
+(``OVER 5/4``)."""
+UNNAMED_VIOLATION = "VIOLATION"
+"""A red card whose broken guarantee was not named to the board."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +51,8 @@ class CardFace:
     age_seconds: int | None
     state: str
     """filling, full, booking, booked, expired, or violated."""
+    broke: tuple[Violation, ...] = ()
+    """The guarantees a violated card's lobby broke, in Violation's order."""
 
     @classmethod
     def of(cls, card: LobbyCard, now_ms: int) -> CardFace:
@@ -42,6 +63,7 @@ class CardFace:
             # A clock a little behind the server's reads as age 0, not a negative age.
             age_seconds=max(0, now_ms - card.created_at) // 1000 if card.created_at > 0 else None,
             state="violated" if card.violated else card.state,
+            broke=card.broke if card.violated else (),
         )
 
 
@@ -74,8 +96,22 @@ def render_face(face: CardFace, width: int) -> Text:
             filled = round(cells * min(face.users, face.max_users) / face.max_users)
             middle.append("█" * filled + "░" * (cells - filled) + " ")
     middle.append(label)
-    bottom = Text("VIOLATION" if face.state == "violated" else face.state)
+    bottom = Text(violation_text(face, width) if face.state == "violated" else face.state)
     return Text("\n", no_wrap=True, overflow="ellipsis").join([top, middle, bottom])
+
+
+def violation_text(face: CardFace, width: int) -> str:
+    """A red card's state line: the first guarantee it broke, and how many more if that
+    fits (``2 LOBBIES +1``)."""
+    if not face.broke:
+        return UNNAMED_VIOLATION
+    first, more = face.broke[0], len(face.broke) - 1
+    label = VIOLATION_LABELS[first]
+    if first is Violation.OVER_CAPACITY and face.max_users is not None:
+        counted = f"{label} {face.users}/{face.max_users}"
+        label = counted if len(counted) <= width else label
+    extra = f" +{more}" if more else ""
+    return label + extra if len(label) + len(extra) <= width else label
 
 
 class LobbyCardView(Widget):

@@ -1,23 +1,24 @@
-"""The grid of lobby cards. As many cards as fit the widget are drawn, in fill order, from
-a fixed set of card widgets updated in place; the rest are summarized on one line."""
+"""The grid of lobby cards. As many cards as fit the widget are drawn, in the board's order
+(lobbies filling first), from a fixed set of card widgets updated in place; the rest are
+summarized on one line."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ...board import BOOKED, BOOKING, EXPIRED, FILLING, FULL, LobbyCard
+from ...board import STATES, LobbyCard
 from ._lobby_card import CARD_HEIGHT, CARD_WIDTH, CardFace, LobbyCardView
 
-STATES = (FILLING, FULL, BOOKING, BOOKED, EXPIRED)
 MAX_CARDS = 72
 """Card widgets made once; a larger screen draws this many and summarizes the rest."""
 GUTTER = 1
-SUMMARY_LINES = 2
-"""Kept free under the cards for the summary line (it may wrap once on a narrow screen)."""
+SUMMARY_LINES = 1
+"""Kept free under the cards for the summary line (never wrapped: see summary_text)."""
 
 
 class LobbyGrid(Vertical):
@@ -47,7 +48,7 @@ class LobbyGrid(Vertical):
         self._draw()
 
     def show(self, cards: list[LobbyCard], now_ms: int) -> None:
-        """Show these lobbies (in fill order) as they are at ``now_ms``."""
+        """Show these lobbies (the first ones first) as they are at ``now_ms``."""
         self._cards, self._now_ms = cards, now_ms
         self._draw()
 
@@ -56,12 +57,24 @@ class LobbyGrid(Vertical):
         for index, view in enumerate(self._views):
             view.face = CardFace.of(visible[index], self._now_ms) if index < len(visible) else None
         hidden = self._cards[len(visible) :]
-        summary = ""
-        if hidden:
-            counts = dict.fromkeys(STATES, 0)
-            for card in hidden:
-                counts[card.state] += 1
-            detail = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-            summary = f"+ {len(hidden):,} more lobbies not drawn: {detail}"
-        self._overflow.update(summary)
+        summary = summary_text(hidden, self.content_size.width)
+        self._overflow.update(Text(summary, no_wrap=True, overflow="ellipsis"))
         self._overflow.display = bool(summary)
+
+
+def summary_text(hidden: list[LobbyCard], width: int) -> str:
+    """The line under the cards: how many lobbies are not drawn, and in which states, in
+    the longest wording that fits ``width`` cells; states that do not fit become `…`."""
+    if not hidden:
+        return ""
+    counts = dict.fromkeys(STATES, 0)
+    for card in hidden:
+        counts[card.state] += 1
+    parts = [f"{n:,} {state}" for state, n in counts.items() if n]
+    more = f"+ {len(hidden):,} more"
+    wordings = [f"{more} lobbies: {', '.join(parts)}"]
+    for kept in range(len(parts), 0, -1):
+        shown = parts[:kept] + (["…"] if kept < len(parts) else [])
+        wordings.append(f"{more}: {', '.join(shown)}")
+    wordings.append(f"{more} lobbies")
+    return next((text for text in wordings if len(text) <= width), more)
