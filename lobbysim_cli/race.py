@@ -64,7 +64,9 @@ def add_parser(commands: Commands) -> None:
             "once with lobbycore, once with the article's algorithm. Both pools are then "
             "audited. Exit 1 if lobbycore broke a guarantee (it should not), 2 on bad input "
             "(or when the server disables KEYS, which the naive half needs: the atomic half "
-            "is reported first), else 0. " + POOL_RULE.format(reset="")
+            "is reported first), else 0. Progress (each half's joins, rate and the violations "
+            "its answers showed so far) goes to stderr every 2 s: redrawn in place on a "
+            "terminal, a line each time otherwise. " + POOL_RULE.format(reset="")
         ),
     )
     add_redis_url(race, "run against this Redis (default: embedded fakeredis)")
