@@ -225,14 +225,13 @@ def _unparsable_shown(url: str) -> str:
     netloc_end = len(before) if (m := re.search(r"[/#]", before)) is None else m.start()
     netloc = before[:netloc_end]
     host, colon, port = netloc.partition(":")
-    # "redis://:secret" or "redis://user:secret" is a password whose "@host" was forgotten:
-    # a non-numeric "port" with no host, or with nothing after it, may be one.
-    if (
-        colon
-        and not netloc.startswith("[")
-        and (not host or (not port.isdigit() and netloc_end == len(before)))
-    ):
-        return UNPARSABLE
+    # "redis://:secret" or "redis://user:secret/0" is a password whose "@host" was
+    # forgotten: a non-numeric "port" may be one, so it is masked (and with no host, or
+    # nothing after it, nothing of the URL is shown).
+    if colon and not netloc.startswith("[") and (not host or not port.isdigit()):
+        if not host or netloc_end == len(before):
+            return UNPARSABLE
+        before = f"{host}:***{before[netloc_end:]}"
     return f"{scheme}://{before}" + (f"?{_redact_query(query)}" if question else "")
 
 
@@ -241,7 +240,8 @@ def redact_url(url: str) -> str:
 
     ``redis://user:secret@host:6379/0`` -> ``redis://user:***@host:6379/0``;
     ``redis://host/0?password=secret&db=1`` -> ``redis://host/0?password=***&db=***``;
-    ``redis://host:port/0`` (unreadable, but no secret in it) is shown as given;
+    ``redis://host:63790/0`` (unreadable, but no secret in it) is shown as given;
+    ``redis://host:secret/0`` (a non-numeric port may be a password) -> ``redis://host:***/0``;
     ``redis://:secret`` (unreadable, maybe a password) -> ``<unparsable url>``.
     """
     if isinstance(url, str) and not url.isprintable():

@@ -21,6 +21,8 @@ from tests.cli import lobbysim
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = str(ROOT / "locustfiles" / "lobby.py")
 BAD_URL = "redis://h:notaport/0"
+SHOWN_URL = "redis://h:***/0"
+"""How the bad URL is shown: a non-numeric port may be a password whose "@host" was forgot."""
 """Refused before anything is sent: no server is needed, none is reached."""
 SOME_URL = ("--redis-url", "redis://127.0.0.1:1/0")
 """A well-formed URL for commands that require one; the bad value is refused before it is used."""
@@ -53,7 +55,7 @@ CASES = [
     (
         "--redis-url",
         BAD_URL,
-        f"lobbysim: error: bad Redis URL '{BAD_URL}': the port must be a number from 1 to 65535",
+        f"lobbysim: error: bad Redis URL '{SHOWN_URL}': the port must be a number from 1 to 65535",
         tuple(COMMANDS),
     ),
 ]
@@ -91,7 +93,9 @@ def test_every_command_says_the_same_line(
 @pytest.mark.parametrize("command", ["demo", "watch", "capacity", "serve"])
 def test_the_same_url_from_redis_url_says_the_same_line(command: str, tmp_path: Path) -> None:
     result = lobbysim(*COMMANDS[command], env={**environment(), "REDIS_URL": BAD_URL})
-    line = f"lobbysim: error: bad Redis URL '{BAD_URL}': the port must be a number from 1 to 65535"
+    line = (
+        f"lobbysim: error: bad Redis URL '{SHOWN_URL}': the port must be a number from 1 to 65535"
+    )
     assert (result.returncode, result.stderr) == (2, f"{line}\n")
 
 

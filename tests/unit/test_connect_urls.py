@@ -94,7 +94,7 @@ def test_well_formed_urls_pass_the_check(url: str) -> None:
         # No secret in it: shown as given, although it cannot be read.
         (
             "redis://h:notaport/0",
-            "bad Redis URL 'redis://h:notaport/0': the port must be a number from 1 to 65535",
+            "bad Redis URL 'redis://h:***/0': the port must be a number from 1 to 65535",
         ),
         # A misspelt parameter is named; its value (a password, most likely) is not shown.
         (

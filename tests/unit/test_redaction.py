@@ -59,15 +59,16 @@ CASES = [
     ("unix:///run/redis.sock?db=0&password=s3", "unix:///run/redis.sock?db=***&password=***"),
     ("unix://:s3@/run/redis.sock", "unix://:***@/run/redis.sock"),
     # malformed, with no place a secret could sit: shown as given (query values masked)
-    ("redis://host:abc/0", "redis://host:abc/0"),
-    ("redis://h:notaport/0", "redis://h:notaport/0"),
+    ("redis://host:abc/0", "redis://host:***/0"),
+    ("redis://h:notaport/0", "redis://h:***/0"),
+    ("redis://user:secret/0", "redis://user:***/0"),
     ("redis://host:99999/0", "redis://host:99999/0"),
-    ("redis://host:-1/0", "redis://host:-1/0"),
+    ("redis://host:-1/0", "redis://host:***/0"),
     ("redis://host:0/0", "redis://host:0/0"),
     ("redis://ho st/0", "redis://ho st/0"),
     ("redis://host/0#frag", "redis://host/0#frag"),
     ("redis://host/0?secret", "redis://host/0?***"),
-    ("redis://host:abc/0?password=s3&db", "redis://host:abc/0?password=***&***"),
+    ("redis://host:abc/0?password=s3&db", "redis://host:***/0?password=***&***"),
     ("redis://[::1]:abc/0", "redis://[::1]:abc/0"),
     # malformed, where a secret may sit: never echoed
     ("redis://:secret", U),  # "@host" forgotten: the password sits where the port goes
@@ -127,7 +128,7 @@ def test_redact_text_masks_the_url_and_its_secrets_anywhere() -> None:
         "at redis://redis.example:1/0?client_name=***: *** said no"
     )
     url = "redis://h:port/0?pasword=s3cret"  # unreadable: its query values are masked still
-    assert redact_text(f"at {url}: s3cret", url) == "at redis://h:port/0?pasword=***: ***"
+    assert redact_text(f"at {url}: s3cret", url) == "at redis://h:***/0?pasword=***: ***"
 
 
 # Every printable character, the reserved ones included (space too).
