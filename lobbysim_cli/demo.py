@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from lobbycore.defaults import DEFAULT_LOBBY_TTL, DEFAULT_MAX_USERS, MAX_TTL_SECONDS, STRATEGIES
+from lobbycore.defaults import DEFAULT_LOBBY_TTL, MAX_TTL_SECONDS, STRATEGIES
 
 from ._common import (
     POOL_RULE,
     UsageError,
+    add_max_users,
     add_pool_options,
     add_redis_url,
     finite_float,
@@ -78,12 +79,7 @@ def add_parser(commands: Commands) -> None:
     demo.add_argument(
         "--rate", type=finite_float, default=25.0, help="buyer arrivals per second (default 25)"
     )
-    demo.add_argument(
-        "--max-users",
-        type=int,
-        default=DEFAULT_MAX_USERS,
-        help=f"lobby size (default {DEFAULT_MAX_USERS})",
-    )
+    add_max_users(demo)
     demo.add_argument(
         "--party-share",
         type=finite_float,
