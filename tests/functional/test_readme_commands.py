@@ -113,6 +113,12 @@ class Run:
     def cluster(self) -> bool:
         return any(README_CLUSTER_URL in c.line for c in self.commands)
 
+    @property
+    def naive(self) -> bool:
+        """The article's store lists every key of the database on each join (KEYS): on the
+        shared server, full of the other runs' pools, a short run would check almost nothing."""
+        return any("--strategy naive" in c.line for c in self.commands)
+
 
 def runs() -> list[Run]:
     found: dict[tuple[str, ...], Run] = {}
@@ -287,7 +293,11 @@ def test_the_readme_shows_installed_commands_and_the_checkout_once() -> None:
 def test_command_runs_from_the_installed_wheel(
     run: Run, venv: Venv, server: RedisServer, pools: None, tmp_path: Path
 ) -> None:
-    run_commands(run, server.url, venv, tmp_path)
+    if not run.naive:
+        run_commands(run, server.url, venv, tmp_path)
+        return
+    with RedisServer() as empty:
+        run_commands(run, empty.url, venv, tmp_path)
 
 
 @pytest.mark.parametrize("run", [r for r in runs() if r.cluster], ids=lambda r: r.id)
