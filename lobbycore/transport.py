@@ -44,7 +44,7 @@ highest this sender has seen for that (sub-)pool. No driver changes for either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, TypeVar
 
 from redis.exceptions import ResponseError
@@ -59,6 +59,7 @@ Command = tuple[Any, ...]
 """One Redis command as its arguments, e.g. ``("EVALSHA", sha, 1, key, arg)``."""
 
 __all__ = [
+    "RESEND",
     "AsyncClientTransport",
     "AsyncTransport",
     "ClientTransport",
@@ -131,10 +132,10 @@ class ScriptSender:
         """What ``reply`` (an error reply as the exception object) means for ``call``: its
         parsed result, the error to raise, or :data:`RESEND` (the server lacked the
         function or script: the call did not run)."""
-        if isinstance(reply, ResponseError):
-            return RESEND if self.scripts.missing(reply) else self.failure(reply)
         if isinstance(reply, BaseException):
-            return reply
+            if isinstance(reply, ResponseError) and self.scripts.missing(reply):
+                return RESEND
+            return self.failure(reply)
         try:
             return call.parse(reply)
         except Exception as exc:  # a typed error the reply stands for (SoldOut, ...)
@@ -163,28 +164,33 @@ class Dispatch:
     function or script, the fallback of those calls (see :meth:`ScriptSender.fallback`).
     """
 
-    __slots__ = ("_head", "_retried", "_sender", "_sending", "calls", "commands", "outcomes")
+    __slots__ = ("_resent", "_sender", "calls", "commands", "outcomes")
 
     def __init__(self, sender: ScriptSender, calls: Sequence[ScriptCall[Any]]) -> None:
         self._sender = sender
         self.calls = calls
         self.outcomes: list[Any] = [_UNSETTLED] * len(calls)
-        self.commands: list[Command] = [sender.command(call) for call in calls]
-        # Which calls this round's commands carry, in order, after `_head` commands that
-        # carry none (the library's reload).
-        self._sending: Sequence[int] = range(len(calls))
-        self._head = 0
-        self._retried = False
+        self.commands: list[Command] = list(map(sender.command, calls))
+        # In the fallback round: how many commands carry no call (the library's reload),
+        # then which calls the others carry, in order. None: the first round, every call.
+        self._resent: tuple[int, list[int]] | None = None
 
     def receive(self, replies: Sequence[Any]) -> None:
         """The replies to ``commands``, in their order; sets ``commands`` to what to send
         next (empty when every call is settled)."""
-        sender, calls, outcomes = self._sender, self.calls, self.outcomes
+        if len(replies) != len(self.commands):
+            raise ValueError(f"{len(replies)} replies to {len(self.commands)} commands")
+        sender, calls, outcomes, resent = self._sender, self.calls, self.outcomes, self._resent
         resend: list[int] = []
-        for i, reply in zip(self._sending, replies[self._head :], strict=True):
+        if resent is None:
+            pairs: Iterable[tuple[int, Any]] = enumerate(replies)
+        else:
+            head, sending = resent
+            pairs = zip(sending, replies[head:], strict=True)
+        for i, reply in pairs:
             outcome = sender.settle(calls[i], reply)
             if outcome is RESEND:
-                if self._retried:  # cannot happen to EVAL; never loop on it
+                if resent is not None:  # cannot happen to EVAL; never loop on it
                     outcome = sender.failure(reply)
                 else:
                     resend.append(i)
@@ -194,15 +200,13 @@ class Dispatch:
             self.commands = []
             return
         self.commands = sender.fallback([calls[i] for i in resend])
-        self._head = len(self.commands) - len(resend)
-        self._sending = resend
-        self._retried = True
+        self._resent = (len(self.commands) - len(resend), resend)
 
     def fail(self, error: BaseException) -> None:
         """The round trip failed as a whole (after the client's own retries): every call not
         yet settled gets ``error`` (typed, see :meth:`ScriptSender.failure`)."""
-        failure = self._sender.failure(error)
-        self.outcomes = [failure if o is _UNSETTLED else o for o in self.outcomes]
+        failure = self._sender.failure  # one error object per caller: each raises its own
+        self.outcomes = [failure(error) if o is _UNSETTLED else o for o in self.outcomes]
         self.commands = []
 
     def unsettled(self) -> list[int]:
