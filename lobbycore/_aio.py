@@ -1,4 +1,4 @@
-"""The asyncio store: a thin facade over the sans-IO protocol and the script set."""
+"""The asyncio store: a thin facade over the sans-IO protocol and its transport."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The synchronous store: a thin facade over the sans-IO protocol and the script set."""
+"""The synchronous store: a thin facade over the sans-IO protocol and its transport."""
 
 from __future__ import annotations
 
