@@ -1,4 +1,4 @@
-"""Save the README's dashboard screenshots (SVG, as Textual renders them).
+"""Save the docs' dashboard screenshots (SVG, as Textual renders them).
 
 .venv/bin/python docs/make_screenshots.py
 """

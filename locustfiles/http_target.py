@@ -3,7 +3,7 @@
 A small TOML file names each route (method, path, JSON body) and where the answers put a
 lobby's id, users and size. Only ``join`` is required; the scenario skips what a service
 does not offer. :data:`DEFAULT_TARGET` describes ``lobbysim serve``; write your own for
-your service (see the README, "Test your own lobby service"). No Locust import here.
+your service (docs/http.md, "Against your service: a target file"). No Locust import here.
 
 Templates: in a path, ``{user}``, ``{lobby}`` and ``{size}`` are replaced (URL-quoted); in
 a body, a string that is exactly ``"{size}"`` becomes the number, ``"{users}"`` the list
