@@ -89,7 +89,7 @@ class AutoPipeline:
                 _deliver([batch[i] for i in answered], [dispatch.outcomes[i] for i in answered])
                 await asyncio.gather(*(self._send_alone(*batch[i]) for i in unsettled))
                 continue
-            except BaseException as exc:  # the whole round trip failed: every caller hears it
+            except BaseException as exc:  # the round trip failed: the unanswered callers hear it
                 dispatch.fail(exc)
                 _deliver(batch, dispatch.outcomes)
                 if isinstance(exc, asyncio.CancelledError):

@@ -137,7 +137,7 @@ class GeventAutoPipeline:
                 try:
                     while dispatch.commands:
                         dispatch.receive(self._round_trip(dispatch.commands))
-                except Exception as exc:  # the whole round trip failed: every caller hears it
+                except Exception as exc:  # the round trip failed: the unanswered callers hear it
                     dispatch.fail(exc)
                 # Wake the callers from the hub (a Waiter is switched to from there only).
                 self._loop.run_callback(_deliver, live, dispatch.outcomes)
