@@ -7,7 +7,7 @@ calls reach Redis is a :class:`Transport` (:mod:`lobbycore.transport`).
 """
 
 from ._aio import AsyncLobbyStore
-from ._connect import check_redis_url, connect
+from ._connect import check_redis_url, connect, unusable
 from ._errors import (
     AlreadyBooked,
     AlreadyInLobby,
@@ -73,4 +73,5 @@ __all__ = [
     "redact_text",
     "redact_url",
     "store_for",
+    "unusable",
 ]

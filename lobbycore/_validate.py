@@ -16,7 +16,9 @@ from .defaults import (
     MAX_USERS_LIMIT,
 )
 
-_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+ULID_PATTERN = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
+"""A lobby id: a ULID in Crockford base32, upper case (unanchored)."""
+_ULID = re.compile(ULID_PATTERN)
 _STREAM_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
 
 from lobbycore import LobbyError, check_redis_url, redact_text
-from lobbycore._validate import must_be, number_range, whole_range
 from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_SHARDS, MAX_USERS_LIMIT
+from lobbycore.validate import must_be, number_range, whole_range
 
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 import redis.asyncio
 
-from lobbycore import InvalidInput, connect, redact_url
-from lobbycore._connect import unusable
+from lobbycore import InvalidInput, connect, redact_url, unusable
 from lobbycore.admin import count_pool_keys
 
 from ._common import UsageError, one_line

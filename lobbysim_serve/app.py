@@ -49,7 +49,6 @@ from lobbycore import (
     PartySpansShards,
     PoolStats,
     SoldOut,
-    _validate,
     async_check_naive_supported,
     async_store_for,
     connect,
@@ -61,6 +60,7 @@ from lobbycore.defaults import (
     MAX_ID_BYTES,
     MAX_USERS_LIMIT,
 )
+from lobbycore.validate import ULID_PATTERN
 
 ENV_REDIS_URL = "LOBBYSIM_SERVE_REDIS_URL"
 ENV_STRATEGY = "LOBBYSIM_SERVE_STRATEGY"
@@ -82,7 +82,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # fits in MAX_ID_BYTES is accepted too.
 
 # lobbycore's own pattern, so that the two cannot differ; anchored, as JSON Schema's are not.
-LOBBY_ID_PATTERN = rf"^{_validate._ULID.pattern}$"
+LOBBY_ID_PATTERN = rf"^{ULID_PATTERN}$"
 
 # Characters by the most UTF-8 bytes they take: 1 (ASCII), 2, 3 (the BMP without surrogates),
 # 4 (any); NUL is refused by lobbycore and lone surrogates are not text.

@@ -38,9 +38,9 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from lobbycore import InvalidInput
-from lobbycore._validate import whole
 from lobbycore.answers import FAIL, OK, UNKNOWN, AnswersReport, Call, check_answers, interned
 from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT
+from lobbycore.validate import whole
 from lobbycore.violations import Violation
 from locustfiles.http_target import Target, TargetError, dig, load_target
 

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 from locust import events
 
-from lobbycore._validate import number, whole
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
@@ -19,6 +18,7 @@ from lobbycore.defaults import (
     MAX_USERS_LIMIT,
     STRATEGIES,
 )
+from lobbycore.validate import number, whole
 
 CLIENTS = ("pipelined", "per-call")
 DEFAULT_CONNECTIONS = 2

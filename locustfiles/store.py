@@ -18,8 +18,8 @@ from lobbycore import (
     check_naive_supported,
     connect,
     store_for,
+    unusable,
 )
-from lobbycore._connect import unusable
 from lobbycore.typing import SyncStore
 
 from .options import LobbySettings
