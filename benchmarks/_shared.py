@@ -14,7 +14,7 @@ import redis
 
 from lobbycore import LobbyStore
 from lobbycore._scripts import script_sources
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 __all__ = [
     "Argv",

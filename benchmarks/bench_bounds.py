@@ -22,7 +22,7 @@ from typing import Any
 from lobbycore import LobbyStore
 from lobbycore.admin import delete_pool
 from lobbycore.defaults import MAX_ID_BYTES, MAX_USERS_LIMIT
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 BIG = MAX_USERS_LIMIT
 REPEAT = 5

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lobbycore.answers import Call, check_answers
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HTTP_LOCUSTFILE = ROOT / "locustfiles" / "http.py"
@@ -43,7 +43,7 @@ REDIS_LOCUSTFILE = ROOT / "locustfiles" / "lobby.py"
 def serve(server: RedisServer, workers: int) -> Iterator[str]:
     port = free_port()
     command = [
-        sys.executable, "-m", "lobbysim_cli", "serve", "--port", str(port),
+        sys.executable, "-m", "lobbysim.cli", "serve", "--port", str(port),
         "--workers", str(workers), "--redis-url", server.url,
         "--pool", f"bench-{uuid.uuid4().hex[:8]}",
     ]  # fmt: skip

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfiles" / "lobby.py"
 CLIENTS = ("per-call", "pipelined")

@@ -30,7 +30,7 @@ from redis.cluster import RedisCluster
 
 from lobbycore import LobbyStore, pool_prefix
 from lobbycore._scripts import script_sources
-from lobbysim_testing import RedisClusterProcesses
+from lobbysim.testing import RedisClusterProcesses
 
 DEFAULTS = ["--shards", "1,3", "--steps", "5", "--step-seconds", "10", "--start-rate", "2000"]
 DEFAULTS += ["--max-rate", "20000", "--max-users", "4", "--verify"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from lobbysim_cli._redis import open_embedded
+from lobbysim.cli._redis import open_embedded
 from simulator import SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from simulator.dashboard.widgets import LobbyGrid

@@ -21,7 +21,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

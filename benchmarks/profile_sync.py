@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyinstrument import Profiler
 
 from lobbycore import LobbyStore, connect
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 JOINS = 20_000
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from lobbysim_cli._redis import open_embedded
+from lobbysim.cli._redis import open_embedded
 from simulator import SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 

@@ -10,7 +10,7 @@ def lobbysim(
     *args: str, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", *args],
+        [sys.executable, "-m", "lobbysim.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 
 @pytest.fixture(scope="session")

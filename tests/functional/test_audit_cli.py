@@ -10,7 +10,7 @@ import redis
 
 from lobbycore import LobbyStore, NaiveLobbyStore
 from lobbycore._keys import PoolKeys
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 from tests.cli import lobbysim
 
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from lobbycore import connect
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 from tests.cli import lobbysim
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py")

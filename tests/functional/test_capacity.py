@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lobbysim_cli.capacity.model import Bottleneck, Step, recommend
-from lobbysim_cli.capacity.plan import Plan
-from lobbysim_cli.capacity.report import CSV_COLUMNS, write_report
-from lobbysim_testing import RedisServer
+from lobbysim.cli.capacity.model import Bottleneck, Step, recommend
+from lobbysim.cli.capacity.plan import Plan
+from lobbysim.cli.capacity.report import CSV_COLUMNS, write_report
+from lobbysim.testing import RedisServer
 from tests.cli import lobbysim
 
 PEAK = 50_000.0
@@ -197,7 +197,7 @@ def test_an_interrupted_run_keeps_its_finished_rows_and_deletes_every_pool(
         client = server.client()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "lobbysim_cli", "capacity", "--redis-url", server.url,
+                sys.executable, "-m", "lobbysim.cli", "capacity", "--redis-url", server.url,
                 "--out", str(out), "--steps", "3", "--step-seconds", "6", "--start-rate", "300",
                 "--max-rate", "1200", "--users", "10",
             ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lobbycore import LobbyStore, NaiveLobbyStore
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 from tests.cli import lobbysim
 
 

@@ -11,9 +11,9 @@ from importlib.metadata import version
 
 import pytest
 
-from lobbysim_cli import main
-from lobbysim_cli._common import comma_list, float_in, int_in
-from lobbysim_cli.demo import FLAGS
+from lobbysim.cli import main
+from lobbysim.cli._common import comma_list, float_in, int_in
+from lobbysim.cli.demo import FLAGS
 from simulator.engine import SimConfig, SimConfigError
 from tests.cli import lobbysim
 
@@ -158,7 +158,7 @@ def test_options_checked_together_are_one_line_exit_2(capsys: pytest.CaptureFixt
 
 def test_the_parser_imports_no_simulator_and_no_extra() -> None:
     code = (
-        "import sys; from lobbysim_cli import build_parser; build_parser(); "
+        "import sys; from lobbysim.cli import build_parser; build_parser(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'simulator', 'locustfiles', 'textual', 'locust', 'matplotlib', 'fakeredis'}))"
     )

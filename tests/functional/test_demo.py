@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lobbycore import LobbyStore
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 from tests.cli import lobbysim
 
 
@@ -106,7 +106,7 @@ def test_watch_follows_a_pool_loaded_by_another_process(
         [
             sys.executable,
             "-m",
-            "lobbysim_cli",
+            "lobbysim.cli",
             "watch",
             "--headless",
             "--duration",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lobbysim_cli import main
+from lobbysim.cli import main
 
 URL = ("--redis-url", "redis://127.0.0.1:1/0")
 """Never reached: a value the flag accepted would fail on this URL, naming no flag."""
@@ -83,7 +83,7 @@ def test_a_bad_number_is_one_line_naming_its_flag_and_exit_2(
 
 def test_every_numeric_flag_is_in_the_table() -> None:
     """A new numeric option must join FLAGS (and so get its range checked)."""
-    from lobbysim_cli import build_parser
+    from lobbysim.cli import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices

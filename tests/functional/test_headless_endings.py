@@ -15,8 +15,8 @@ import redis
 
 from lobbycore import LobbyStore
 from lobbycore.admin import count_pool_keys
-from lobbysim_cli._common import EXIT_INTERRUPTED
-from lobbysim_testing import RedisServer
+from lobbysim.cli._common import EXIT_INTERRUPTED
+from lobbysim.testing import RedisServer
 from tests.functional.test_outages import broken_simulation
 
 TIMEOUT = 60.0
@@ -32,7 +32,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 def headless(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "lobbysim_cli", *args, "--headless", "--duration", "600"],
+        [sys.executable, "-m", "lobbysim.cli", *args, "--headless", "--duration", "600"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -95,7 +95,7 @@ def test_a_signal_ends_headless_watch_with_its_summary(
 def test_an_error_ends_the_run_after_its_summary(capsys: pytest.CaptureFixture[str]) -> None:
     """An error that is no Redis failure (a bug): the summary first, then the error, which
     the command reports in one line."""
-    from lobbysim_cli._headless import run_headless
+    from lobbysim.cli._headless import run_headless
 
     with pytest.raises(ZeroDivisionError, match="a bug in a buyer task"):
         run_headless(broken_simulation(), 30.0)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,18 @@ def test_the_base_wheel_is_the_engine_alone(wheel: Path, outside: Path, tmp_path
     (line,) = demo.stderr.strip().splitlines()
     assert "pip install 'lobbysim[tui]'" in line
     venv.remove()
+
+
+def test_the_wheel_has_four_import_roots(wheel: Path) -> None:
+    """The engine, the simulator, the Locust scenarios and the applications (the CLI, the
+    HTTP service and the test servers live in ``lobbysim``), and ``python -m lobbysim``."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    roots = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert roots == {"lobbycore", "simulator", "locustfiles", "lobbysim"}
+    assert {"lobbysim/__main__.py", "lobbysim/cli/__init__.py", "lobbysim/serve/app.py"} <= set(
+        names
+    )
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(wheel) as archive:
+        assert "lobbysim = lobbysim.cli:main" in archive.read(entry_points).decode()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lobbysim_cli.load import (
+from lobbysim.cli.load import (
     HTTP,
     HTTP_SCENARIOS,
     LOBBY,
@@ -31,7 +31,7 @@ from lobbysim_cli.load import (
     locust_command,
     split,
 )
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 from tests.functional.test_serve import serve
 
 BIN = Path(sys.executable).parent
@@ -282,7 +282,7 @@ def test_bad_combinations_are_one_line_exit_2(args: list[str], says: str, tmp_pa
 def test_without_locust_it_names_the_extra_in_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lobbysim_cli import main
+    from lobbysim.cli import main
 
     def no_exec(*args: object) -> None:
         pytest.fail(f"Locust was started: {args}")
@@ -296,7 +296,7 @@ def test_without_locust_it_names_the_extra_in_one_line(
 
 def test_the_command_imports_neither_locust_nor_the_locustfiles() -> None:
     code = (
-        "import sys; from lobbysim_cli import main; main(['load', '--locustfile']); "
+        "import sys; from lobbysim.cli import main; main(['load', '--locustfile']); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'locust', 'locustfiles', 'gevent'}))"
     )

@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from lobbycore import LobbyStore, pool_prefix
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = str(ROOT / "locustfiles" / "lobby.py")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lobbycore.violations import Violation
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py")
 FIELDS = {

@@ -1,7 +1,7 @@
 """A server that comes back without the pool (a restart without persistence, a FLUSHALL):
 ``demo`` says so in its title and log, carries on in a fresh pool of its own, keeps the lost
 pool's counts in its summary, and ``r`` (reset) works afterwards. Real redis-server
-processes, restarted without persistence (lobbysim_testing's default: nothing on disk)."""
+processes, restarted without persistence (lobbysim.testing's default: nothing on disk)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 from lobbycore import LobbyStore
 from lobbycore.admin import count_pool_keys, delete_pool
-from lobbysim_cli._common import EXIT_INCOMPLETE
-from lobbysim_cli._redis import open_clients
-from lobbysim_testing import RedisServer
+from lobbysim.cli._common import EXIT_INCOMPLETE
+from lobbysim.cli._redis import open_clients
+from lobbysim.testing import RedisServer
 from simulator import SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from simulator.engine import FRESH_POOL_PREFIX
@@ -43,7 +43,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 def demo(server: RedisServer, pool: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "lobbysim_cli", "demo", "--headless", "--redis-url",
+            sys.executable, "-m", "lobbysim.cli", "demo", "--headless", "--redis-url",
             server.url, "--pool", pool, "--duration", "8", "--rate", "80", "--seed", "4", *extra,
         ],
         stdout=subprocess.PIPE,

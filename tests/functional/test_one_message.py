@@ -78,7 +78,7 @@ def test_every_command_says_the_same_line(
     if command in NEEDS_A_URL and flag != "--redis-url":
         args += SOME_URL
     result = subprocess.run(
-        [sys.executable, "-m", "lobbysim_cli", *args],
+        [sys.executable, "-m", "lobbysim.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lobbycore.defaults import DEFAULT_MAX_USERS
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 from tests.functional.test_serve import http, serve
 
 EXAMPLES = 60

@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from lobbycore import LobbyStore
-from lobbysim_cli._common import EXIT_INCOMPLETE
-from lobbysim_cli._redis import open_clients, open_embedded
-from lobbysim_testing import RedisServer
+from lobbysim.cli._common import EXIT_INCOMPLETE
+from lobbysim.cli._redis import open_clients, open_embedded
+from lobbysim.testing import RedisServer
 from simulator import PoolFollower, SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from simulator.source import DISCONNECTED, LiveSource
@@ -45,7 +45,7 @@ def outage(server: RedisServer, after: float) -> None:
 
 def headless(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "lobbysim_cli", *args, "--headless"],
+        [sys.executable, "-m", "lobbysim.cli", *args, "--headless"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import redis
 
 from lobbycore import LobbyStore
-from lobbysim_cli._redis import open_clients
-from lobbysim_testing import RedisServer
+from lobbysim.cli._redis import open_clients
+from lobbysim.testing import RedisServer
 from simulator import SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from tests.cli import lobbysim

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 
-from lobbysim_cli.race import PROGRESS_ENV
+from lobbysim.cli.race import PROGRESS_ENV
 
 USERS = "200"
 HALF = r"(?:(?P<{s}>{s}) (?:waiting|(?:done: )?(?P<{s}_joins>\d+)/200 joins, \d+/s" \
@@ -22,7 +22,7 @@ LINE = re.compile("race: " + HALF.format(s="atomic") + r" \| " + HALF.format(s="
 
 def run_race(env: dict[str, str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "lobbysim_cli", "race", "--users", USERS],
+        [sys.executable, "-m", "lobbysim.cli", "race", "--users", USERS],
         env={**os.environ, **env},
         text=True,
         timeout=300,

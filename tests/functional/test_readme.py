@@ -9,7 +9,7 @@ import doctest
 import re
 from pathlib import Path
 
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from lobbycore import LobbyStore, NaiveLobbyStore
-from lobbysim_testing import RedisClusterProcesses, RedisServer, free_port
+from lobbysim.testing import RedisClusterProcesses, RedisServer, free_port
 from tests.wheel import REPO, Venv, installed
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
-from lobbysim_cli._common import run_handler
-from lobbysim_cli._redis import open_clients
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.cli._common import run_handler
+from lobbysim.cli._redis import open_clients
+from lobbysim.testing import RedisServer, free_port
 from simulator import PoolFollower, SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from tests.cli import lobbysim

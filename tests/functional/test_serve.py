@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 from tests.cli import lobbysim
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def empty_server() -> Iterator[RedisServer]:
 @contextmanager
 def serve(server: RedisServer, pool: str, *options: str) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "lobbysim_cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "lobbysim.cli", "serve", "--port", str(port)]
     command += ["--redis-url", server.url, "--pool", pool, *options]
     with running(command, f"http://127.0.0.1:{port}/health") as base:
         yield base
@@ -218,7 +218,7 @@ def test_api_answers_in_the_articles_shape_with_typed_errors(
 def test_serve_without_its_extra_names_it_in_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lobbysim_cli import main
+    from lobbysim.cli import main
 
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
@@ -229,9 +229,9 @@ def test_serve_without_its_extra_names_it_in_one_line(
 
 def test_the_parser_loads_no_web_framework() -> None:
     code = (
-        "import sys; from lobbysim_cli import build_parser; build_parser(); "
+        "import sys; from lobbysim.cli import build_parser; build_parser(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'lobbysim_serve', 'fastapi', 'uvicorn', 'starlette'}))"
+        "{'lobbysim.serve', 'fastapi', 'uvicorn', 'starlette'}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
@@ -427,7 +427,7 @@ def test_watch_follows_a_pool_loaded_through_serve(
     with serve(redis_server, pool_name) as base:
         watch = ["watch", "--headless", "--duration", "10", "--redis-url", redis_server.url]
         watcher = subprocess.Popen(
-            [sys.executable, "-m", "lobbysim_cli", *watch, "--pool", pool_name],
+            [sys.executable, "-m", "lobbysim.cli", *watch, "--pool", pool_name],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

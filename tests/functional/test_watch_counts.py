@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from lobbycore.admin import delete_pool
-from lobbysim_cli._common import EXIT_INTERRUPTED
-from lobbysim_testing import RedisServer
+from lobbysim.cli._common import EXIT_INTERRUPTED
+from lobbysim.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = str(ROOT / "locustfiles" / "lobby.py")
@@ -28,7 +28,7 @@ def test_watch_counts_every_join_of_a_locust_run(
     # Started first, so that it also meets a pool that does not exist yet, then appears.
     watch = subprocess.Popen(
         [
-            sys.executable, "-m", "lobbysim_cli", "watch", "--headless", "--duration", "600",
+            sys.executable, "-m", "lobbysim.cli", "watch", "--headless", "--duration", "600",
             "--redis-url", redis_server.url, "--pool", pool_name,
         ],
         stdout=subprocess.PIPE,

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 
 from lobbycore import LobbyStore
-from lobbysim_cli._common import EXIT_INTERRUPTED, EXIT_NO_POOL
-from lobbysim_cli._redis import open_clients
-from lobbysim_testing import RedisServer
+from lobbysim.cli._common import EXIT_INTERRUPTED, EXIT_NO_POOL
+from lobbysim.cli._redis import open_clients
+from lobbysim.testing import RedisServer
 from simulator import PoolFollower
 from simulator.dashboard import LobbySimApp
 from simulator.source import STATE_LOST
@@ -112,7 +112,7 @@ def test_headless_watch_counts_both_pools_and_says_one_was_lost(pool_name: str) 
         fill(LobbyStore(server.client(), pool=pool_name), "before", 3)
         run = subprocess.Popen(
             [
-                sys.executable, "-m", "lobbysim_cli", "watch", "--headless", "--duration", "600",
+                sys.executable, "-m", "lobbysim.cli", "watch", "--headless", "--duration", "600",
                 "--redis-url", server.url, "--pool", pool_name,
             ],
             stdout=subprocess.PIPE,

@@ -27,7 +27,7 @@ from lobbycore.audit import (
     pool_layouts,
     snapshot,
 )
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 SEATS = 40
 TTL = 60.0
@@ -259,7 +259,7 @@ def test_on_a_cluster_a_pool_not_found_and_the_memory_policy_of_every_node() -> 
     from redis.cluster import RedisCluster
 
     from lobbycore.audit import memory_policies
-    from lobbysim_testing import RedisClusterProcesses
+    from lobbysim.testing import RedisClusterProcesses
     from tests.cli import lobbysim
 
     processes = RedisClusterProcesses(3)

@@ -21,7 +21,7 @@ from lobbycore.audit import (
     read_lobbies,
     snapshot,
 )
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 T = TypeVar("T")
 BUYERS = 400

@@ -12,7 +12,7 @@ from redis.cluster import RedisCluster
 from lobbycore import AsyncLobbyStore, LobbyStore
 from lobbycore.admin import async_delete_pool
 from lobbycore.audit import async_snapshot, snapshot
-from lobbysim_testing import RedisClusterProcesses
+from lobbysim.testing import RedisClusterProcesses
 
 from .harness import run_tasks, run_threads
 
@@ -107,8 +107,8 @@ def test_locust_join_storm_on_the_cluster(cluster: RedisClusterProcesses, tmp_pa
 
 
 def test_capacity_reads_cpu_and_memory_of_every_primary(cluster: RedisClusterProcesses) -> None:
-    from lobbysim_cli.capacity.measure import per_primary
-    from lobbysim_cli.capacity.run import _memory_mb
+    from lobbysim.cli.capacity.measure import per_primary
+    from lobbysim.cli.capacity.run import _memory_mb
 
     client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     nodes = per_primary(client, "memory")

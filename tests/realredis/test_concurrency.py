@@ -29,7 +29,7 @@ from lobbycore import (
 from lobbycore._keys import PoolKeys
 from lobbycore.audit import History, check, snapshot
 from lobbycore.violations import Violation
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 from .harness import in_threads, run_tasks, run_threads
 

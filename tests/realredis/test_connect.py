@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 
 from lobbycore import InvalidInput, LobbyStore, connect
-from lobbysim_testing import RedisServer, free_port
+from lobbysim.testing import RedisServer, free_port
 
 
 def test_sync_and_async_clients(redis_server: RedisServer) -> None:

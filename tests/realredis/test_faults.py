@@ -21,7 +21,7 @@ from redis.retry import Retry
 from lobbycore import LobbyStore, connect
 from lobbycore._connect import RETRIES, _backoff
 from lobbycore._keys import PoolKeys
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 from .harness import RunResult, run_threads
 

@@ -14,7 +14,7 @@ from lobbycore import LobbyStore, NaiveLobbyStore, connect
 from lobbycore.audit import snapshot
 from lobbycore.history import Recorder, check_history
 from lobbycore.violations import Violation
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 from .harness import run_threads
 

@@ -17,7 +17,7 @@ from lobbycore import (
 )
 from lobbycore._scripts import ScriptSet
 from lobbycore.audit import check, snapshot
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 from tests.damage import SCENARIOS, assert_fails_closed, dump, plant_each_key
 
 

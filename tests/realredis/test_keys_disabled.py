@@ -21,7 +21,7 @@ from lobbycore import (
     check_naive_supported,
 )
 from lobbycore._keys import NaiveKeys
-from lobbysim_testing import RedisServer
+from lobbysim.testing import RedisServer
 
 MESSAGE = "the naive strategy needs the KEYS command, which this server disables"
 

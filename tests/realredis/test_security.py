@@ -9,7 +9,7 @@ import redis
 
 from lobbycore import LobbyStore, connect
 from lobbycore.audit import check, snapshot
-from lobbysim_testing import RedisServer, make_self_signed_cert
+from lobbysim.testing import RedisServer, make_self_signed_cert
 from tests.cli import lobbysim
 
 PASSWORD = "s3cret-pw"

@@ -10,7 +10,7 @@ from textual.command import CommandList
 from textual.widgets import Static
 
 from lobbycore import Lobby, LobbyEvent
-from lobbysim_cli._redis import open_embedded
+from lobbysim.cli._redis import open_embedded
 from simulator import PoolFollower, SimConfig, Simulation
 from simulator.board import BOOKED, BOOKING, Board
 from simulator.dashboard import LobbySimApp

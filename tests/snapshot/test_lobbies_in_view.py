@@ -15,9 +15,9 @@ import pytest
 from textual.widgets import Static
 
 from lobbycore.violations import Violation
-from lobbysim_cli import build_parser
-from lobbysim_cli._redis import open_embedded
-from lobbysim_cli.demo import sim_config
+from lobbysim.cli import build_parser
+from lobbysim.cli._redis import open_embedded
+from lobbysim.cli.demo import sim_config
 from simulator import Simulation
 from simulator.board import BOOKED, FILLING, FULL, LobbyCard
 from simulator.dashboard import LobbySimApp

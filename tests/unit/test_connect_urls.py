@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lobbycore import InvalidInput, check_redis_url, connect
-from lobbysim_testing import free_port
+from lobbysim.testing import free_port
 
 PORT = free_port()
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lobbycore import InvalidInput, LobbyError, LobbyStore, pool_prefix
-from lobbysim_cli import main
+from lobbysim.cli import main
 
 ANYTHING = st.one_of(
     st.none(),

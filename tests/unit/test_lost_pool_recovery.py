@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from lobbycore import AsyncLobbyStore
-from lobbysim_cli._redis import open_embedded
+from lobbysim.cli._redis import open_embedded
 from simulator import PoolFollower, SimConfig, Simulation
 from simulator.engine import FRESH_POOL_PREFIX
 from simulator.source import STATE_LOST

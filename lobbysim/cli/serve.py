@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lobbycore import async_store_for, check_naive_supported, redact_url, store_for
-    from lobbysim_serve import (
+    from lobbysim.serve import (
         ENV_POOL,
         ENV_REDIS_URL,
         ENV_STRATEGY,
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         app_from_env,
         create_app,
     )
-    from lobbysim_serve.app import store_opener
+    from lobbysim.serve.app import store_opener
 
     url = url_or_env(args.redis_url)
     if url is None:

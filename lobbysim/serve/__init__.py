@@ -1,7 +1,7 @@
 """``lobbysim serve``: an HTTP API over lobbycore, the Python twin of the article's service.
 
 :func:`create_app` builds the FastAPI application around an async store; the command line
-(``lobbysim_cli/serve.py``) opens Redis and runs it on uvicorn. Lobbies are answered in the
+(``lobbysim/cli/serve.py``) opens Redis and runs it on uvicorn. Lobbies are answered in the
 article's shape (``id``, ``sessionId``, ``users``, ``createdAt``) plus ``maxUsers``.
 """
 

@@ -1,4 +1,4 @@
-"""Start and stop private redis-server processes (re-exported by ``lobbysim_testing``).
+"""Start and stop private redis-server processes (re-exported by ``lobbysim.testing``).
 
 Each server listens on a free loopback port, keeps nothing on disk (unless asked) and is
 killed at the end. Nothing here ever connects to a server it did not start.
