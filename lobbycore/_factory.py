@@ -8,6 +8,7 @@ from ._aio import AsyncLobbyStore
 from ._errors import InvalidInput
 from ._naive import AsyncNaiveLobbyStore, NaiveLobbyStore
 from ._store import LobbyStore
+from ._validate import strategy_shards
 from .defaults import DEFAULT_LOBBY_TTL, STRATEGIES
 from .typing import AsyncStore, SyncStore
 
@@ -15,8 +16,7 @@ from .typing import AsyncStore, SyncStore
 def _check(strategy: object, shards: int) -> None:
     if strategy not in STRATEGIES:
         raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if strategy == "naive" and shards != 1:
-        raise InvalidInput("the naive strategy has no shards (shards must be 1)")
+    strategy_shards(strategy, shards)
 
 
 def store_for(

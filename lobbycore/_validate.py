@@ -123,6 +123,14 @@ def shards(value: object) -> int:
     return whole(value, "shards", 1, MAX_SHARDS)
 
 
+def strategy_shards(strategy: object, shards: int, what: str = "shards") -> None:
+    """The naive strategy has no shards: the one rule (the stores' factory, every command)."""
+    if strategy == "naive" and shards != 1:
+        raise InvalidInput(
+            f"{what} must be 1 with the naive strategy (it has no shards), got {shards}"
+        )
+
+
 def ttl_ms(value: object, what: str, *, allow_none: bool = True) -> int:
     """Seconds (int or float, > 0) or None (if allowed) -> milliseconds; 0 stands for 'never'."""
     if value is None and allow_none:

@@ -4,6 +4,22 @@ that one mistake reads the same wherever it is made."""
 
 from __future__ import annotations
 
-from ._validate import ULID_PATTERN, must_be, number, number_range, whole, whole_range
+from ._validate import (
+    ULID_PATTERN,
+    must_be,
+    number,
+    number_range,
+    strategy_shards,
+    whole,
+    whole_range,
+)
 
-__all__ = ["ULID_PATTERN", "must_be", "number", "number_range", "whole", "whole_range"]
+__all__ = [
+    "ULID_PATTERN",
+    "must_be",
+    "number",
+    "number_range",
+    "strategy_shards",
+    "whole",
+    "whole_range",
+]
