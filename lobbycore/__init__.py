@@ -34,6 +34,7 @@ from ._naive import (
 from ._store import LobbyStore
 from ._urls import redact_args, redact_text, redact_url
 from .defaults import STRATEGIES, Strategy
+from .layout import PoolLayout
 from .typing import AsyncStore, AsyncTransport, SyncStore, Transport
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "NaiveLobbyStore",
     "PartySpansShards",
     "PoolDamaged",
+    "PoolLayout",
     "PoolNotFound",
     "PoolStateLost",
     "PoolStats",

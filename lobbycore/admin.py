@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._keys import NaiveKeys, PoolKeys, sub_pools
+from ._keys import NaiveKeys, PoolKeys, shard_count_of, sharded_pattern, sub_pools
 from ._plans import Plan, Scan, run_async, run_sync
 
-__all__ = ["async_count_pool_keys", "async_delete_pool", "count_pool_keys", "delete_pool"]
+__all__ = [
+    "async_count_pool_keys",
+    "async_delete_pool",
+    "count_name_keys",
+    "count_pool_keys",
+    "delete_pool",
+]
 
 DELETE_BATCH = 500
 """Keys per DEL."""
@@ -37,6 +43,14 @@ def _count_plan(pool: str, naive: bool, shards: int) -> Plan[int]:
     for keys in _layouts(pool, naive, shards):
         found += len((yield from _keys_of(keys)))
     return found
+
+
+def _name_plan(pool: str) -> Plan[int]:
+    # Each layout's keys have a prefix of their own, so no key is counted twice.
+    found = yield from _count_plan(pool, False, 1)
+    found += yield from _count_plan(pool, True, 1)
+    (sharded,) = yield [Scan(sharded_pattern(pool))]
+    return found + sum(1 for key in sharded if shard_count_of(pool, key))
 
 
 def _delete_plan(pool: str, naive: bool, shards: int) -> Plan[int]:
@@ -84,3 +98,10 @@ async def async_count_pool_keys(
 ) -> int:
     """:func:`count_pool_keys` with an asyncio client."""
     return await run_async(client, _count_plan(pool, naive, shards))
+
+
+def count_name_keys(client: Any, pool: str) -> int:
+    """How many keys a pool name holds in any layout: lobbycore's, unsharded or split into
+    any number of shards, and the naive store's (SCAN, never KEYS). 0: no store has used the
+    name, so a run may take it as its own."""
+    return run_sync(client, _name_plan(pool))

@@ -9,7 +9,6 @@ reads, not one atomic step.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import _validate as valid
@@ -30,6 +29,7 @@ from .._keys import (
 )
 from .._models import Booking, Lobby
 from .._plans import Plan, Scan, run_async, run_sync
+from ..layout import PoolLayout
 from ._snapshot import PoolSnapshot, merge_shards
 
 T = TypeVar("T")
@@ -226,21 +226,6 @@ def lobbies_plan(pool: str, *, naive: bool = False, shards: int = 1) -> Plan[dic
     for keys in sub_pools(pool, shards):
         lobbies.update((yield from _lobbies(keys)))
     return lobbies
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PoolLayout:
-    """How a pool's keys are laid out: what ``naive`` and ``shards`` to read it with."""
-
-    naive: bool = False
-    shards: int = 1
-
-    @property
-    def flags(self) -> str:
-        """The ``lobbysim audit`` flags that read this layout."""
-        if self.naive:
-            return "--naive"
-        return f"--shards {self.shards}" if self.shards > 1 else "no --shards"
 
 
 SHARD_PROBE = 100
