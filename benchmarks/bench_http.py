@@ -9,7 +9,7 @@ On one private redis-server, from one Locust process each:
 * the HTTP join storm (locustfiles/http.py --joins-only) through `lobbysim serve` with
   1 and 2 uvicorn workers: joins/s, p50/p99, and the history check's verdict;
 * the direct-Redis JoinStorm (locustfiles/lobby.py) with the same number of users;
-* the history checker (lobbycore.answers) re-run on the 1-worker run's full history, and
+* the history checker (lobbysim.checks.answers) re-run on the 1-worker run's full history, and
   on the mixed buyer scenario's (joins, reads, bookings, leaves): calls checked per second.
 
 Everything shares the machine: Locust, the server's workers and redis-server compete for
@@ -31,7 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lobbycore.answers import Call, check_answers
+from lobbysim.checks.answers import check_answers
+from lobbysim.checks.calls import Call
 from lobbysim.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +139,7 @@ def main() -> None:
                 HTTP_LOCUSTFILE, args.users, args.seconds, out, "--host", base,
                 "--history-file", str(mixed),
             )  # fmt: skip
-        print("History checker (lobbycore.answers), in this process")
+        print("History checker (lobbysim.checks.answers), in this process")
         checker_cost(histories[1], "join storm history")
         checker_cost(mixed, "buyer scenario history (mixed calls)")
 

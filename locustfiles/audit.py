@@ -15,7 +15,8 @@ from typing import Any
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from lobbycore.audit import Violation, check
+from lobbycore.violations import Violation
+from lobbysim.checks.counts import RunCounts, check_run
 
 from .pool import is_naive, pool_snapshot
 from .state import RunState
@@ -60,68 +61,45 @@ def audit(environment: Environment, state: RunState) -> bool:
     verdict, and write the result file. True if nothing is broken."""
     pool = state.settings.pool
     snap = pool_snapshot(state)
-    # A fresh pool got its inventory from this run (--seats): every seat must be accounted
-    # for. A named pool may have sold seats before, so only 'never negative' applies there.
-    initial = None if state.named_pool else state.settings.seats
-    report = check(snap, initial_seats=initial)
-    problems = [f"{v.kind}: {v.detail}" for v in report.violations]
-
-    # What the run's own counts explain (the run may share the pool with earlier runs).
     booked = _successes(environment, "book")
-    new_in_stream = len(snap.bookings) - state.baseline_bookings
-    lost_bookings = max(0, booked - new_in_stream)
-    # More stream entries than successful calls is fine: calls cut off by the stop were
-    # done by Redis but never reported.
-    if lost_bookings:
-        problems.append(
-            f"{Violation.LOST_BOOKING}: {booked} successful book calls, {new_in_stream} new bookings in the stream"
-        )
-    leaves = _successes(environment, "leave")
-    parties = _successes(environment, "party_join")
-    partial = sum(1 for lobby in snap.lobbies.values() if len(lobby.users) < lobby.max_users)
-    # Joins alone leave at most one open lobby per capacity (per shard).
-    capacities = len({lobby.max_users for lobby in snap.lobbies.values()})
-    allowed = capacities * state.settings.shards + leaves + parties
-    unexplained = max(0, partial - allowed)
-    if unexplained:
-        problems.append(
-            f"{Violation.UNEXPLAINED_PARTIAL_LOBBIES}: {partial} lobbies not full, the run's leaves and "
-            f"party joins explain at most {allowed}"
-        )
     reported = _placements(environment)
     naive = is_naive(state.settings)
     server_count = None if naive else state.store.stats().joins - state.baseline_joins
-    lost_joins = server_count is not None and reported > server_count
-    if lost_joins:
-        problems.append(
-            f"{Violation.LOST_JOIN}: the run's clients placed {reported} buyers, the server counted {server_count}"
-        )
+    run = RunCounts(
+        bookings=booked,
+        placed=reported,
+        leaves=_successes(environment, "leave"),
+        party_joins=_successes(environment, "party_join"),
+        shards=state.settings.shards,
+        server_joins=server_count,
+        bookings_before=state.baseline_bookings,
+    )
+    # A fresh pool got its inventory from this run (--seats): every seat must be accounted
+    # for. A named pool may have sold seats before, so only 'never negative' applies there.
+    initial = None if state.named_pool else state.settings.seats
+    verdict = check_run(snap, run, initial_seats=initial)
+    problems = [str(finding) for finding in verdict.findings]
     for problem in problems[:SHOWN_PROBLEMS]:
         print(f"  {problem[:200]}")
     if len(problems) > SHOWN_PROBLEMS:
         print(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
-    counts = report.counts()
-    counts[Violation.LOST_BOOKING] += 1 if lost_bookings else 0
-    counts[Violation.UNEXPLAINED_PARTIAL_LOBBIES] = 1 if unexplained else 0
-    counts[Violation.LOST_JOIN] += 1 if lost_joins else 0
-    ok = not problems
+    counts = verdict.counts()
     cut_off = unanswered(state) + sum(state.unanswered.values())
     joins = sum(_successes(environment, name) for name in JOIN_NAMES)
     line = (
-        f"lobbysim audit: pool={pool} strategy={state.settings.strategy} ok={str(ok).lower()} "
-        f"violations={len(problems)} "
-        + " ".join(f"{kind}={counts.get(kind, 0)}" for kind in Violation)
+        f"lobbysim audit: pool={pool} strategy={state.settings.strategy} "
+        f"{verdict.summary(Violation, figures=False)}"
         + f" joins={joins}"
         + f" placed_reported={reported} placed_server={'n/a' if server_count is None else server_count}"
-        f" bookings={booked} lobbies={report.lobbies} waiting={report.users_waiting}"
+        f" bookings={booked} lobbies={verdict.figures['lobbies']} waiting={verdict.figures['waiting']}"
         f" unanswered={cut_off}"
     )
     print(line)
     sys.stdout.flush()
-    (log.info if ok else log.error)("%s", line)  # also in the web UI's log
+    (log.info if verdict.ok else log.error)("%s", line)  # also in the web UI's log
     if state.settings.result_file is not None:
         result: dict[str, Any] = {
-            "ok": ok,
+            "ok": verdict.ok,
             "pool": pool,
             "strategy": state.settings.strategy,
             "violations": {str(kind): counts.get(kind, 0) for kind in Violation},
@@ -131,8 +109,8 @@ def audit(environment: Environment, state: RunState) -> bool:
             "placed_server": server_count,
             "unanswered": cut_off,
             "bookings": booked,
-            "lobbies": report.lobbies,
-            "waiting": report.users_waiting,
+            "lobbies": verdict.figures["lobbies"],
+            "waiting": verdict.figures["waiting"],
         }
         state.settings.result_file.write_text(json.dumps(result, indent=2) + "\n")
-    return ok
+    return verdict.ok

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from lobbycore.answers import interned
+from lobbysim.checks.calls import interned
 
 DEFAULT_TARGET = """\
 # lobbysim serve's API (docs at /docs on a running server).

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lobbycore import Booking, Lobby
-from lobbycore.violations import LIVE_CHECKS, Violation
+from lobbycore.violations import LIVE_CHECKS, Checked, Finding, Verdict, Violation
 
 KINDS = LIVE_CHECKS
 """What the live auditor can see, in the order the dashboard lists them."""
@@ -27,11 +27,15 @@ class LiveAuditor:
     """user or lobby id -> bumped at the start and end of each of its operations."""
     busy: set[str] = field(default_factory=set)
     booked: dict[str, Booking] = field(default_factory=dict)
-    found: dict[tuple[Violation, str], str] = field(default_factory=dict)
-    """(kind, subject) -> detail: each violation counted once."""
+    found: dict[tuple[Violation, str], Finding] = field(default_factory=dict)
+    """(kind, subject: a user or lobby id) -> the finding: each violation counted once."""
     red_lobbies: defaultdict[str, set[Violation]] = field(default_factory=lambda: defaultdict(set))
     """lobby id -> the guarantees it was found breaking (its card names them)."""
     unreported: list[str] = field(default_factory=list)
+    answers: int = 0
+    """Answers compared (joins and bookings)."""
+    reads: int = 0
+    """Reads of the pool compared."""
 
     @property
     def violations(self) -> int:
@@ -43,12 +47,28 @@ class LiveAuditor:
             counts[kind] += 1
         return counts
 
+    def verdict(self) -> Verdict:
+        """What the auditor found so far, over the answers and reads it compared (none yet:
+        a verdict over nothing, not ok)."""
+        return Verdict(
+            tuple(self.found.values()),
+            Checked(
+                KINDS,
+                "answers and reads",
+                self.answers + self.reads,
+                {"answers": self.answers, "reads": self.reads},
+            ),
+        )
+
     def _flag(
         self, kind: Violation, subject: str, detail: str, lobbies: Iterable[str] = ()
     ) -> None:
+        lobbies = tuple(lobbies)
         if (kind, subject) not in self.found:
-            self.found[(kind, subject)] = detail
-            self.unreported.append(f"{kind}: {detail}")
+            user = None if subject in lobbies else subject
+            finding = Finding(kind, detail, lobby_id=lobbies[0] if lobbies else None, user_id=user)
+            self.found[(kind, subject)] = finding
+            self.unreported.append(str(finding))
         for lobby_id in lobbies:
             self.red_lobbies[lobby_id].add(kind)
 
@@ -64,6 +84,7 @@ class LiveAuditor:
 
     def joined(self, users: Iterable[str], lobby: Lobby) -> None:
         users = tuple(users)
+        self.answers += 1
         for user in users:
             self.belief[user] = lobby.id
         if lobby.max_users and len(lobby.users) > lobby.max_users:
@@ -87,6 +108,7 @@ class LiveAuditor:
 
     def booked_ok(self, booking: Booking) -> None:
         lid = booking.lobby_id
+        self.answers += 1
         first = self.booked.get(lid)
         if first is not None and first.request_id != booking.request_id:
             self._flag(Violation.DOUBLE_BOOKING, lid, f"lobby {lid[-6:]} booked twice", [lid])
@@ -117,6 +139,7 @@ class LiveAuditor:
 
     def check(self, lobbies: dict[str, Lobby], before: dict[str, int]) -> None:
         """Compare a read of the pool, started when the versions were ``before``."""
+        self.reads += 1
 
         def steady(subject: str) -> bool:
             return subject not in self.busy and self.version.get(subject, 0) == before.get(

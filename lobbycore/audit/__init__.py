@@ -12,21 +12,22 @@ Three parts:
 * :class:`History` records what the clients were told (each join's lobby, each leave,
   each booking). Record each simulated user's operations in the order they completed;
   a user's operations must not overlap (one user does one thing at a time).
-* :func:`check` compares the two and returns an :class:`AuditReport` of :class:`Finding`\\ s,
-  each named by a :class:`Violation`. It works the same for :class:`~lobbycore.LobbyStore`
-  and :class:`~lobbycore.NaiveLobbyStore` pools, which is how the test suite shows that
-  every check can fail.
+* :func:`check` compares the two and returns a :class:`Verdict` of :class:`Finding`\\ s,
+  each named by a :class:`Violation` (the records every checker shares, from
+  :mod:`lobbycore.violations`). It works the same for :class:`~lobbycore.LobbyStore` and
+  :class:`~lobbycore.NaiveLobbyStore` pools, which is how the test suite shows that every
+  check can fail. A pool that holds no key is a verdict over nothing, never ok.
 
 To delete a pool, see :mod:`lobbycore.admin`.
 """
 
 from __future__ import annotations
 
-from ..violations import Violation
-from ._check import POOL_CHECKS, AuditReport, Finding, check
+from ..layout import PoolLayout
+from ..violations import Checked, Finding, Verdict, Violation
+from ._check import POOL_CHECKS, check
 from ._history import History
 from ._readers import (
-    PoolLayout,
     async_pool_layouts,
     async_read_lobbies,
     async_snapshot,
@@ -39,12 +40,13 @@ from ._snapshot import PoolSnapshot
 
 __all__ = [
     "POOL_CHECKS",
-    "AuditReport",
+    "Checked",
     "Finding",
     "History",
     "MemoryPolicy",
     "PoolLayout",
     "PoolSnapshot",
+    "Verdict",
     "Violation",
     "async_pool_layouts",
     "async_read_lobbies",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .._models import Booking, Lobby
-from ..violations import Violation
+from ..violations import Checked, Finding, Verdict, Violation
 from ._history import History
 from ._snapshot import PoolSnapshot
 
@@ -17,48 +17,21 @@ POOL_CHECKS: tuple[Violation, ...] = tuple(
 """The kinds :func:`check` can find (a Locust run adds its own count of partial lobbies)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One broken guarantee: which, and what was seen."""
+@dataclass
+class _Findings:
+    """The findings of one check, as they are made."""
 
-    kind: Violation
-    detail: str
+    findings: list[Finding] = field(default_factory=list)
 
-
-@dataclass(frozen=True, slots=True)
-class AuditReport:
-    violations: list[Finding]
-    lobbies: int
-    users_waiting: int
-    bookings: int
-    exists: bool = True
-    """False if the pool read holds no key at all (a wrong name, layout or shard count)."""
-
-    @property
-    def ok(self) -> bool:
-        """No violation. An audit of nothing has none: see ``exists`` as well."""
-        return not self.violations
-
-    def counts(self) -> Counter[Violation]:
-        return Counter(v.kind for v in self.violations)
-
-    def summary(self) -> str:
-        """One line of key=value pairs (``exists=false`` at the end if the pool does not)."""
-        counts = self.counts()
-        parts = [
-            f"ok={str(self.ok).lower()}",
-            f"violations={len(self.violations)}",
-            *(f"{kind}={counts.get(kind, 0)}" for kind in POOL_CHECKS),
-            f"lobbies={self.lobbies}",
-            f"waiting={self.users_waiting}",
-            f"bookings={self.bookings}",
-        ]
-        if not self.exists:
-            parts.append("exists=false")
-        return " ".join(parts)
-
-
-Report = Callable[[Violation, str], None]
+    def __call__(
+        self,
+        kind: Violation,
+        detail: str,
+        *,
+        lobby_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id))
 
 
 def check(
@@ -67,18 +40,17 @@ def check(
     *,
     initial_seats: int | None = None,
     expired_lobbies: Iterable[str] = (),
-) -> AuditReport:
+) -> Verdict:
     """Every guarantee, checked against what the pool holds and what clients were told.
 
     ``initial_seats``: the inventory the pool was given (its last ``set_seats``); then
     every seat is accounted for (initial = left + sold), and a pool whose inventory reads
     as unlimited is a finding. Without it, seats are only checked to be never negative.
+
+    The verdict's figures are ``lobbies``, ``waiting`` (users in lobbies) and ``bookings``;
+    a pool that holds no key is a verdict over nothing (not ok, ``checked=nothing``).
     """
-    found: list[Finding] = []
-
-    def violation(kind: Violation, detail: str) -> None:
-        found.append(Finding(kind, detail))
-
+    violation = _Findings()
     _check_lobbies(snap, violation)
     _check_seats(snap, initial_seats, violation)
     if snap.user_index is not None:
@@ -107,39 +79,49 @@ def check(
     if history is not None:
         _check_history(snap, history, set(expired_lobbies), violation)
 
-    return AuditReport(
-        violations=found,
-        lobbies=len(snap.lobbies),
-        users_waiting=sum(len(lobby.users) for lobby in snap.lobbies.values()),
-        bookings=len(snap.bookings),
-        exists=snap.exists,
+    figures = {
+        "lobbies": len(snap.lobbies),
+        "waiting": sum(len(lobby.users) for lobby in snap.lobbies.values()),
+        "bookings": len(snap.bookings),
+    }
+    return Verdict(
+        tuple(violation.findings),
+        Checked(POOL_CHECKS, "pool", 1 if snap.exists else 0, figures),
     )
 
 
-def _check_lobbies(snap: PoolSnapshot, violation: Report) -> None:
+def _check_lobbies(snap: PoolSnapshot, violation: _Findings) -> None:
     """Capacity, one lobby per user, each lobby booked once."""
     for lobby in snap.lobbies.values():
         if lobby.max_users and len(lobby.users) > lobby.max_users:
             violation(
                 Violation.OVER_CAPACITY,
                 f"lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}",
+                lobby_id=lobby.id,
             )
     for user, lobby_ids in _holders(snap).items():
         if len(lobby_ids) > 1:
             violation(
-                Violation.USER_IN_TWO_LOBBIES, f"user {user!r} is in lobbies {sorted(lobby_ids)}"
+                Violation.USER_IN_TWO_LOBBIES,
+                f"user {user!r} is in lobbies {sorted(lobby_ids)}",
+                user_id=user,
             )
     for lobby in snap.lobbies.values():
         for user, n in Counter(lobby.users).items():
             if n > 1:
                 violation(
-                    Violation.USER_IN_TWO_LOBBIES, f"user {user!r} is {n} times in lobby {lobby.id}"
+                    Violation.USER_IN_TWO_LOBBIES,
+                    f"user {user!r} is {n} times in lobby {lobby.id}",
+                    lobby_id=lobby.id,
+                    user_id=user,
                 )
     stream_count = Counter(b.lobby_id for b in snap.bookings)
     for lobby_id, n in stream_count.items():
         if n > 1:
             violation(
-                Violation.DOUBLE_BOOKING, f"lobby {lobby_id} is in the bookings stream {n} times"
+                Violation.DOUBLE_BOOKING,
+                f"lobby {lobby_id} is in the bookings stream {n} times",
+                lobby_id=lobby_id,
             )
 
 
@@ -152,7 +134,7 @@ def _holders(snap: PoolSnapshot) -> dict[str, list[str]]:
     return where
 
 
-def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: Report) -> None:
+def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: _Findings) -> None:
     """Seats never negative; with the initial count, initial = left + sold, exactly (a
     booking takes its seats and enters the bookings stream in one script). A pool given
     no inventory (unlimited) has nothing to account for: pass no ``initial_seats``."""
@@ -181,7 +163,7 @@ def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: Repor
         )
 
 
-def _check_user_index(snap: PoolSnapshot, index: dict[str, str], violation: Report) -> None:
+def _check_user_index(snap: PoolSnapshot, index: dict[str, str], violation: _Findings) -> None:
     """The user index maps exactly the users in lobbies, each to their lobby."""
     where = _holders(snap)
     for user, lobby_ids in where.items():
@@ -189,12 +171,14 @@ def _check_user_index(snap: PoolSnapshot, index: dict[str, str], violation: Repo
             violation(
                 Violation.INDEX_MISMATCH,
                 f"user {user!r} in {lobby_ids[0]}, index says {index.get(user)}",
+                user_id=user,
             )
     for user, lobby_id in index.items():
         if user not in where:
             violation(
                 Violation.INDEX_MISMATCH,
                 f"index puts {user!r} in {lobby_id}, which does not hold them",
+                user_id=user,
             )
 
 
@@ -206,7 +190,7 @@ def _compare_listing(
     snap: PoolSnapshot,
     expected: set[tuple[str, str]],
     listed: set[tuple[str, str]],
-    violation: Report,
+    violation: _Findings,
 ) -> None:
     """An index of sorted sets (open:<max>, room:<max>:<free>) against what the lobbies say:
     (key, lobby id) pairs that should be listed and pairs that are."""
@@ -217,13 +201,19 @@ def _compare_listing(
 
     for key, lobby_id in sorted(expected - listed):
         violation(
-            Violation.INDEX_MISMATCH, f"lobby {lobby_id} ({size(lobby_id)}) is missing from {key}"
+            Violation.INDEX_MISMATCH,
+            f"lobby {lobby_id} ({size(lobby_id)}) is missing from {key}",
+            lobby_id=lobby_id,
         )
     for key, lobby_id in sorted(listed - expected):
-        violation(Violation.INDEX_MISMATCH, f"{key} lists lobby {lobby_id} ({size(lobby_id)})")
+        violation(
+            Violation.INDEX_MISMATCH,
+            f"{key} lists lobby {lobby_id} ({size(lobby_id)})",
+            lobby_id=lobby_id,
+        )
 
 
-def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: Report) -> None:
+def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: _Findings) -> None:
     """The expiry index lists exactly the lobbies with a deadline, scored by it. (A lobby
     past its deadline stays listed until an operation or a sweep expires it, which drops
     it from the index and the pool together.)"""
@@ -234,20 +224,23 @@ def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: Re
             violation(
                 Violation.INDEX_MISMATCH,
                 f"lobby {lobby_id} has deadline {deadline}, the expiry index {says}",
+                lobby_id=lobby_id,
             )
         elif not deadline and listed is not None:
             violation(
                 Violation.INDEX_MISMATCH,
                 f"the expiry index lists lobby {lobby_id}, which has no deadline",
+                lobby_id=lobby_id,
             )
     for lobby_id in sorted(index.keys() - snap.lobbies.keys()):
         violation(
             Violation.INDEX_MISMATCH,
             f"the expiry index lists lobby {lobby_id}, which does not exist",
+            lobby_id=lobby_id,
         )
 
 
-def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: Report) -> None:
+def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: _Findings) -> None:
     """The stats counters against the pool's contents. Only relations that hold after any
     correct history (joins, leaves, bookings, expiry, in any order and concurrency) are
     checked; each counter changes in the same script as what it counts:
@@ -301,7 +294,7 @@ def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: Report
 
 
 def _check_history(
-    snap: PoolSnapshot, history: History, expired: set[str], violation: Report
+    snap: PoolSnapshot, history: History, expired: set[str], violation: _Findings
 ) -> None:
     booked_by_lobby: dict[str, list[Booking]] = defaultdict(list)
     for booking in history.bookings:
@@ -312,10 +305,13 @@ def _check_history(
             violation(
                 Violation.DOUBLE_BOOKING,
                 f"lobby {lobby_id} booked by {len(bookings)} different calls",
+                lobby_id=lobby_id,
             )
         if lobby_id not in in_stream:
             violation(
-                Violation.LOST_BOOKING, f"booking of lobby {lobby_id} is not in the bookings stream"
+                Violation.LOST_BOOKING,
+                f"booking of lobby {lobby_id} is not in the bookings stream",
+                lobby_id=lobby_id,
             )
     final_booking = {lid: bs[0] for lid, bs in booked_by_lobby.items()}
     # Over capacity as seen by clients.
@@ -324,11 +320,15 @@ def _check_history(
             violation(
                 Violation.OVER_CAPACITY,
                 f"a join was told lobby {lobby.id} holds {len(lobby.users)}/{lobby.max_users}",
+                lobby_id=lobby.id,
             )
         missing = [u for u in users if u not in lobby.users]
         if missing:
             violation(
-                Violation.LOST_JOIN, f"join of {missing!r} returned lobby {lobby.id} without them"
+                Violation.LOST_JOIN,
+                f"join of {missing!r} returned lobby {lobby.id} without them",
+                lobby_id=lobby.id,
+                user_id=missing[0] if len(missing) == 1 else None,
             )
     # Every placement of a user must be one a join of theirs returned.
     told = {(u, lobby.id) for users, lobby in history.joins for u in users}
@@ -342,6 +342,8 @@ def _check_history(
                 violation(
                     Violation.USER_IN_TWO_LOBBIES,
                     f"user {user!r} is in lobby {lobby.id}, which no join of theirs returned",
+                    lobby_id=lobby.id,
+                    user_id=user,
                 )
     for booking in history.bookings:
         for user in booking.users:
@@ -353,6 +355,8 @@ def _check_history(
                 violation(
                     Violation.USER_IN_TWO_LOBBIES,
                     f"user {user!r} was booked in lobby {booking.lobby_id}, which no join of theirs returned",
+                    lobby_id=booking.lobby_id,
+                    user_id=user,
                 )
     # No lost join, no lost leave.
     holders: dict[str, set[str]] = defaultdict(set)
@@ -365,6 +369,7 @@ def _check_history(
                 violation(
                     Violation.LOST_LEAVE,
                     f"user {user!r} left but is still in {sorted(holders[user])}",
+                    user_id=user,
                 )
             continue
         if told_lobby is None or told_lobby in holders.get(user, ()):
@@ -375,5 +380,8 @@ def _check_history(
         if final is None and told_lobby in expired:
             continue
         violation(
-            Violation.LOST_JOIN, f"user {user!r} was told lobby {told_lobby} but is not in it"
+            Violation.LOST_JOIN,
+            f"user {user!r} was told lobby {told_lobby} but is not in it",
+            lobby_id=told_lobby,
+            user_id=user,
         )

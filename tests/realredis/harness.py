@@ -23,8 +23,8 @@ import redis
 
 from lobbycore import AlreadyBooked, AlreadyInLobby, LobbyNotFound, SoldOut
 from lobbycore._sharding import shard_of
-from lobbycore.audit import AuditReport, History, check, snapshot
-from lobbycore.history import Recorder
+from lobbycore.audit import History, Verdict, check, snapshot
+from lobbysim.checks.history import Recorder
 
 
 @dataclass
@@ -201,7 +201,7 @@ async def _call_async(store: Any, plan: Plan, max_users: int) -> Any:
 
 @dataclass
 class RunResult:
-    report: AuditReport
+    report: Verdict
     tally: Tally
     history: History
 

@@ -82,7 +82,7 @@ def busy_pool(client: Any, pool: str, shards: int = 1) -> dict[str, Any]:
 def audit(client: Any, pool: str, shards: int = 1, initial: int | None = SEATS) -> set[str]:
     """The audit's findings, as "kind: detail" lines."""
     report = check(snapshot(client, pool, shards=shards), initial_seats=initial)
-    return {f"{f.kind}: {f.detail}" for f in report.violations}
+    return {str(f) for f in report.findings}
 
 
 def fires(client: Any, pool: str, kind: Violation, words: str, shards: int = 1) -> None:
@@ -97,7 +97,7 @@ def test_a_busy_pool_audits_clean(client: Any, pool_name: str) -> None:
     snap = snapshot(client, pool_name)
     assert snap.stats and snap.stats["expired"] >= 1 and snap.stats["leaves"] == 2
     assert snap.expiry_index and snap.room_index and snap.exists
-    assert check(snap, initial_seats=SEATS).ok, check(snap, initial_seats=SEATS).violations
+    assert check(snap, initial_seats=SEATS).ok, check(snap, initial_seats=SEATS).findings
 
 
 # -- seat accounting ---------------------------------------------------------------------------
@@ -229,8 +229,11 @@ def test_a_pool_that_is_not_there_says_where_its_name_is(
     assert snapshot(client, pool_name, shards=3).exists
     for shards in (1, 2, 5):
         missing = snapshot(client, pool_name, shards=shards)
-        assert not missing.exists and not check(missing).violations
-        assert "exists=false" in check(missing).summary()
+        verdict = check(missing)
+        # No finding, and no pass either: a pool with no key is a verdict over nothing.
+        assert not missing.exists and not verdict.findings and not verdict.ok
+        assert verdict.checked_nothing and verdict.summary().startswith("ok=false violations=0")
+        assert verdict.summary().endswith(" checked=nothing")
     assert not snapshot(client, pool_name, naive=True).exists
     assert pool_layouts(client, pool_name) == (PoolLayout(shards=3),)
 

@@ -89,6 +89,6 @@ def test_sync_and_async_snapshots_are_identical(
     )
     assert async_snap == sync and async_lobbies == sync_lobbies
     if not naive:
-        assert check(sync).ok, check(sync).violations[:5]
+        assert check(sync).ok, check(sync).findings[:5]
     assert deleted > 0 and delete_pool(client, pool_name, naive=naive, shards=shards) == 0
     assert snapshot(client, pool_name, naive=naive, shards=shards).lobbies == {}

@@ -36,8 +36,8 @@ def test_pools_spread_over_primaries_and_keep_every_guarantee(
     for pool in pools:
         store = LobbyStore(client, pool=pool, lobby_ttl=60)
         result = run_threads(store, client, threads=8, ops_per_thread=40)
-        assert result.report.ok, (pool, result.report.violations[:5])
-        assert store.stats().waiting_users == result.report.users_waiting
+        assert result.report.ok, (pool, result.report.findings[:5])
+        assert store.stats().waiting_users == result.report.figures["waiting"]
     client.close()
 
 
@@ -52,8 +52,8 @@ def test_one_hot_pool_sharded_over_every_primary(cluster: RedisClusterProcesses)
     assert owners == set(cluster.ports)  # one on-sale, spread over all three primaries
     store.set_seats(400)
     result = run_threads(store, client, threads=12, ops_per_thread=60, initial_seats=400)
-    assert result.report.ok, result.report.violations[:5]
-    assert store.stats().waiting_users == result.report.users_waiting
+    assert result.report.ok, result.report.findings[:5]
+    assert store.stats().waiting_users == result.report.figures["waiting"]
     client.close()
 
 
@@ -72,7 +72,7 @@ async def test_async_store_on_the_cluster(cluster: RedisClusterProcesses, shards
     assert snapshot(sync_client, store.pool, shards=shards).lobbies == {}
     await aclient.aclose()
     sync_client.close()
-    assert result.report.ok, result.report.violations[:5]
+    assert result.report.ok, result.report.findings[:5]
 
 
 def test_connect_detects_a_cluster(cluster: RedisClusterProcesses) -> None:

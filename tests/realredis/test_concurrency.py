@@ -43,15 +43,15 @@ def test_threads_mixed_workload_keeps_every_guarantee(
     client = redis_server.client(max_connections=THREADS + 4)
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     result = run_threads(store, client, threads=THREADS, ops_per_thread=150)
-    assert result.report.ok, result.report.violations[:10]
+    assert result.report.ok, result.report.findings[:10]
     ops = result.tally.ops
     # Every kind of operation really ran (the mix varies with scheduling; these are loose floors).
     assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, (
         ops
     )
     stats = store.stats()
-    assert stats.waiting_users == result.report.users_waiting
-    assert stats.bookings == len(result.history.bookings) == result.report.bookings
+    assert stats.waiting_users == result.report.figures["waiting"]
+    assert stats.bookings == len(result.history.bookings) == result.report.figures["bookings"]
 
 
 @pytest.mark.parametrize("shards", [2, 5])
@@ -64,13 +64,13 @@ def test_a_sharded_pool_keeps_every_guarantee_under_threads(
     result = run_threads(
         store, client, threads=THREADS, ops_per_thread=100, initial_seats=SHARDED_SEATS
     )
-    assert result.report.ok, result.report.violations[:10]
+    assert result.report.ok, result.report.findings[:10]
     ops = result.tally.ops
     assert ops["join"] > 500 and ops["party"] > 50 and ops["book"] > 50, ops
     assert ops["book:SoldOut"] > 0, ops
     stats = store.stats()
-    assert stats.waiting_users == result.report.users_waiting
-    assert stats.bookings == len(result.history.bookings) == result.report.bookings
+    assert stats.waiting_users == result.report.figures["waiting"]
+    assert stats.bookings == len(result.history.bookings) == result.report.figures["bookings"]
     # Every shard did work.
     lobby_shards = {lobby.id.rsplit(".", 1)[1] for _, lobby in result.history.joins}
     assert lobby_shards == {str(i) for i in range(shards)}
@@ -99,7 +99,7 @@ async def test_asyncio_200_tasks_keep_every_guarantee(
     store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)
     result = await run_tasks(store, redis_server.client(), tasks=250, ops_per_task=20)
     await aclient.aclose()
-    assert result.report.ok, result.report.violations[:10]
+    assert result.report.ok, result.report.findings[:10]
     ops = result.tally.ops
     # Every kind of operation really ran (the mix varies with scheduling; these are loose floors).
     assert ops["join"] > 1000 and ops["party"] > 50 and ops["leave"] > 100 and ops["book"] > 100, (
@@ -114,8 +114,8 @@ async def test_a_sharded_pool_keeps_every_guarantee_under_asyncio_tasks(
     store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None, shards=3)
     result = await run_tasks(store, redis_server.client(), tasks=150, ops_per_task=6)
     await aclient.aclose()
-    assert result.report.ok, result.report.violations[:10]
-    assert (await store.stats()).waiting_users == result.report.users_waiting
+    assert result.report.ok, result.report.findings[:10]
+    assert (await store.stats()).waiting_users == result.report.figures["waiting"]
 
 
 async def test_naive_store_fails_the_same_asyncio_harness(
@@ -152,7 +152,7 @@ def test_join_storm_fills_lobbies_exactly(redis_server: RedisServer, pool_name: 
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     history = _join_storm(store, users=400, threads=50, max_users=4)
     report = check(snapshot(client, pool_name), history)
-    assert report.ok, report.violations[:10]
+    assert report.ok, report.findings[:10]
     stats = store.stats()
     # Capacity and fill-oldest-first together: 400 users make exactly 100 full lobbies.
     assert (stats.full_lobbies, stats.open_lobbies, stats.waiting_users) == (100, 0, 400)
@@ -240,9 +240,9 @@ def test_seats_are_never_oversold(redis_server: RedisServer, pool_name: str) -> 
     client = redis_server.client(max_connections=64)
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     report, sold_out = _seat_rush(store, client, naive=False)
-    assert report.ok, report.violations
+    assert report.ok, report.findings
     # 60 lobbies of 4 want 240 seats; 150 seats hold 37 lobbies (148 seats), 2 are left.
-    assert store.seats_left() == 2 and report.bookings == 37 and sold_out == 23
+    assert store.seats_left() == 2 and report.figures["bookings"] == 37 and sold_out == 23
 
 
 def test_naive_seats_oversell(redis_server: RedisServer, pool_name: str) -> None:
@@ -440,7 +440,7 @@ def test_mixed_capacities_never_overfill(redis_server: RedisServer, pool_name: s
     store = LobbyStore(client, pool=pool_name, lobby_ttl=None)
     history = _mixed_capacity_storm(store)
     report = check(snapshot(client, pool_name), history)
-    assert report.ok, report.violations[:10]
+    assert report.ok, report.findings[:10]
     assert {lobby.max_users for _, lobby in history.joins} == {3, 5}
 
 

@@ -130,7 +130,7 @@ def test_load_survives_script_flush_and_killed_connections(pool_name: str) -> No
         result = load.result()
         assert rounds >= 4, "the load ended before the faults could hit it"
         assert result.history.retried, "no call was cut off: the faults missed"
-        assert result.report.ok, result.report.violations[:5]
+        assert result.report.ok, result.report.findings[:5]
         assert result.tally.ops["join"] > 500
 
 
@@ -148,7 +148,7 @@ def test_restart_mid_load_with_appendfsync_always_loses_nothing(pool_name: str) 
         result = load.result()
         assert joins_before_restart > 0
         assert result.history.retried, "no call was cut off by the restart"
-        assert result.report.ok, result.report.violations[:5]  # includes: no confirmed booking lost
+        assert result.report.ok, result.report.findings[:5]  # includes: no confirmed booking lost
         after = int(server.client().hget(stats_key, "joins"))
         assert after > joins_before_restart  # the load went on after the restart
         assert len(result.history.bookings) > 0
@@ -178,4 +178,4 @@ def test_redis_py_retries_never_place_a_buyer_twice(pool_name: str) -> None:
         # must stay a small minority, or the check below would prove little.
         joins = result.tally.ops["join"]
         assert len(result.history.retried) * 50 <= joins, (tally, result.history.retried, joins)
-        assert result.report.ok, result.report.violations[:5]
+        assert result.report.ok, result.report.findings[:5]

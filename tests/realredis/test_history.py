@@ -12,8 +12,8 @@ from redis.retry import Retry
 
 from lobbycore import LobbyStore, NaiveLobbyStore, connect
 from lobbycore.audit import snapshot
-from lobbycore.history import Recorder, check_history
 from lobbycore.violations import Violation
+from lobbysim.checks.history import Recorder, check_history
 from lobbysim.testing import RedisServer
 
 from .harness import run_threads
@@ -32,8 +32,8 @@ def test_history_of_a_lobbycore_run_is_consistent(
         recorder=recorder,
     )
     report = check_history(recorder.ops, snapshot(client, pool_name))
-    assert report.ok, report.violations[:5]
-    assert report.operations == 3200 and report.unknown == 0
+    assert report.ok, report.findings[:5]
+    assert report.figures["operations"] == 3200 and report.figures["unknown"] == 0
 
 
 def test_history_of_a_naive_run_is_not(redis_server: RedisServer, pool_name: str) -> None:
@@ -48,7 +48,7 @@ def test_history_of_a_naive_run_is_not(redis_server: RedisServer, pool_name: str
         recorder=recorder,
     )
     report = check_history(recorder.ops, snapshot(client, pool_name, naive=True))
-    kinds = {v.kind for v in report.violations}
+    kinds = {v.violation for v in report.findings}
     assert {Violation.USER_IN_TWO_LOBBIES, Violation.LOST_JOIN} <= kinds, kinds
 
 
@@ -76,5 +76,5 @@ def test_history_with_unanswered_calls(pool_name: str) -> None:
             admin.client_kill_filter(_type="normal", skipme=True)
         load.join()
         report = check_history(recorder.ops, snapshot(admin, pool_name))
-        assert report.unknown > 0, "no call was cut off"
-        assert report.ok, report.violations[:5]
+        assert report.figures["unknown"] > 0, "no call was cut off"
+        assert report.ok, report.findings[:5]

@@ -1,4 +1,4 @@
-"""The answers-only checker (lobbycore.answers) on hand-written histories: each guarantee it
+"""The answers-only checker (lobbysim.checks.answers) on hand-written histories: each guarantee it
 checks is found broken when it is, and correct histories (concurrency, leaves, bookings,
 expiry, unanswered calls) pass."""
 
@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
-from lobbycore.answers import FAIL, OK, UNKNOWN, Call, check_answers
 from lobbycore.violations import Violation
+from lobbysim.checks.answers import check_answers
+from lobbysim.checks.calls import FAIL, OK, UNKNOWN, Call
 
 
 def join(user: str, t: float, lobby: str, users: tuple[str, ...], size: int = 2) -> Call:
@@ -29,7 +30,7 @@ def book(user: str, t: float, lobby: str, users: tuple[str, ...], key: str) -> C
 
 
 def kinds(calls: list[Call], **options: object) -> list[Violation]:
-    return [f.kind for f in check_answers(calls, **options).violations]  # type: ignore[arg-type]
+    return [f.violation for f in check_answers(calls, **options).findings]  # type: ignore[arg-type]
 
 
 def test_a_correct_history_passes() -> None:
@@ -46,8 +47,8 @@ def test_a_correct_history_passes() -> None:
         get(6, "L2", None),  # L2 emptied by the leave
     ]
     report = check_answers(calls, seats=2)
-    assert report.ok, report.violations
-    assert report.calls == len(calls)
+    assert report.ok, report.findings
+    assert report.figures["calls"] == len(calls)
 
 
 def test_over_capacity() -> None:
@@ -135,7 +136,7 @@ def test_unanswered_leave_may_have_taken_effect_any_time_later() -> None:
 
 def test_counter_examples_carry_the_calls_and_round_trip_as_json() -> None:
     calls = [join("a", 0, "L1", ("a",)), join("a", 1, "L2", ("a",))]
-    (example,) = check_answers(calls).examples
+    (example,) = check_answers(calls).findings
     data = json.loads(json.dumps(example.to_dict()))
     assert data["kind"] == "user_in_two_lobbies"
     assert [Call.from_dict(c) for c in data["calls"]] == calls

@@ -371,8 +371,8 @@ def test_audit_of_a_sound_pool_is_clean(make_store: StoreFactory) -> None:
     store.leave_lobby("u4")
     store.join_party(["p", "q"], 3)
     report = check(snapshot_of(store))
-    assert report.ok, report.violations
-    assert report.lobbies == 4 and report.users_waiting == 11
+    assert report.ok, report.findings
+    assert report.figures["lobbies"] == 4 and report.figures["waiting"] == 11
 
 
 def snapshot_of(store: Blocking):  # type: ignore[no-untyped-def]

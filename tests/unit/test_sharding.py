@@ -197,15 +197,15 @@ def test_audit_of_a_sharded_pool_checks_every_shard() -> None:
     for user in [f"a{i}" for i in range(30)]:
         store.find_or_create_lobby(user, 4)
     report = check(snapshot(client, "hot", shards=SHARDS), initial_seats=100)
-    assert report.ok, report.violations
-    assert report.users_waiting == 30
+    assert report.ok, report.findings
+    assert report.figures["waiting"] == 30
     # A user indexed in a shard that is not theirs is found...
     wrong = next(s for s in range(SHARDS) if s != shard_of("a0", SHARDS))
     client.hset(
         PoolKeys.for_pool("hot", wrong, SHARDS).user_index(0), "a0", "01ARZ3NDEKTSV4RRFFQ69G5FAV"
     )
     report = check(snapshot(client, "hot", shards=SHARDS), initial_seats=100)
-    assert [v.kind for v in report.violations] == [Violation.INDEX_MISMATCH]
+    assert [v.violation for v in report.findings] == [Violation.INDEX_MISMATCH]
     # ...and the same pool read as unsharded is a different (empty) pool.
     assert snapshot(client, "hot").lobbies == {}
     assert delete_pool(client, "hot", shards=SHARDS) > 0

@@ -1,6 +1,7 @@
 """Check any lobby service from its answers alone: no access to its database needed.
 
-A load test records every call it makes to the service as a :class:`Call`: when it was
+A load test records every call it makes to the service as a
+:class:`~lobbysim.checks.calls.Call`: when it was
 invoked and answered, for which user, what it answered (the lobby and its users, or the
 booking), and its outcome: ``ok`` (an answer), ``fail`` (a refusal, which changed nothing)
 or ``unknown`` (no answer, or a server error: it may or may not have taken effect).
@@ -19,35 +20,32 @@ or ``unknown`` (no answer, or a server error: it may or may not have taken effec
 Times are compared across calls, so record them with one clock (wall-clock seconds when
 several processes record: their clocks must agree). An ``unknown`` call is taken to have
 lasted until the end of time: whatever it did, it may have done at any moment after it
-was invoked. Unlike :mod:`lobbycore.history`, nothing here reads Redis, so the service
-under test may be anyone's.
+was invoked. Unlike :mod:`lobbysim.checks.history`, nothing here reads Redis, so the
+service under test may be anyone's.
 """
 
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
-import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from .audit import Finding
-from .history import FAIL, OK, UNKNOWN
-from .violations import Violation
+from lobbycore.violations import Checked, Finding, Verdict, Violation
 
-__all__ = [
-    "FAIL",
-    "OK",
-    "UNKNOWN",
-    "AnswersReport",
-    "Call",
-    "CounterExample",
-    "check_answers",
-    "interned",
-]
+from .calls import FAIL, OK, UNKNOWN, Call
+
+__all__ = ["ANSWERS_CHECKS", "check_answers"]
+
+ANSWERS_CHECKS: tuple[Violation, ...] = (
+    Violation.OVER_CAPACITY,
+    Violation.USER_IN_TWO_LOBBIES,
+    Violation.LOST_JOIN,
+    Violation.DOUBLE_BOOKING,
+    Violation.OVERSELL,
+)
+"""The guarantees :func:`check_answers` looks for (oversell only given an inventory)."""
 
 JOINS = ("join", "party_join")
 READS = ("get_lobby", "lobby_of")
@@ -56,99 +54,6 @@ ALREADY_BOOKED = "already_booked"
 """The refusal code that says another call booked the lobby."""
 GONE = ("lobby_not_found", "not_in_lobby")
 """Refusal codes of reads that say the lobby does not exist / the user is in none."""
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One call to the service, as the client saw it."""
-
-    kind: str
-    """join, party_join, leave, book, get_lobby or lobby_of."""
-    users: tuple[str, ...]
-    """Whom the call is for: the joining user(s), the leaver, the booker, the reader."""
-    invoked: float
-    answered: float | None
-    """None if no answer came (the outcome is then ``unknown``)."""
-    outcome: str
-    """``ok``, ``fail`` (a refusal: nothing changed) or ``unknown``."""
-    status: int | None = None
-    """The HTTP status, if any."""
-    lobby_id: str | None = None
-    """The lobby answered (joins, reads) or asked for (book, get_lobby)."""
-    lobby_users: tuple[str, ...] | None = None
-    """The users the answer shows in ``lobby_id`` (a booking's users, for book)."""
-    size: int | None = None
-    """The lobby's size: the answer's, else the size the join asked for."""
-    key: str | None = None
-    """book: the idempotency key sent (calls with one key are one booking)."""
-    code: str | None = None
-    """A refusal's machine-readable code (``already_booked``, ``not_in_lobby``...)."""
-
-    @property
-    def until(self) -> float:
-        """When the call's effect was certainly over (never, for an unanswered call)."""
-        return math.inf if self.answered is None else self.answered
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, not tuples) for JSON or a Locust message."""
-        data = dataclasses.asdict(self)
-        data["users"] = list(self.users)
-        if self.lobby_users is not None:
-            data["lobby_users"] = list(self.lobby_users)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Call:
-        lobby_users = data.get("lobby_users")
-        lobby_id = data.get("lobby_id")
-        return cls(
-            **{
-                **data,
-                "users": interned(data["users"]),
-                "lobby_id": None if lobby_id is None else sys.intern(lobby_id),
-                "lobby_users": None if lobby_users is None else interned(lobby_users),
-            }
-        )
-
-
-def interned(ids: Iterable[str]) -> tuple[str, ...]:
-    """Ids as one shared string each: a history repeats every user and lobby id in many
-    answers, and a long run's history is held in memory."""
-    return tuple(sys.intern(i) for i in ids)
-
-
-@dataclass(frozen=True, slots=True)
-class CounterExample:
-    """A broken guarantee and the calls that show it."""
-
-    finding: Finding
-    calls: tuple[Call, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.finding.kind),
-            "detail": self.finding.detail,
-            "calls": [call.to_dict() for call in self.calls],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AnswersReport:
-    examples: list[CounterExample]
-    calls: int
-    unknown: int
-    """Calls without an answer (or with a server error)."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.examples
-
-    @property
-    def violations(self) -> list[Finding]:
-        return [example.finding for example in self.examples]
-
-    def counts(self) -> Counter[Violation]:
-        return Counter(example.finding.kind for example in self.examples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,22 +129,24 @@ def check_answers(
     seats: int | None = None,
     lobby_ttl: float | None = None,
     started: float | None = None,
-) -> AnswersReport:
+) -> Verdict:
     """Check a run's calls (see the module docstring).
 
     ``seats``: the inventory the tester declares (None: unlimited). ``lobby_ttl``: seconds
     after which the service may expire an unbooked lobby (None: never during the run).
     ``started``: when the run started (default: the first call's invocation); lobbies are
     taken to be created after it.
+
+    Each finding carries the calls that show it (a counter-example). The verdict's figures:
+    ``calls`` and ``unknown`` (calls without an answer, or with a server error); a run of
+    no call checked nothing.
     """
     calls = sorted(calls, key=lambda c: c.invoked)
-    examples: list[CounterExample] = []
+    found = _Found()
+    figures = {"calls": len(calls), "unknown": sum(1 for c in calls if c.outcome == UNKNOWN)}
+    checked = Checked(ANSWERS_CHECKS, "calls", len(calls), figures)
     if not calls:
-        return AnswersReport(examples, 0, 0)
-
-    def found(kind: Violation, detail: str, *shown: Call) -> None:
-        examples.append(CounterExample(Finding(kind, detail), shown))
-
+        return Verdict((), checked)
     start = calls[0].invoked if started is None else started
     exits = _exits(calls, start, lobby_ttl)
     seen = _seen(calls)
@@ -252,14 +159,27 @@ def check_answers(
     _check_two_lobbies(seen, exits, found)
     _check_lost_joins(calls, seen, exits, found)
     _check_bookings(calls, seen, exits, found, seats)
-    return AnswersReport(examples, len(calls), sum(1 for c in calls if c.outcome == UNKNOWN))
+    return Verdict(tuple(found.findings), checked)
 
 
-Found = Callable[..., None]
-"""found(kind, detail, *calls): records a counter-example."""
+@dataclass
+class _Found:
+    """The counter-examples of one check, as they are found."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    def __call__(
+        self,
+        kind: Violation,
+        detail: str,
+        *shown: Call,
+        lobby_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id, calls=shown))
 
 
-def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: Found) -> None:
+def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: _Found) -> None:
     """What one answer alone shows: over capacity, a user twice, a join without the user."""
     for call in calls:
         if call.outcome != OK or call.lobby_id is None or call.lobby_users is None:
@@ -271,6 +191,7 @@ def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: Found) -
                 Violation.OVER_CAPACITY,
                 f"{call.kind} answered lobby {call.lobby_id} with {len(users)} users, size {size}",
                 call,
+                lobby_id=call.lobby_id,
             )
         for user, n in Counter(users).items():
             if n > 1:
@@ -278,6 +199,8 @@ def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: Found) -
                     Violation.USER_IN_TWO_LOBBIES,
                     f"{call.kind} answered lobby {call.lobby_id} with {user!r} {n} times",
                     call,
+                    lobby_id=call.lobby_id,
+                    user_id=user,
                 )
         if call.kind in JOINS:
             missing = [user for user in call.users if user not in users]
@@ -286,10 +209,12 @@ def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: Found) -
                     Violation.LOST_JOIN,
                     f"join of {missing!r} answered lobby {call.lobby_id} without them",
                     call,
+                    lobby_id=call.lobby_id,
+                    user_id=missing[0] if len(missing) == 1 else None,
                 )
 
 
-def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: Found) -> None:
+def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: _Found) -> None:
     """A user in A at one moment and in B at another needs a way out of one of them."""
     by_user: defaultdict[str, list[_Seen]] = defaultdict(list)
     for answer in seen:
@@ -313,10 +238,11 @@ def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: Found) -> None:
                         "expiry that could have moved them",
                         first.call,
                         second.call,
+                        user_id=user,
                     )
 
 
-def _check_lost_joins(calls: list[Call], seen: list[_Seen], exits: _Exits, found: Found) -> None:
+def _check_lost_joins(calls: list[Call], seen: list[_Seen], exits: _Exits, found: _Found) -> None:
     """A user shown in L, then L shown without them (or gone, or they in no lobby)."""
     by_lobby: defaultdict[str, list[_Seen]] = defaultdict(list)
     for answer in seen:
@@ -352,6 +278,8 @@ def _check_lost_joins(calls: list[Call], seen: list[_Seen], exits: _Exits, found
                         "between",
                         before,
                         call,
+                        lobby_id=lobby,
+                        user_id=user,
                     )
                     break
 
@@ -365,7 +293,7 @@ def _absence(call: Call, lobby: str) -> str:
 
 
 def _check_bookings(
-    calls: list[Call], seen: list[_Seen], exits: _Exits, found: Found, seats: int | None
+    calls: list[Call], seen: list[_Seen], exits: _Exits, found: _Found, seats: int | None
 ) -> None:
     """Once-only bookings, of the lobby's users, within the inventory."""
     bookings = [c for c in calls if c.kind == "book" and c.outcome == OK and c.lobby_id]
@@ -379,6 +307,7 @@ def _check_bookings(
                 Violation.DOUBLE_BOOKING,
                 f"lobby {lobby} was booked by {len(keys)} calls with different idempotency keys",
                 *booked[:4],
+                lobby_id=lobby,
             )
 
     shown_in: defaultdict[str, list[_Seen]] = defaultdict(list)
@@ -406,6 +335,8 @@ def _check_bookings(
                         "showed in it, with no leave or expiry between",
                         answer.call,
                         booking,
+                        lobby_id=lobby,
+                        user_id=user,
                     )
                     break
         ever_shown = {u for answer in shown_in[lobby] for u in answer.users or ()}
@@ -415,6 +346,7 @@ def _check_bookings(
                 Violation.USER_IN_TWO_LOBBIES,
                 f"lobby {lobby} was booked with {strangers[:3]!r}, whom no answer showed in it",
                 booking,
+                lobby_id=lobby,
             )
 
     if seats is not None:

@@ -23,22 +23,32 @@ time); different users' operations overlap freely. Lobbies must not expire durin
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ._errors import LobbyError
-from ._models import Booking, Lobby
-from .audit import Finding, PoolSnapshot
-from .violations import Violation
+from lobbycore import Booking, Lobby, LobbyError
+from lobbycore.audit import PoolSnapshot
+from lobbycore.violations import Checked, Finding, Verdict, Violation
+
+from .calls import FAIL, OK, UNKNOWN
 
 T = TypeVar("T")
-OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 
-__all__ = ["HistoryReport", "Op", "Recorder", "check_history"]
+HISTORY_CHECKS: tuple[Violation, ...] = (
+    Violation.OVER_CAPACITY,
+    Violation.USER_IN_TWO_LOBBIES,
+    Violation.LOST_JOIN,
+    Violation.LOST_LEAVE,
+    Violation.DOUBLE_BOOKING,
+)
+"""The guarantees :func:`check_history` looks for."""
+
+__all__ = ["HISTORY_CHECKS", "Op", "Recorder", "check_history"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,18 @@ class Op:
     """book: the lobby asked for; join: the lobby returned."""
     lobby: Lobby | None = None
     booking: Booking | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples), for JSON."""
+        data = dataclasses.asdict(self)
+        data["users"] = list(self.users)
+        return data
+
+    def describe(self) -> str:
+        return (
+            f"{self.kind} by {list(self.users)} invoked {self.invoked:.6f} "
+            f"completed {self.completed:.6f} {self.outcome} lobby={self.lobby_id}"
+        )
 
 
 @dataclass
@@ -97,24 +119,20 @@ class Recorder:
             self.ops.append(op)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryReport:
-    violations: list[Finding]
-    operations: int
-    unknown: int
-    took_effect: int
-    """Unknown joins the history shows did take effect."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-
-def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
+def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
+    """The history against the rules (see the module docstring). The verdict's figures:
+    ``operations``, ``unknown`` (unanswered) and ``took_effect`` (unanswered joins the
+    history shows did take effect). A history of no operation checked nothing."""
     found: list[Finding] = []
 
-    def violation(kind: Violation, detail: str) -> None:
-        found.append(Finding(kind, detail))
+    def violation(
+        kind: Violation,
+        detail: str,
+        *shown: Op,
+        lobby_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        found.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id, calls=shown))
 
     by_user: defaultdict[str, list[Op]] = defaultdict(list)
     for op in sorted(ops, key=lambda o: o.invoked):
@@ -130,22 +148,33 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
                 violation(
                     Violation.OVER_CAPACITY,
                     f"a join was answered {lobby.id} with {len(lobby.users)}/{lobby.max_users}",
+                    op,
+                    lobby_id=lobby.id,
                 )
             for user in op.users:
                 if user not in lobby.users:
                     violation(
-                        Violation.LOST_JOIN, f"join of {user!r} answered {lobby.id} without them"
+                        Violation.LOST_JOIN,
+                        f"join of {user!r} answered {lobby.id} without them",
+                        op,
+                        lobby_id=lobby.id,
+                        user_id=user,
                     )
 
     # A lobby is booked once.
     request_ids: defaultdict[str, set[str]] = defaultdict(set)
+    booked_by: defaultdict[str, list[Op]] = defaultdict(list)
     for op in bookings:
         assert op.booking is not None
         request_ids[op.booking.lobby_id].add(op.booking.request_id)
+        booked_by[op.booking.lobby_id].append(op)
     for lobby_id, ids in request_ids.items():
         if len(ids) > 1:
             violation(
-                Violation.DOUBLE_BOOKING, f"lobby {lobby_id} booked by {len(ids)} different calls"
+                Violation.DOUBLE_BOOKING,
+                f"lobby {lobby_id} booked by {len(ids)} different calls",
+                *booked_by[lobby_id][:4],
+                lobby_id=lobby_id,
             )
 
     def could_enter(user: str, lobby_id: str, before: float) -> Op | None:
@@ -174,13 +203,16 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
 
     unknown_explained: set[int] = set()
 
-    def explain(user: str, lobby_id: str, before: float, where: str) -> None:
+    def explain(user: str, lobby_id: str, before: float, where: str, *shown: Op) -> None:
         """A user found in a lobby must have a join that could have put them there."""
         source = could_enter(user, lobby_id, before)
         if source is None:
             violation(
                 Violation.USER_IN_TWO_LOBBIES,
                 f"{where}, which no join of theirs could have entered",
+                *shown,
+                lobby_id=lobby_id,
+                user_id=user,
             )
         elif source.outcome == UNKNOWN:
             unknown_explained.add(id(source))  # the unanswered join did take effect
@@ -197,9 +229,12 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
                 violation(
                     Violation.LOST_JOIN,
                     f"{user!r} was certainly in {lid} while it was booked, but not in the booking",
+                    op,
+                    lobby_id=lid,
+                    user_id=user,
                 )
         for user in booking.users:
-            explain(user, lid, op.completed, f"{user!r} was booked in {lid}")
+            explain(user, lid, op.completed, f"{user!r} was booked in {lid}", op)
 
     # The pool as it ended.
     holders: defaultdict[str, list[str]] = defaultdict(list)
@@ -210,14 +245,21 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
     for user, lobby_ids in holders.items():
         if len(lobby_ids) > 1:
             violation(
-                Violation.USER_IN_TWO_LOBBIES, f"{user!r} is in {len(lobby_ids)} lobbies at the end"
+                Violation.USER_IN_TWO_LOBBIES,
+                f"{user!r} is in {len(lobby_ids)} lobbies at the end",
+                user_id=user,
             )
     for user, ops_of in by_user.items():
         last = ops_of[-1]
         if last.outcome != OK:
             continue  # unknown or refused: either way is allowed
         if last.kind == "leave" and holders.get(user):
-            violation(Violation.LOST_LEAVE, f"{user!r} left last but is in {holders[user]}")
+            violation(
+                Violation.LOST_LEAVE,
+                f"{user!r} left last but is in {holders[user]}",
+                last,
+                user_id=user,
+            )
         if (
             last.kind == "join"
             and last.lobby_id is not None
@@ -228,7 +270,14 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> HistoryReport:
                 violation(
                     Violation.LOST_JOIN,
                     f"{user!r} was last answered {last.lobby_id} but is not in it",
+                    last,
+                    lobby_id=last.lobby_id,
+                    user_id=user,
                 )
 
-    unknown = sum(1 for op in ops if op.outcome == UNKNOWN)
-    return HistoryReport(found, len(ops), unknown, len(unknown_explained))
+    figures = {
+        "operations": len(ops),
+        "unknown": sum(1 for op in ops if op.outcome == UNKNOWN),
+        "took_effect": len(unknown_explained),
+    }
+    return Verdict(tuple(found), Checked(HISTORY_CHECKS, "operations", len(ops), figures))
