@@ -1,13 +1,14 @@
 """simulator: the engine that drives and follows a lobby pool, and its dashboard.
 
-The engine (``engine``, ``follower``, ``source``, ``board``, ``auditor``, ``metrics``,
+The engine (``config``, ``engine``, ``follower``, ``source``, ``board``, ``auditor``, ``metrics``,
 ``clients``) imports no Textual, so ``import simulator`` works without the dashboard's
 dependencies; the dashboard (``simulator.dashboard``) imports the engine.
 """
 
 from .board import Board, LobbyCard
 from .clients import RedisClients
-from .engine import SimConfig, Simulation
+from .config import SimConfig
+from .engine import Simulation
 from .follower import PoolFollower
 
 __all__ = [

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import math
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from lobbycore import (
@@ -28,135 +26,16 @@ from lobbycore import (
     PoolStateLost,
     SoldOut,
     async_check_naive_supported,
-    async_store_for,
 )
 from lobbycore.admin import async_count_pool_keys, async_delete_pool
-from lobbycore.defaults import (
-    DEFAULT_LOBBY_TTL,
-    DEFAULT_MAX_USERS,
-    MAX_SEATS,
-    MAX_USERS_LIMIT,
-    STRATEGIES,
-)
-from lobbycore.typing import AsyncStore
 
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
+from .config import MAX_RATE, MIN_RATE, RETRY_SECONDS, SimConfig, fresh_pool_name
 from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
+from .tasks import stop_all as _stop
 
 T = TypeVar("T")
-
-MIN_RATE = 0.1
-MAX_RATE = 10_000.0
-"""Buyer arrivals per second, at least and at most (the dashboard's +/- keys stay within)."""
-MAX_WAIT_SECONDS = 24 * 3600.0
-"""A simulated buyer's patience, checkout and book-after delay: a day at most."""
-
-
-class SimConfigError(ValueError):
-    """A SimConfig value out of range; ``field`` names the attribute, the message says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}")
-        self.field = field
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    rate: float = 25.0
-    """Buyer arrivals per second (Poisson)."""
-    max_users: int = DEFAULT_MAX_USERS
-    party_share: float = 0.1
-    """Share of arrivals that are parties of 2-3 buyers."""
-    patience: float = 8.0
-    """Mean seconds a buyer waits in a lobby before leaving (exponential)."""
-    checkout: float = 0.4
-    """Seconds between a lobby filling and its booking call (the card shows 'booking')."""
-    book_after: float | None = None
-    """Book a lobby that is not full after this many seconds (None: only full lobbies)."""
-    seats: int | None = None
-    seed: int | None = None
-    pool: str = "demo"
-    strategy: str = "atomic"
-    lobby_ttl: float | None = DEFAULT_LOBBY_TTL
-
-    def __post_init__(self) -> None:
-        """Raise SimConfigError for the first value out of range."""
-        checks = (
-            (
-                "rate",
-                math.isfinite(self.rate) and MIN_RATE <= self.rate <= MAX_RATE,
-                f"must be in [{MIN_RATE:g}, {MAX_RATE:g}] buyers/s, got {self.rate}",
-            ),
-            (
-                "max_users",
-                1 <= self.max_users <= MAX_USERS_LIMIT,
-                f"must be in 1..{MAX_USERS_LIMIT}, got {self.max_users}",
-            ),
-            (
-                "party_share",
-                math.isfinite(self.party_share) and 0 <= self.party_share <= 1,
-                f"must be in 0..1, got {self.party_share}",
-            ),
-            (
-                "patience",
-                math.isfinite(self.patience) and 0 < self.patience <= MAX_WAIT_SECONDS,
-                f"must be in (0, {MAX_WAIT_SECONDS:g}] seconds, got {self.patience}",
-            ),
-            (
-                "checkout",
-                math.isfinite(self.checkout) and 0 <= self.checkout <= MAX_WAIT_SECONDS,
-                f"must be in [0, {MAX_WAIT_SECONDS:g}] seconds, got {self.checkout}",
-            ),
-            (
-                "book_after",
-                self.book_after is None
-                or (math.isfinite(self.book_after) and 0 < self.book_after <= MAX_WAIT_SECONDS),
-                f"must be in (0, {MAX_WAIT_SECONDS:g}] seconds, got {self.book_after}",
-            ),
-            (
-                "seats",
-                self.seats is None or 0 <= self.seats <= MAX_SEATS,
-                f"must be in 0..{MAX_SEATS}, got {self.seats}",
-            ),
-            (
-                "strategy",
-                self.strategy in STRATEGIES,
-                f"must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
-            ),
-        )
-        for field, ok, reason in checks:
-            if not ok:
-                raise SimConfigError(field, reason)
-
-
-STOP_RETRY_SECONDS = 0.5
-RETRY_SECONDS = 0.5
-"""Between two tries of a call that must succeed before buyers carry on (Redis was down)."""
-FRESH_POOL_PREFIX = "demo-"
-
-
-def fresh_pool_name() -> str:
-    """A pool name of the demo's own (a run on a real Redis, or one whose pool was lost)."""
-    return f"{FRESH_POOL_PREFIX}{uuid.uuid4().hex[:8]}"
-
-
-async def _stop(tasks: set[asyncio.Task[Any]]) -> None:
-    """Cancel the tasks and wait until each has ended. A cancellation can be lost (Python
-    3.11's timeouts may turn it into a TimeoutError, which a task counts as a Redis failure
-    and carries on), so whatever is still running is cancelled again."""
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=STOP_RETRY_SECONDS)
-
-
-def _store_for(clients: RedisClients, config: SimConfig) -> AsyncStore:
-    return async_store_for(
-        clients.async_client, config.strategy, pool=config.pool, lobby_ttl=config.lobby_ttl
-    )
 
 
 def _what_was_lost(exc: PoolStateLost) -> str:
@@ -175,7 +54,7 @@ class Simulation(LiveSource):
         :meth:`reset` and :meth:`switch_strategy`, which delete it, are refused."""
         self.config = config
         self.owns_pool = owns_pool
-        super().__init__(clients, config.pool, _store_for(clients, config))
+        super().__init__(clients, config.pool, config.store(clients.async_client))
         self.rng = random.Random(config.seed)
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -251,7 +130,7 @@ class Simulation(LiveSource):
         """Go on with ``config`` through a new store; reads started before are dropped."""
         self.config = config
         self.pool = config.pool
-        self.store = _store_for(self.clients, config)
+        self.store = config.store(self.clients.async_client)
         self.generation += 1
 
     # -- a pool the server lost ----------------------------------------------------------------

@@ -92,6 +92,6 @@ def test_every_numeric_flag_is_in_the_table() -> None:
     for command, sub in commands.items():
         for action in sub._actions:
             numeric = action.type not in (None, str) and action.option_strings
-            takes_text = action.dest in {"redis_url", "strategy", "layout"}
+            takes_text = action.dest in {"redis_url", "strategy", "layout", "pool"}
             if numeric and not takes_text:
                 assert (command, action.option_strings[0]) in listed, (command, action.dest)

@@ -18,8 +18,8 @@ from lobbysim.cli._common import EXIT_INCOMPLETE
 from lobbysim.cli._redis import open_clients
 from lobbysim.testing import RedisServer
 from simulator import SimConfig, Simulation
+from simulator.config import FRESH_POOL_PREFIX
 from simulator.dashboard import LobbySimApp
-from simulator.engine import FRESH_POOL_PREFIX
 from simulator.source import DISCONNECTED, STATE_LOST
 
 TIMEOUT = 60.0

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from lobbycore import AsyncLobbyStore
 from lobbysim.cli._redis import open_embedded
 from simulator import PoolFollower, SimConfig, Simulation
-from simulator.engine import FRESH_POOL_PREFIX
+from simulator.config import FRESH_POOL_PREFIX
 from simulator.source import STATE_LOST
 
 TIMEOUT = 30.0
