@@ -19,6 +19,7 @@ from ._errors import (
     PoolDamaged,
     PoolNotFound,
     PoolStateLost,
+    ServerRefused,
     SoldOut,
     UnsafeServer,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "PoolNotFound",
     "PoolStateLost",
     "PoolStats",
+    "ServerRefused",
     "SoldOut",
     "Strategy",
     "SyncStore",

@@ -10,6 +10,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import ResponseError
 
 from ._base import StoreBase
+from ._errors import ServerRefused
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._pipeline import AutoPipeline
 from ._protocol import FanOut, ScriptCall, open_pool
@@ -80,7 +81,14 @@ class AsyncLobbyStore(StoreBase):
     async def _run(self, call: ScriptCall[T]) -> T:
         if call.keys[0] not in self._epochs:
             await self._open(call.keys)
-        return await self.transport.send(self._with_epoch(call))
+        try:
+            return await self.transport.send(self._with_epoch(call))
+        except ServerRefused as exc:
+            if exc.code == "NOPERM" and not exc.commands:  # the server did not say what
+                named = await self._acl_check(call.keys)
+                if named is not None:
+                    raise named from exc
+            raise
 
     async def _open(self, keys: tuple[str, ...]) -> None:
         # Once per store: the server; once per (sub-)pool: its epoch. Concurrent first
@@ -89,6 +97,9 @@ class AsyncLobbyStore(StoreBase):
             self._opening = asyncio.Lock()
         async with self._opening:
             if not self._server_checked:
+                refused = await self._acl_check(keys)
+                if refused is not None:
+                    raise refused
                 try:
                     info = await self.client.info()
                 except ResponseError as exc:
@@ -100,6 +111,13 @@ class AsyncLobbyStore(StoreBase):
                 opening = open_pool(keys, create=self._create_pool)
                 epoch = await self.transport.send(opening._replace(args=("", *opening.args)))
                 self._epochs[keys[0]] = epoch
+
+    async def _acl_check(self, keys: tuple[str, ...]) -> ServerRefused | None:
+        try:
+            reply = await self.client.eval(*self._acl_probe(keys))
+        except ResponseError:  # no EVAL for this user, or no scripting: nothing to tell
+            return None
+        return self._acl_refusal(reply)
 
     async def _load_library(self) -> ResponseError | None:
         try:

@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 from redis.exceptions import ResponseError
 
 from . import _validate as check
-from ._errors import UnsafeServer
+from ._errors import ServerRefused, UnsafeServer
 from ._protocol import PoolProtocol, ScriptCall, check_server, server_infos
 from ._scripts import ScriptSet
 from ._sharding import ShardedProtocol, shard_of
+from .acl import KEYS_ACL, PROBE, SCRIPT_COMMANDS, denied
 from .defaults import DEFAULT_BOOKING_TTL, DEFAULT_LOBBY_TTL, DEFAULT_POOL, DEFAULT_REPLAY_WINDOW
 from .typing import AsyncTransport, Transport
 
@@ -90,6 +91,24 @@ class StoreBase:
             "cannot read INFO to check the server's version and maxmemory-policy "
             f"({' '.join(str(exc).split()):.120}); grant the ACL user +info"
         ) from None
+
+    @staticmethod
+    def _acl_probe(keys: tuple[str, ...]) -> tuple[Any, ...]:
+        """The arguments of ``client.eval`` that ask which commands of the scripts, and
+        whether the pool's keys, this connection's ACL user is denied (Redis 7)."""
+        return (PROBE, 1, keys[0], *SCRIPT_COMMANDS)
+
+    @staticmethod
+    def _acl_refusal(reply: Any) -> ServerRefused | None:
+        """The refusal naming what the ACL user lacks, from the probe's reply; None if it
+        lacks nothing (or the server cannot tell). Checked when a store opens, so that a
+        missing command fails the first call before any script could stop halfway."""
+        found = denied(reply)
+        if found is None or (found[0] and not found[1]):
+            return None
+        keys_ok, commands = found
+        detail = "" if keys_ok else f"the user may not use the pool's keys ({KEYS_ACL})"
+        return ServerRefused("NOPERM", detail, commands)
 
     def _note_server(self, info: Any) -> None:
         for node in server_infos(info):

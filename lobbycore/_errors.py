@@ -17,6 +17,7 @@ __all__ = [
     "PartySpansShards",
     "PoolDamaged",
     "PoolStateLost",
+    "ServerRefused",
     "SoldOut",
     "UnsafeServer",
 ]
@@ -96,8 +97,9 @@ class KeysUnavailable(LobbyError):
 
 class PoolDamaged(LobbyError):
     """A key of the pool holds what lobbycore did not write (a wrong type, a malformed
-    value), or the server refused a command. The operation stopped before writing anything:
-    the pool is as it was. ``key`` names the key (None if the server did not say)."""
+    value). The operation stopped before writing anything: the pool is as it was. ``key``
+    names the key (None if the server did not say). A server that refuses a call raises
+    :class:`ServerRefused` instead: the pool is not damaged then."""
 
     def __init__(self, key: str | None, what: str) -> None:
         where = f"key {key!r}" if key is not None else "the pool"
@@ -128,3 +130,51 @@ class PoolStateLost(LobbyError):
 class UnsafeServer(LobbyError):
     """The server cannot keep the guarantees: too old a version, or a ``maxmemory-policy``
     that may evict the pool's keys. Raised by a store's first call, before any write."""
+
+
+# Each refusal a script call may get, by its Redis error code: whether the same call may
+# succeed later as it is (the server gets out of that state by itself or by routine
+# operation: a failover ends, a replica reconnects, a script or a load finishes), and why
+# the server refuses. Not retryable: what only an operator changes (memory, an ACL, a password).
+REFUSALS: dict[str, tuple[bool, str]] = {
+    "READONLY": (True, "the server is a read-only replica (a failover may be under way)"),
+    "MASTERDOWN": (True, "the replica lost its primary"),
+    "CLUSTERDOWN": (True, "the cluster is down"),
+    "TRYAGAIN": (True, "the cluster is moving the pool's slot"),
+    "BUSY": (True, "the server is busy running a script"),
+    "LOADING": (True, "the server is loading its dataset"),
+    "NOREPLICAS": (True, "too few replicas are connected (min-replicas-to-write)"),
+    "MISCONF": (True, "the server cannot save to disk (stop-writes-on-bgsave-error)"),
+    "OOM": (False, "the server is out of memory (maxmemory)"),
+    "NOPERM": (False, "the ACL user lacks a permission the scripts need"),
+    "NOAUTH": (False, "the connection is not logged in"),
+    "WRONGPASS": (False, "the password was refused"),
+}
+
+
+class ServerRefused(LobbyError):
+    """The server refused the call: a Redis error reply such as ``READONLY``, ``OOM`` or
+    ``NOPERM`` (``code``), not a problem of the pool. Redis refuses before a call writes
+    anything (before the script runs, or at its first write); so does an ACL, which a
+    store checks when it opens (an ACL changed later may stop a script after some writes).
+
+    ``retryable``: the same call may succeed later as it is (``READONLY``, ``MASTERDOWN``,
+    ``CLUSTERDOWN``, ``TRYAGAIN``, ``BUSY``, ``LOADING``, ``NOREPLICAS``, ``MISCONF``);
+    False when only an operator can change it (``OOM``, ``NOPERM``, ``NOAUTH``,
+    ``WRONGPASS``). ``commands``: for ``NOPERM``, the commands the ACL user may not run,
+    when known (the rules to grant: ``lobbycore.acl.STORE_ACL``).
+    """
+
+    def __init__(self, code: str, detail: str = "", commands: tuple[str, ...] = ()) -> None:
+        retryable, why = REFUSALS.get(code, (False, "the server refused the call"))
+        if commands:
+            why = f"the ACL user may not run {', '.join(repr(c) for c in commands)}"
+        said = f"; the server said: {detail:.200}" if detail else ""
+        if code == "NOPERM":
+            advice = "grant the rules of lobbycore.acl.STORE_ACL"
+        else:
+            advice = "nothing was written" + ("; retry later" if retryable else "")
+        super().__init__(f"the server refused the call ({code}: {why}{said}); {advice}")
+        self.code = code
+        self.retryable = retryable
+        self.commands = commands

@@ -7,6 +7,7 @@ Nothing here talks to Redis. The sync and async stores ask this module for a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -14,6 +15,7 @@ from redis.exceptions import ResponseError
 
 from . import _validate as check
 from ._errors import (
+    REFUSALS,
     AlreadyBooked,
     AlreadyInLobby,
     LobbyError,
@@ -21,6 +23,7 @@ from ._errors import (
     PoolDamaged,
     PoolNotFound,
     PoolStateLost,
+    ServerRefused,
     SoldOut,
     UnsafeServer,
 )
@@ -63,10 +66,31 @@ def _tag(reply: Any) -> str:
     return tag
 
 
+# redis-py prefixes an error reply inside a pipeline with the command that got it.
+_PIPELINE_NOTE = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ")
+# How Redis words an ACL denial inside a script: 7.0 and 6.2 name no command, 7.2 and
+# later "ACL failure in script: User u has no permissions to run the 'time' command".
+_DENIED_IN_SCRIPT = ("can't run this command", "ACL failure in script", "No permissions to")
+_DENIED_COMMAND = re.compile(r"no permissions to run the '([^']+)' command", re.IGNORECASE)
+
+
 def script_error(exc: ResponseError) -> LobbyError:
-    """An error reply to a script call (the scripts check every key before writing, so one
-    only comes from what they could not foresee): a typed error, never a raw ResponseError."""
-    message = " ".join(str(exc).split())
+    """An error reply to a script call, typed, never a raw ResponseError: a refusal of the
+    server (its Redis error code, such as READONLY, OOM, NOPERM) is :class:`ServerRefused`;
+    anything else comes from what the scripts, which check every key before writing, could
+    not foresee in a key: :class:`PoolDamaged`."""
+    message = _PIPELINE_NOTE.sub("", " ".join(str(exc).split()))
+    # redis-py 8 keeps the code apart (and takes it off the message of the errors it knows);
+    # a refusal a script raised again (a pcall's error) comes as ERR with its code first.
+    code: str | None = getattr(exc, "status_code", None)
+    first, _, rest = message.partition(" ")
+    if first == code or (code in (None, "ERR") and first in REFUSALS):
+        code, message = first, rest
+    if code == "ERR" and any(words in message for words in _DENIED_IN_SCRIPT):
+        code = "NOPERM"
+    if code in REFUSALS:
+        named = _DENIED_COMMAND.search(message) if code == "NOPERM" else None
+        return ServerRefused(code, message, (named[1].lower(),) if named else ())
     return PoolDamaged(None, f"the server answered: {message:.300}")
 
 

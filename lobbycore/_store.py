@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
 from ._base import StoreBase
+from ._errors import ServerRefused
 from ._models import Booking, Lobby, LobbyEvent, PoolStats
 from ._protocol import FanOut, ScriptCall, open_pool
 from ._scripts import library
@@ -70,24 +72,46 @@ class LobbyStore(StoreBase):
             create_pool=create_pool,
         )
         self.transport = transport if transport is not None else ClientTransport(client)
+        self._opening = threading.Lock()
 
     def _run(self, call: ScriptCall[T]) -> T:
         if call.keys[0] not in self._epochs:
             self._open(call.keys)
-        return self.transport.send(self._with_epoch(call))
+        try:
+            return self.transport.send(self._with_epoch(call))
+        except ServerRefused as exc:
+            if exc.code == "NOPERM" and not exc.commands:  # the server did not say what
+                named = self._acl_check(call.keys)
+                if named is not None:
+                    raise named from exc
+            raise
 
     def _open(self, keys: tuple[str, ...]) -> None:
-        # Once per store: the server; once per (sub-)pool: its epoch.
-        if not self._server_checked:
-            try:
-                info = self.client.info()
-            except ResponseError as exc:
-                self._info_refused(exc)
-            else:
-                self._note_server(info)
-            self.transport.sender.note_load(self._load_library())
-        opening = open_pool(keys, create=self._create_pool)
-        self._epochs[keys[0]] = self.transport.send(opening._replace(args=("", *opening.args)))
+        # Once per store: the server; once per (sub-)pool: its epoch. Concurrent first
+        # calls (threads, greenlets) wait for one another rather than each asking.
+        with self._opening:
+            if not self._server_checked:
+                refused = self._acl_check(keys)
+                if refused is not None:
+                    raise refused
+                try:
+                    info = self.client.info()
+                except ResponseError as exc:
+                    self._info_refused(exc)
+                else:
+                    self._note_server(info)
+                self.transport.sender.note_load(self._load_library())
+            if keys[0] not in self._epochs:
+                opening = open_pool(keys, create=self._create_pool)
+                epoch = self.transport.send(opening._replace(args=("", *opening.args)))
+                self._epochs[keys[0]] = epoch
+
+    def _acl_check(self, keys: tuple[str, ...]) -> ServerRefused | None:
+        try:
+            reply = self.client.eval(*self._acl_probe(keys))
+        except ResponseError:  # no EVAL for this user, or no scripting: nothing to tell
+            return None
+        return self._acl_refusal(reply)
 
     def _load_library(self) -> ResponseError | None:
         try:

@@ -11,8 +11,11 @@ send and what a reply means is decided here, without I/O, by a :class:`ScriptSen
   script (a restart without persistence, ``FUNCTION FLUSH``, ``SCRIPT FLUSH``) did not run,
   so it is sent once more as EVAL with the source, which cannot fail that way, together
   with a reload of the library;
-- error replies become typed errors (:class:`~lobbycore.PoolDamaged`), never a raw
-  ``ResponseError``.
+- error replies become typed errors, never a raw ``ResponseError``: a refusal of the
+  server (``READONLY``, ``OOM``, ``NOPERM``, ``NOREPLICAS``, ...: its Redis error code) is a
+  :class:`~lobbycore.ServerRefused` saying whether a retry may succeed; any other error
+  reply, from a key the scripts could not foresee, is :class:`~lobbycore.PoolDamaged`
+  (``_protocol.script_error`` decides, for every transport).
 
 A batch of calls on its way is a :class:`Dispatch`: its ``commands`` are what to send next,
 :meth:`Dispatch.receive` takes their replies, and ``outcomes`` holds each call's result or
@@ -144,7 +147,8 @@ class ScriptSender:
     @staticmethod
     def failure(error: BaseException) -> BaseException:
         """The error a caller gets for ``error``: a server's error reply becomes a typed
-        :class:`~lobbycore.PoolDamaged` (its cause kept); anything else is itself."""
+        :class:`~lobbycore.ServerRefused` or :class:`~lobbycore.PoolDamaged` (its cause
+        kept); anything else (a connection error, say) is itself."""
         if not isinstance(error, ResponseError):
             return error
         typed = script_error(error)

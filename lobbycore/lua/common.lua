@@ -92,11 +92,17 @@ local function damaged(key, what)
 end
 
 -- A read that a key of the wrong type makes fail stops the script as damaged (nothing has
--- been written yet: every read comes before the first write). A sorted set read that
--- succeeded shows the key is a sorted set or absent (ZSEEN), so want() need not ask again.
+-- been written yet: every read comes before the first write); any other error (an ACL
+-- denial) is the server's refusal, raised as it is. A sorted set read that succeeded
+-- shows the key is a sorted set or absent (ZSEEN), so want() need not ask again.
 local function rd(cmd, key, ...)
   local reply = redis.pcall(cmd, key, ...)
-  if type(reply) == 'table' and reply.err then damaged(key, 'wrong type for ' .. cmd) end
+  if type(reply) == 'table' and reply.err then
+    if string.find(tostring(reply.err), 'WRONGTYPE', 1, true) then
+      damaged(key, 'wrong type for ' .. cmd)
+    end
+    error(reply)
+  end
   if cmd == 'ZRANGE' or cmd == 'ZRANGEBYSCORE' then
     if ZSEEN == NONE then ZSEEN = {} end
     ZSEEN[key] = true

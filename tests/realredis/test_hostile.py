@@ -8,10 +8,10 @@ import redis
 
 from lobbycore import (
     AlreadyBooked,
-    LobbyError,
     LobbyNotFound,
     LobbyStore,
     PoolStateLost,
+    ServerRefused,
     SoldOut,
     UnsafeServer,
 )
@@ -102,8 +102,9 @@ def test_over_maxmemory_every_operation_is_refused_before_it_writes(
             lambda: store.book_ticket(first.id, "request-1"),
         ]
         for call in calls:
-            with pytest.raises(LobbyError, match="maxmemory"):
+            with pytest.raises(ServerRefused, match="maxmemory") as refused:
                 call()
+            assert refused.value.code == "OOM" and not refused.value.retryable
         client.config_set("maxmemory", "0")
         assert dump(client, "full") == before
         assert store.book_ticket(first.id, "request-1").users == ("a", "b")

@@ -10,13 +10,20 @@ from typing import Any
 
 import fakeredis
 import pytest
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import (
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 
 from lobbycore import (
     AsyncLobbyStore,
     AsyncTransport,
     LobbyStore,
     PoolDamaged,
+    ServerRefused,
     SoldOut,
     Transport,
 )
@@ -109,11 +116,71 @@ def test_an_error_reply_is_a_typed_error_with_its_cause_and_is_not_sent_again() 
     dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
     dispatch.receive([refusal, b""])
     assert dispatch.commands == []
-    with pytest.raises(PoolDamaged, match="maxmemory") as raised:
+    with pytest.raises(ServerRefused, match=r"OOM.*maxmemory") as raised:
         dispatch.result(0)
     assert raised.value.__cause__ is refusal
+    assert raised.value.code == "OOM" and not raised.value.retryable
     with pytest.raises(SoldOut):  # the error the reply stands for, from the call's parser
         dispatch.result(1)
+
+
+def refused(reply: ResponseError) -> BaseException:
+    dispatch = new_sender(functions=True).dispatch([join("a")])
+    dispatch.receive([reply])
+    outcome: BaseException = dispatch.outcomes[0]
+    return outcome
+
+
+# Error replies as redis-py 8 parses them off the wire (its own class, the code apart).
+REFUSALS = [
+    (ReadOnlyError("You can't write against a read only replica.", status_code="READONLY"),
+     "READONLY", True, ()),
+    (ResponseError("NOREPLICAS Not enough good replicas to write.", status_code="NOREPLICAS"),
+     "NOREPLICAS", True, ()),
+    (ResponseError("BUSY Redis is busy running a script.", status_code="BUSY"),
+     "BUSY", True, ()),
+    (ResponseError("CLUSTERDOWN The cluster is down", status_code="CLUSTERDOWN"),
+     "CLUSTERDOWN", True, ()),
+    (ResponseError("TRYAGAIN Multiple keys request during rehashing"), "TRYAGAIN", True, ()),
+    (ResponseError("MASTERDOWN Link with MASTER is down"), "MASTERDOWN", True, ()),
+    (OutOfMemoryError("command not allowed when used memory > 'maxmemory'.",
+                      status_code="OOM"), "OOM", False, ()),
+    (NoPermissionError("this user has no permissions to run the 'time' command",
+                       status_code="NOPERM"), "NOPERM", False, ("time",)),
+    # Redis 7.0 and 6.2 inside a script: an ERR that names no command.
+    (ResponseError("The user executing the script can't run this command or subcommand "
+                   "script: lobbycore_x_join, on @user_function:494.", status_code="ERR"),
+     "NOPERM", False, ()),
+    # Redis 7.2 and later inside a script.
+    (ResponseError("ACL failure in script: User lobby has no permissions to run the 'time' "
+                   "command script: lobbycore_x_join", status_code="ERR"), "NOPERM", False,
+     ("time",)),
+    # A script's first write refused (raised again from its pcall): ERR, the code first.
+    (ResponseError("OOM command not allowed when used memory > 'maxmemory'. script: 4cb4",
+                   status_code="ERR"), "OOM", False, ()),
+    # As a pipeline gives it.
+    (ResponseError("Command # 1 (FCALL lobbycore_x_join 1 k) of pipeline caused error: "
+                   "READONLY You can't write against a read only replica."),
+     "READONLY", True, ()),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reply", "code", "retryable", "commands"), REFUSALS)
+def test_a_refusal_of_the_server_is_typed_with_its_code_never_as_damage(
+    reply: ResponseError, code: str, retryable: bool, commands: tuple[str, ...]
+) -> None:
+    outcome = refused(reply)
+    assert isinstance(outcome, ServerRefused) and not isinstance(outcome, PoolDamaged)
+    assert (outcome.code, outcome.retryable, outcome.commands) == (code, retryable, commands)
+    assert str(outcome).startswith(f"the server refused the call ({code}: ")
+    assert all(repr(command) in str(outcome) for command in commands)
+    assert outcome.__cause__ is reply
+
+
+def test_an_error_reply_that_is_no_refusal_is_damage() -> None:
+    reply = ResponseError("user_function:12: attempt to compare nil with number")
+    outcome = refused(reply)
+    assert isinstance(outcome, PoolDamaged) and "attempt to compare nil" in str(outcome)
 
 
 def test_a_round_trip_that_failed_as_a_whole_fails_only_the_calls_still_unsettled() -> None:
@@ -192,7 +259,7 @@ def test_the_sync_driver_raises_a_typed_error_for_an_error_reply() -> None:
     client = RecordingClient()
     store = opened_store(client)
     client.refuse = True
-    with pytest.raises(PoolDamaged, match="OOM") as raised:
+    with pytest.raises(ServerRefused, match="OOM") as raised:
         store.find_or_create_lobby("a", 2)
     assert raised.value.__cause__ is OOM
     assert [command[0] for command in client.sent] == ["FCALL"]  # not sent again
@@ -265,7 +332,7 @@ def test_the_async_drivers_raise_a_typed_error_for_an_error_reply(autopipeline: 
     client = AsyncRecordingClient(refuse=True)
     store = AsyncLobbyStore(client, pool="p", lobby_ttl=None, autopipeline=autopipeline)
     store.transport.sender.note_load(None)
-    with pytest.raises(PoolDamaged, match="OOM") as raised:
+    with pytest.raises(ServerRefused, match="OOM") as raised:
         asyncio.run(store.transport.send(join("a")))
     assert raised.value.__cause__ is OOM
     assert client.rounds == [[store.transport.sender.command(join("a"))]]  # not sent again
