@@ -15,6 +15,7 @@ from typing import Any
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from lobbycore import unusable
 from lobbycore.violations import Violation
 from lobbysim.checks.counts import RunCounts, check_run
 
@@ -58,7 +59,27 @@ def _successes(environment: Environment, name: str) -> int:
 
 def audit(environment: Environment, state: RunState) -> bool:
     """Read the pool, check every guarantee and the run's own counts; print and log the
-    verdict, and write the result file. True if nothing is broken."""
+    verdict, and write the result file. True if nothing is broken. A pool that cannot be
+    read (the server full, gone or refusing) still gets its line and result file: not ok,
+    with the reason."""
+    try:
+        return _audit(environment, state)
+    except Exception as exc:
+        reason = unusable(exc, state.settings.redis_url)
+        line = (
+            f"lobbysim audit: pool={state.settings.pool} strategy={state.settings.strategy} "
+            f"ok=false error={reason}"
+        )
+        print(line)
+        sys.stdout.flush()
+        log.error("%s", line)
+        if state.settings.result_file is not None:
+            result = {"ok": False, "pool": state.settings.pool, "error": reason}
+            state.settings.result_file.write_text(json.dumps(result, indent=2) + "\n")
+        return False
+
+
+def _audit(environment: Environment, state: RunState) -> bool:
     pool = state.settings.pool
     snap = pool_snapshot(state)
     booked = _successes(environment, "book")
