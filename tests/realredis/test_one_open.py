@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from lobbycore import LobbyStore
+from lobbycore import LobbyStore, connect
 from lobbysim.testing import RedisServer
 
 THREADS = 200
@@ -23,10 +23,7 @@ def calls(admin: redis.Redis) -> dict[str, int]:
 def test_concurrent_first_calls_on_a_sync_store_open_it_once() -> None:
     with RedisServer() as server:
         admin = server.client(socket_timeout=10)
-        pool = redis.BlockingConnectionPool(
-            host="127.0.0.1", port=server.port, max_connections=64, timeout=60, socket_timeout=30
-        )
-        client = redis.Redis(connection_pool=pool)
+        client = connect(server.url, blocking_pool=True, max_connections=64, socket_timeout=30)
         store = LobbyStore(client, pool="stampede", lobby_ttl=None)
         before = calls(admin)
         start = threading.Barrier(THREADS)
