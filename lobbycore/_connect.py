@@ -13,7 +13,7 @@ import redis.asyncio.cluster
 import redis.cluster
 import redis.connection
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ._errors import InvalidInput
@@ -42,33 +42,16 @@ def _options(is_async: bool, socket_timeout: float, connect_timeout: float) -> d
     }
 
 
-def _cluster_enabled(client: Any) -> bool:
-    """Whether the server behind a single-node client is a Redis Cluster node: the one probe."""
-    try:
-        return str(client.info("cluster").get("cluster_enabled", 0)) == "1"
-    except redis.ResponseError:  # an ACL user without INFO (-@dangerous): a single node
-        return False
-
-
-def _probed(client: Any) -> bool:
-    """:func:`_cluster_enabled` through the client being built, its retries off meanwhile:
-    the probe is also its first connection, and an unreachable server fails at once."""
-    kept = client.get_retry()
-    client.set_retry(Retry(NoBackoff(), 0))
-    try:
-        return _cluster_enabled(client)
-    finally:
-        client.set_retry(kept)
-
-
 def _is_cluster(url: str, connect_timeout: float, extra: dict[str, Any]) -> bool:
-    """The probe on a connection of its own (an asyncio client cannot be probed from here)."""
     if url.startswith("unix:"):
         return False
     with redis.Redis.from_url(
         url, socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout, **extra
     ) as probe:
-        return _cluster_enabled(probe)
+        try:
+            return str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+        except redis.ResponseError:  # an ACL user without INFO (-@dangerous): a single node
+            return False
 
 
 def connect(
@@ -85,9 +68,7 @@ def connect(
     timeouts and retries with jittered exponential backoff.
 
     ``asyncio=True`` returns a ``redis.asyncio`` client. ``cluster=None`` asks the server
-    (``INFO cluster``) whether it is a Redis Cluster node (a sync client asks through its own
-    first connection, so the server is known to answer when it is returned); True or False
-    forces the kind, and nothing is sent.
+    (``INFO cluster``) whether it is a Redis Cluster node; True or False forces the kind.
     ``blocking_pool=True`` (single node) makes calls beyond ``max_connections`` wait for a
     connection instead of failing. ``extra`` goes to redis-py (e.g. ``decode_responses``,
     ``max_connections``, TLS options).
@@ -96,37 +77,26 @@ def connect(
     """
     check_redis_url(url)
     try:
-        options = {**_options(asyncio, socket_timeout, connect_timeout), **extra}
-        if cluster is None and not asyncio:
-            # A sync client is probed through its own first connection, kept if single-node.
-            client = _single_node(url, False, blocking_pool, options)
-            if not _probed(client):
-                return client
-            client.close()
-            cluster = True
-        elif cluster is None:
+        if cluster is None:
             cluster = _is_cluster(url, connect_timeout, extra)
+        options = {**_options(asyncio, socket_timeout, connect_timeout), **extra}
         if cluster:
             options.pop("retry_on_error")  # RedisCluster retries through its own mechanism
             factory: Any = (
                 redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
             )
             return factory.from_url(url, **options)
-        return _single_node(url, asyncio, blocking_pool, options)
+        if blocking_pool:
+            pool_type: Any = (
+                redis.asyncio.BlockingConnectionPool if asyncio else redis.BlockingConnectionPool
+            )
+            client_type: Any = redis.asyncio.Redis if asyncio else redis.Redis
+            return client_type(connection_pool=pool_type.from_url(url, **options))
+        return (redis.asyncio.Redis if asyncio else redis.Redis).from_url(url, **options)
     except ValueError as exc:  # a query value redis-py cannot read, e.g. ?socket_timeout=x
         raise InvalidInput(f"bad Redis URL {redact_url(url)!r}: {_one_line(exc, url)}") from None
     except redis.RedisError as exc:
         raise type(exc)(f"{connection_problem(exc, url)}{_at(url)}") from None
-
-
-def _single_node(url: str, asyncio: bool, blocking_pool: bool, options: dict[str, Any]) -> Any:
-    if blocking_pool:
-        pool_type: Any = (
-            redis.asyncio.BlockingConnectionPool if asyncio else redis.BlockingConnectionPool
-        )
-        client_type: Any = redis.asyncio.Redis if asyncio else redis.Redis
-        return client_type(connection_pool=pool_type.from_url(url, **options))
-    return (redis.asyncio.Redis if asyncio else redis.Redis).from_url(url, **options)
 
 
 def _one_line(exc: BaseException, url: str) -> str:

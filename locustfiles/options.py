@@ -10,15 +10,9 @@ from typing import Any, ClassVar
 
 from locust import events
 
-from lobbycore.defaults import (
-    DEFAULT_LOBBY_TTL,
-    DEFAULT_MAX_USERS,
-    MAX_SHARDS,
-    MAX_TTL_SECONDS,
-    MAX_USERS_LIMIT,
-    STRATEGIES,
-)
 from lobbycore.validate import number, whole
+from lobbysim.run.options import RunOptions, add_to_locust
+from lobbysim.run.redis import LOCAL_URL, redis_url, url_help
 
 CLIENTS = ("pipelined", "per-call")
 DEFAULT_CONNECTIONS = 2
@@ -53,15 +47,17 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
     )
     group.add_argument(
         "--redis-url",
-        default="redis://127.0.0.1:6379/0",
-        is_secret=True,
-        help="Redis holding the pool (default redis://127.0.0.1:6379/0)",
-    )
-    group.add_argument(
-        "--pool",
         default="",
-        help="pool name: used as it is, never deleted (default: a fresh pool per run, "
-        "locust-<random>, deleted at the end after the audit; workers use the master's)",
+        is_secret=True,
+        help=url_help("Redis holding the pool", LOCAL_URL),
+    )
+    add_to_locust(
+        group,
+        ["pool"],
+        help={
+            "pool": "pool name: used as it is, never deleted (default: a fresh pool per run, "
+            "locust-<random>, deleted at the end after the audit; workers use the master's)"
+        },
     )
     group.add_argument(
         "--keep",
@@ -69,26 +65,14 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         default=False,
         help="keep the run's fresh pool at the end (to inspect it with lobbysim audit)",
     )
-    group.add_argument(
-        "--max-users",
-        type=int,
-        default=DEFAULT_MAX_USERS,
-        help=f"lobby size (default {DEFAULT_MAX_USERS})",
-    )
-    group.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="atomic",
-        help="atomic: lobbycore; naive: the article's algorithm (fails the audit)",
-    )
-    group.add_argument(
-        "--seats", type=int, default=-1, help="seat inventory set at start (default: unlimited)"
-    )
-    group.add_argument(
-        "--party-share",
-        type=float,
-        default=0.0,
-        help="share of joins made by parties of 2-3 (0..1, default 0; PartyJoin defaults to 0.5)",
+    add_to_locust(
+        group,
+        ["max_users", "strategy", "seats", "party_share"],
+        help={
+            "party_share": "share of joins made by parties of 2-3, in [0, 1] (default 0; "
+            "PartyJoin defaults to 0.5)"
+        },
+        default={"party_share": 0.0},
     )
     group.add_argument(
         "--arrival-rate",
@@ -97,19 +81,7 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         help="OpenJoins: joins per second per Locust user (the run offers -u times this), "
         "on a fixed schedule (default 10)",
     )
-    group.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help="split the pool into this many sub-pools, each on its own hash tag "
-        "(atomic strategy; spreads one pool over a cluster's primaries; default 1)",
-    )
-    group.add_argument(
-        "--lobby-ttl",
-        type=float,
-        default=DEFAULT_LOBBY_TTL,
-        help=f"seconds before an unbooked lobby expires (default {DEFAULT_LOBBY_TTL:g})",
-    )
+    add_to_locust(group, ["shards", "lobby_ttl"])
     group.add_argument(
         "--client",
         choices=CLIENTS,
@@ -172,41 +144,26 @@ class LobbySettings:
     def from_options(cls, options: argparse.Namespace) -> LobbySettings:
         """Validated settings; ValueError with a one-line reason otherwise.
 
-        A range shared with the lobbysim commands is checked in lobbycore's words (whole,
-        number: InvalidInput is a ValueError), so a mistake reads the same in both."""
-        whole(options.max_users, "--max-users", 1, MAX_USERS_LIMIT)
-        if not 0.0 <= options.party_share <= 1.0:
-            raise ValueError(f"--party-share must be in 0..1, got {options.party_share}")
-        if options.seats < -1:
-            raise ValueError(f"--seats must be >= 0 (or -1 for unlimited), got {options.seats}")
-        number(options.lobby_ttl, "--lobby-ttl", 0.0, MAX_TTL_SECONDS)
-        if not 0 < options.arrival_rate <= MAX_ARRIVAL_RATE:
-            raise ValueError(
-                f"--arrival-rate must be in (0, {MAX_ARRIVAL_RATE:g}] per user, "
-                f"got {options.arrival_rate}"
-            )
-        whole(options.shards, "--shards", 1, MAX_SHARDS)
-        if options.strategy not in STRATEGIES:
-            raise ValueError(
-                f"--strategy must be one of {', '.join(STRATEGIES)}, got {options.strategy!r}"
-            )
+        The run options (values as text, as Locust parsed them or the web form sent them)
+        are checked by the run layer's one validation, so a mistake reads as it does in
+        every lobbysim command; the scenarios' own options in lobbycore's words."""
+        run = RunOptions.from_namespace(options)
+        number(options.arrival_rate, "--arrival-rate", 0.0, MAX_ARRIVAL_RATE)
         if options.client not in CLIENTS:
             raise ValueError(
                 f"--client must be one of {', '.join(CLIENTS)}, got {options.client!r}"
             )
-        if options.shards > 1 and options.strategy == "naive":
-            raise ValueError("--shards applies to --strategy atomic only")
         whole(options.connections, "--connections", 1, MAX_CONNECTIONS)
         return cls(
-            redis_url=options.redis_url,
-            pool=options.pool,
-            max_users=options.max_users,
-            strategy=options.strategy,
-            seats=None if options.seats < 0 else options.seats,
-            party_share=options.party_share,
-            lobby_ttl=options.lobby_ttl,
+            redis_url=redis_url(options.redis_url) or LOCAL_URL,
+            pool=run.pool or "",
+            max_users=run.max_users,
+            strategy=run.strategy,
+            seats=run.seats,
+            party_share=run.party_share,
+            lobby_ttl=run.lobby_ttl,
             arrival_rate=options.arrival_rate,
-            shards=options.shards,
+            shards=run.shards,
             client=options.client,
             connections=options.connections,
             keep=options.keep,

@@ -22,7 +22,7 @@ from lobbycore import redact_url
 
 from .audit import record_baseline
 from .options import LobbySettings, fresh_pool_name
-from .pool import claim
+from .pool import take_pool
 from .state import RunState, find_state
 from .store import SetupError, open_store
 
@@ -53,7 +53,7 @@ def check_at_init(environment: Environment) -> None:
         settings = settings_from(environment.parsed_options)
         if isinstance(environment.runner, WorkerRunner):
             return
-        claim(environment, settings)
+        take_pool(environment, settings)
     except SetupError as exc:
         _fail(str(exc))
     if environment.web_ui is not None and environment.web_ui.app is not None:
@@ -74,7 +74,7 @@ def state_for_run(environment: Environment) -> RunState:
     ):
         return state
     try:
-        return claim(environment, settings, previous=state)
+        return take_pool(environment, settings, previous=state)
     except SetupError as exc:  # the web form checked the options; the server may have gone
         log.error("lobbysim: %s", exc)
         raise

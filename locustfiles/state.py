@@ -15,6 +15,7 @@ from gevent.event import Event
 from locust.env import Environment
 
 from lobbycore.typing import SyncStore
+from lobbysim.run.pools import Claim
 
 from .options import LobbySettings
 
@@ -31,6 +32,7 @@ class RunState:
     client: redis.Redis
     store: SyncStore
     named_pool: bool
+    claimed: Claim  # the run layer's claim: its layout, and whether the run made it
     baseline_bookings: int = 0
     baseline_joins: int = 0
     cpu_at_start: float = 0.0

@@ -12,23 +12,12 @@ from contextlib import contextmanager
 import redis
 import redis.cluster
 
-from lobbycore import (
-    InvalidInput,
-    LobbyError,
-    check_naive_supported,
-    connect,
-    store_for,
-    unusable,
-)
+from lobbycore import InvalidInput, LobbyError, check_naive_supported, store_for, unusable
 from lobbycore.typing import SyncStore
+from lobbysim.run.redis import open_clients
 
 from .options import LobbySettings
 from .pipeline import PipelinedLobbyStore
-
-# Users of the per-call client (and of the naive store) wait for a free connection, up to
-# redis-py's 20 s, instead of failing as redis-py's default pool does once it holds 100.
-# The cap keeps a process from opening one connection per user.
-PER_CALL_CONNECTIONS = 256
 
 
 class SetupError(Exception):
@@ -53,12 +42,10 @@ def setup_errors(redis_url: str) -> Iterator[None]:
 
 
 def open_store(settings: LobbySettings) -> tuple[redis.Redis, SyncStore]:
-    """Connect (checking the server answers) and build the store; SetupError otherwise."""
+    """Connect (the run layer's client: probed once, so the server answers, and its pool
+    sized by the run layer's one rule) and build the store; SetupError otherwise."""
     with setup_errors(settings.redis_url):
-        client = connect(
-            settings.redis_url, blocking_pool=True, max_connections=PER_CALL_CONNECTIONS
-        )
-        client.ping()
+        client = open_clients(settings.redis_url).sync
         if settings.strategy == "naive":
             check_naive_supported(client)  # before any user spawns: one line, not 100 % errors
         return client, _make_store(client, settings)

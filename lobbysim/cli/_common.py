@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
-from lobbycore import LobbyError, check_redis_url, redact_text
-from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_SHARDS, MAX_USERS_LIMIT
-from lobbycore.validate import must_be, number_range, whole_range
+from lobbycore import LobbyError, redact_text
+from lobbysim.run.options import (
+    add_to_argparse,
+    argparse_type,
+    number_in,
+    one_of,
+    whole_number,
+)
+from lobbysim.run.redis import given_url, redis_url
 
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
@@ -29,7 +34,6 @@ EXIT_NO_POOL = 4
 """The pool asked for holds no key (``audit``; ``watch --headless`` for the whole run)."""
 EXIT_INTERRUPTED = 130
 
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -73,65 +77,23 @@ def require_extra(command: str, extra: str) -> None:
 
 
 # -- argument types: each raises ArgumentTypeError, which argparse turns into one line --------
+# The converters (and their wording) are the run layer's, so a flag of a command's own reads
+# as the run options do.
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
     """A whole number in ``low..high`` (no upper bound if ``high`` is None)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(must_be(whole_range(low, high), value))
-        return value
-
-    return parse
+    return argparse_type(whole_number(low, high))
 
 
 positive_int = int_in(1)
-shard_count = int_in(1, MAX_SHARDS)
-SHARDS_HELP = "the pool's shard count, as given to LobbyStore(shards=N) (default 1)"
-lobby_size = int_in(1, MAX_USERS_LIMIT)
-"""--max-users: a lobby's size, within the stores' own limit."""
-
-
-def add_max_users(
-    parser: argparse.ArgumentParser,
-    help: str = f"lobby size (default {DEFAULT_MAX_USERS})",
-    *,
-    default: int | None = DEFAULT_MAX_USERS,
-) -> None:
-    """--max-users, the same option (range, wording) in every command that takes one."""
-    parser.add_argument("--max-users", type=lobby_size, default=default, help=help)
-
-
-def finite_float(text: str) -> float:
-    """Any finite number (ranges that depend on other options are checked by the command)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def float_in(
     low: float, high: float | None = None, *, low_included: bool = False
 ) -> Callable[[str], float]:
     """A finite number above ``low`` (or equal to it if ``low_included``), at most ``high``."""
-    bounds = number_range(low, high, low_included=low_included)
-
-    def parse(text: str) -> float:
-        value = finite_float(text)
-        above = value >= low if low_included else value > low
-        if not above or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(must_be(bounds, value))
-        return value
-
-    return parse
+    return argparse_type(number_in(low, high, low_included=low_included))
 
 
 positive_float = float_in(0.0)
@@ -140,31 +102,14 @@ MAX_RUN_SECONDS = 7 * 24 * 3600.0
 run_seconds = float_in(0.0, MAX_RUN_SECONDS)
 
 
-def comma_list(item: Callable[[str], T]) -> Callable[[str], list[T]]:
-    """A comma-separated list, each item parsed (and checked) by ``item``."""
-
-    def parse(text: str) -> list[T]:
-        items = [part.strip() for part in text.split(",") if part.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-        return [item(part) for part in items]
-
-    return parse
-
-
 def choice_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
+    return argparse_type(one_of(choices))
 
 
 def add_redis_url(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
-    """--redis-url. Checked by :func:`run_handler` before the command runs, with
-    lobbycore's own check, so a bad URL reads the same from the flag, from REDIS_URL (checked
-    when it is used) and in Locust."""
+    """--redis-url (``help`` from :func:`lobbysim.run.redis.url_help`, which states the
+    rule). The flag, else REDIS_URL, is checked by :func:`run_handler` before the command
+    runs, with lobbycore's own check, so a bad URL reads the same from either and in Locust."""
     parser.add_argument("--redis-url", required=required, help=help)
 
 
@@ -178,7 +123,7 @@ POOL_RULE = (
 
 def add_pool_options(parser: argparse.ArgumentParser, pool_help: str) -> None:
     """--pool, --reuse-pool and --keep, shared by the commands that write to a pool."""
-    parser.add_argument("--pool", help=pool_help)
+    add_to_argparse(parser, ["pool"], help={"pool": pool_help})
     parser.add_argument(
         "--reuse-pool",
         action="store_true",
@@ -189,11 +134,6 @@ def add_pool_options(parser: argparse.ArgumentParser, pool_help: str) -> None:
         action="store_true",
         help="keep the pool's keys afterwards (default: delete the pool the run created)",
     )
-
-
-def url_or_env(url: str | None) -> str | None:
-    """``--redis-url``, else ``REDIS_URL``, else None (lobbycore.connect checks either)."""
-    return url or os.environ.get("REDIS_URL") or None
 
 
 def summary_line(summary: dict[str, str]) -> str:
@@ -220,10 +160,10 @@ def one_line(exc: BaseException, url: str | None = None) -> str:
 
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command's handler under the error policy."""
-    url = getattr(args, "redis_url", None) or os.environ.get("REDIS_URL")
+    url = given_url(getattr(args, "redis_url", None))
     try:
-        if getattr(args, "redis_url", None) is not None:
-            check_redis_url(args.redis_url)  # InvalidInput: the same line as lobbycore.connect's
+        if hasattr(args, "redis_url"):
+            redis_url(args.redis_url)  # the flag, else REDIS_URL: refused before anything runs
         return int(handler(args))
     except (UsageError, LobbyError) as exc:
         print(f"lobbysim: error: {one_line(exc, url)}", file=sys.stderr)

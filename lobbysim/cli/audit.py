@@ -10,18 +10,17 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
+from lobbysim.run.options import add_to_argparse, validate
+from lobbysim.run.redis import open_clients, required_redis_url, url_help
+
 from ._common import (
     EXIT_NO_POOL,
     EXIT_VIOLATIONS,
-    SHARDS_HELP,
     UsageError,
-    add_max_users,
     add_redis_url,
     choice_of,
     int_in,
-    shard_count,
 )
-from ._redis import open_sync
 
 if TYPE_CHECKING:
     from lobbycore.audit import PoolLayout
@@ -43,12 +42,12 @@ def add_parser(commands: Commands) -> None:
             "2 on bad input or an unusable Redis, 4 if the pool is not found."
         ),
     )
-    add_redis_url(audit, "the Redis holding the pool", required=True)
+    add_redis_url(audit, url_help("the Redis holding the pool"))
     audit.add_argument("--pool", help="pool name (required unless --layout article)")
     audit.add_argument(
         "--naive", action="store_true", help="the pool was filled by the naive store"
     )
-    audit.add_argument("--shards", type=shard_count, default=1, help=SHARDS_HELP)
+    add_to_argparse(audit, ["shards"])
     audit.add_argument(
         "--initial-seats",
         type=int_in(0),
@@ -63,10 +62,13 @@ def add_parser(commands: Commands) -> None:
         help="lobbycore (default), or article: the article's own keys, lobby:<prefix>:<id>",
     )
     audit.add_argument("--prefix", help="--layout article: the article's PREFIX (e.g. ticket)")
-    add_max_users(
+    add_to_argparse(
         audit,
-        "--layout article: the lobby size, for lobbies that do not record theirs",
-        default=None,
+        ["max_users"],
+        help={
+            "max_users": "--layout article: the lobby size, for lobbies that do not record theirs"
+        },
+        default={"max_users": None},
     )
     audit.set_defaults(handler=run)
 
@@ -81,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
         args.pool, args.naive = args.prefix, True
     elif args.pool is None:
         raise UsageError("--pool is required (or --layout article --prefix P)")
-    if args.shards > 1 and args.naive:
-        raise UsageError("--shards applies to lobbycore pools, not --naive ones")
-    client = open_sync(args.redis_url)
+    validate({"strategy": "naive" if args.naive else "atomic", "shards": args.shards})
+    url = required_redis_url(args.redis_url, NAME, "the Redis that holds the pool")
+    client = open_clients(url).sync
     snap = snapshot(client, args.pool, naive=args.naive, shards=args.shards)
     if args.max_users is not None:
         sized = {
@@ -104,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"lobbysim audit: pool {args.pool!r} not found ({where})")
         return EXIT_NO_POOL
     report = check(snap, initial_seats=args.initial_seats)
-    for violation in report.violations[:SHOWN]:
-        print(f"  {violation.kind}: {violation.detail}")
-    if len(report.violations) > SHOWN:
-        print(f"  ... and {len(report.violations) - SHOWN} more")
+    for finding in report.findings[:SHOWN]:
+        print(f"  {finding}")
+    if len(report.findings) > SHOWN:
+        print(f"  ... and {len(report.findings) - SHOWN} more")
     policies = memory_policies(client)
     for warning in sorted({w for p in policies if (w := p.warning())}):
         print(f"warning: {warning}")

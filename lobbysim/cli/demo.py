@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from lobbycore.defaults import DEFAULT_LOBBY_TTL, MAX_TTL_SECONDS, STRATEGIES
+from lobbysim.run.options import RunOptions, add_to_argparse
+from lobbysim.run.pools import Claim, claim, release
+from lobbysim.run.redis import redis_url, url_help
 
 from ._common import (
     POOL_RULE,
     UsageError,
-    add_max_users,
     add_pool_options,
     add_redis_url,
-    finite_float,
     float_in,
+    int_in,
     one_line,
     require_extra,
     run_seconds,
-    url_or_env,
 )
 from ._headless import run_headless
-from ._redis import claim_pool, open_clients
+from ._redis import open_clients
 
 if TYPE_CHECKING:
     from simulator import SimConfig
@@ -33,20 +33,6 @@ if TYPE_CHECKING:
 
 NAME = "demo"
 HEADLESS_SECONDS = 10.0
-
-FLAGS = {
-    "rate": "--rate",
-    "max_users": "--max-users",
-    "party_share": "--party-share",
-    "patience": "--patience",
-    "book_after": "--book-after",
-    "seats": "--seats",
-    "seed": "--seed",
-    "pool": "--pool",
-    "strategy": "--strategy",
-    "lobby_ttl": "--lobby-ttl",
-}
-"""The SimConfig field each option sets, so that its errors name the option."""
 
 
 def add_parser(commands: Commands) -> None:
@@ -68,44 +54,32 @@ def add_parser(commands: Commands) -> None:
             + POOL_RULE.format(reset=", and the r (reset) and s (switch strategy) keys refuse")
         ),
     )
-    add_redis_url(demo, "run against this Redis (default: REDIS_URL, else embedded)")
+    add_redis_url(demo, url_help("run against this Redis", "an embedded one"))
     add_pool_options(demo, "pool name (default: demo, or a fresh demo-<random> on a real Redis)")
+    add_to_argparse(demo, ["strategy"])
     demo.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="atomic",
-        help="lobbycore, or the article's algorithm",
+        "--rate",
+        type=_rate,
+        default=25.0,
+        help="buyer arrivals per second (default 25)",
     )
-    demo.add_argument(
-        "--rate", type=finite_float, default=25.0, help="buyer arrivals per second (default 25)"
-    )
-    add_max_users(demo)
-    demo.add_argument(
-        "--party-share",
-        type=finite_float,
-        default=0.1,
-        help="share of arrivals that are parties of 2-3 (default 0.1)",
-    )
+    add_to_argparse(demo, ["max_users", "party_share"])
     demo.add_argument(
         "--patience",
-        type=finite_float,
+        type=_wait,
         default=8.0,
         help="mean seconds a buyer waits before leaving (default 8)",
     )
     demo.add_argument(
         "--book-after",
-        type=finite_float,
+        type=_wait,
         default=None,
         help="also book lobbies not yet full after this many seconds",
     )
-    demo.add_argument("--seats", type=int, default=None, help="seat inventory (default unlimited)")
-    demo.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible run")
-    demo.add_argument(
-        "--lobby-ttl",
-        type=float_in(0.0, MAX_TTL_SECONDS),
-        default=DEFAULT_LOBBY_TTL,
-        help=f"seconds before an unbooked lobby expires (default {DEFAULT_LOBBY_TTL:g})",
-    )
+    add_to_argparse(demo, ["seats"])
+    demo.add_argument("--seed", type=int_in(-(2**63), 2**63 - 1), default=None,
+                      help="random seed, for a reproducible run")  # fmt: skip
+    add_to_argparse(demo, ["lobby_ttl"])
     demo.add_argument(
         "--headless", action="store_true", help="no screen: run, print a summary line, exit"
     )
@@ -118,41 +92,56 @@ def add_parser(commands: Commands) -> None:
     demo.set_defaults(handler=run)
 
 
-def sim_config(args: argparse.Namespace, pool: str) -> SimConfig:
-    """The simulation's settings; a value out of range is a UsageError naming its option."""
-    from simulator.engine import SimConfig, SimConfigError
+# The simulator's own limits, read when the flag is given (building the parser loads no
+# simulator).
 
-    try:
-        return SimConfig(
-            rate=args.rate,
-            max_users=args.max_users,
-            party_share=args.party_share,
-            patience=args.patience,
-            book_after=args.book_after,
-            seats=args.seats,
-            seed=args.seed,
-            pool=pool,
-            strategy=args.strategy,
-            lobby_ttl=args.lobby_ttl,
-        )
-    except SimConfigError as exc:
-        raise UsageError(f"{FLAGS.get(exc.field, exc.field)} {exc.reason}") from None
+
+def _rate(text: str) -> float:
+    from simulator.config import MAX_RATE, MIN_RATE
+
+    return float_in(MIN_RATE, MAX_RATE, low_included=True)(text)
+
+
+def _wait(text: str) -> float:
+    from simulator.config import MAX_WAIT_SECONDS
+
+    return float_in(0.0, MAX_WAIT_SECONDS)(text)
+
+
+def sim_config(args: argparse.Namespace, pool: str) -> SimConfig:
+    """The simulation's settings, from options each checked as it was parsed."""
+    from simulator import SimConfig
+
+    run = RunOptions.from_namespace(args)
+    return SimConfig(
+        rate=args.rate,
+        max_users=run.max_users,
+        party_share=run.party_share,
+        patience=args.patience,
+        book_after=args.book_after,
+        seats=run.seats,
+        seed=args.seed,
+        pool=pool,
+        strategy=run.strategy,
+        lobby_ttl=run.lobby_ttl,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from lobbycore import InvalidInput, check_naive_supported
-    from lobbycore.admin import delete_pool
+    from lobbycore import InvalidInput, PoolLayout, check_naive_supported
     from simulator import Simulation
-    from simulator.engine import fresh_pool_name
+    from simulator.config import fresh_pool_name
 
     require_extra(NAME, "tui")
-    url = url_or_env(args.redis_url)
+    url = redis_url(args.redis_url)
     if url is None:
         require_extra(NAME, "embedded")
     pool = args.pool or ("demo" if url is None else fresh_pool_name())
     config = sim_config(args, pool)
     clients = open_clients(url)
-    owned = claim_pool(clients.sync_client, pool, reuse=args.reuse_pool, where=clients.where)
+    layout = PoolLayout.of(config.strategy)
+    claimed = claim(clients.sync_client, pool, layout, reuse=args.reuse_pool, where=clients.where)
+    owned = claimed.fresh
     if config.strategy == "naive":
         check_naive_supported(clients.sync_client)  # KeysUnavailable: one line, exit 2
     try:
@@ -171,11 +160,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         # The pools the run made: the first (unless reused), and a fresh one for each pool
-        # whose state the server lost.
-        for made in simulation.created_pools if url is not None and not args.keep else ():
+        # whose state the server lost; in both layouts (the s key switches strategy).
+        for made in simulation.created_pools if url is not None else ():
             try:
-                for naive in (False, True):
-                    delete_pool(clients.sync_client, made, naive=naive)
+                release(
+                    clients.sync_client,
+                    Claim(made, layout, fresh=True),
+                    keep=args.keep,
+                    also=(PoolLayout(naive=not layout.naive),),
+                )
             except redis.RedisError as exc:
                 print(
                     f"lobbysim: warning: pool {made!r} not deleted: {one_line(exc, url)}",

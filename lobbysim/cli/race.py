@@ -23,26 +23,28 @@ from lobbycore import (
     AlreadyBooked,
     KeysUnavailable,
     LobbyNotFound,
+    PoolLayout,
     async_store_for,
     check_naive_supported,
 )
-from lobbycore.admin import async_delete_pool
-from lobbycore.audit import AuditReport, History, async_snapshot, check
+from lobbycore.audit import History, Verdict, async_snapshot, check
 from lobbycore.defaults import STRATEGIES
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import LIVE_CHECKS
+from lobbysim.run.options import add_to_argparse
+from lobbysim.run.pools import claim, release
+from lobbysim.run.redis import redis_url, url_help
 
 from ._common import (
     EXIT_VIOLATIONS,
     POOL_RULE,
     UsageError,
-    add_max_users,
     add_pool_options,
     add_redis_url,
     int_in,
     require_extra,
 )
-from ._redis import claim_pool, open_clients
+from ._redis import open_clients
 
 if TYPE_CHECKING:
     from ._common import Commands
@@ -69,7 +71,7 @@ def add_parser(commands: Commands) -> None:
             "terminal, a line each time otherwise. " + POOL_RULE.format(reset="")
         ),
     )
-    add_redis_url(race, "run against this Redis (default: embedded fakeredis)")
+    add_redis_url(race, url_help("run against this Redis", "an embedded one"))
     add_pool_options(race, "pool name (default: a fresh random one)")
     race.add_argument(
         "--users", type=int_in(1, MAX_BUYERS), default=400, help="buyers (default 400)"
@@ -80,17 +82,21 @@ def add_parser(commands: Commands) -> None:
         default=50,
         help="concurrent joiners (default 50)",
     )
-    add_max_users(race)
+    add_to_argparse(race, ["max_users"])
     race.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     every = progress_seconds()
-    if args.redis_url is None:
+    url = redis_url(args.redis_url)
+    if url is None:
         require_extra(NAME, "embedded")
-    clients = open_clients(args.redis_url)
+    clients = open_clients(url)
     pool = args.pool or f"race-{uuid.uuid4().hex[:8]}"
-    owned = claim_pool(clients.sync_client, pool, reuse=args.reuse_pool, where=clients.where)
+    # Both halves write under one name, each in its own layout.
+    claimed = claim(
+        clients.sync_client, pool, PoolLayout(), reuse=args.reuse_pool, where=clients.where
+    )
     try:
         check_naive_supported(clients.sync_client)
         refused: KeysUnavailable | None = None
@@ -103,19 +109,21 @@ def run(args: argparse.Namespace) -> int:
     )
     strategies = STRATEGIES if refused is None else ("atomic",)
     progress = [Progress(strategy, args.users) for strategy in strategies]
-    results = asyncio.run(
-        race(
-            clients.async_client,
-            pool=pool,
-            users=args.users,
-            concurrency=args.concurrency,
-            max_users=args.max_users,
-            keep=args.keep or not owned,
-            strategies=strategies,
-            progress=progress,
-            progress_every=every,
+    try:
+        results = asyncio.run(
+            race(
+                clients.async_client,
+                pool=pool,
+                users=args.users,
+                concurrency=args.concurrency,
+                max_users=args.max_users,
+                strategies=strategies,
+                progress=progress,
+                progress_every=every,
+            )
         )
-    )
+    finally:
+        release(clients.sync_client, claimed, keep=args.keep, also=(PoolLayout(naive=True),))
     print(render(results))
     for result in results:
         print(
@@ -197,7 +205,7 @@ class RaceResult:
     joins: int
     bookings: int
     seconds: float
-    report: AuditReport
+    report: Verdict
 
     @property
     def joins_per_s(self) -> float:
@@ -253,7 +261,7 @@ async def race_one(
     report = check(
         await async_snapshot(store.client, store.pool, naive=strategy == "naive"), history
     )
-    shown.phase, shown.violations = "done", len(report.violations)
+    shown.phase, shown.violations = "done", len(report.findings)
     return RaceResult(
         strategy=strategy,
         joins=users,
@@ -270,15 +278,14 @@ async def race(
     users: int,
     concurrency: int,
     max_users: int,
-    keep: bool = False,
     strategies: tuple[str, ...] = STRATEGIES,
     progress: list[Progress] | None = None,
     progress_every: float = PROGRESS_SECONDS,
     progress_to: TextIO | None = None,
 ) -> list[RaceResult]:
-    """Each strategy under one pool name (their keys do not overlap). The pool's keys are
-    deleted afterwards unless ``keep``; no other key is touched. Given ``progress`` (one per
-    strategy), a progress line goes to ``progress_to`` (stderr) every ``progress_every`` s."""
+    """Each strategy under one pool name (their keys do not overlap; the caller deletes
+    them). Given ``progress`` (one per strategy), a progress line goes to ``progress_to``
+    (stderr) every ``progress_every`` s."""
     results = []
     reporter = None
     if progress is not None:
@@ -288,20 +295,16 @@ async def race(
     try:
         for i, strategy in enumerate(strategies):
             store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=None)
-            try:
-                results.append(
-                    await race_one(
-                        store,
-                        strategy=strategy,
-                        users=users,
-                        concurrency=concurrency,
-                        max_users=max_users,
-                        progress=None if progress is None else progress[i],
-                    )
+            results.append(
+                await race_one(
+                    store,
+                    strategy=strategy,
+                    users=users,
+                    concurrency=concurrency,
+                    max_users=max_users,
+                    progress=None if progress is None else progress[i],
                 )
-            finally:
-                if not keep:
-                    await async_delete_pool(async_client, pool, naive=strategy == "naive")
+            )
     finally:
         if reporter is not None:
             reporter.cancel()

@@ -7,29 +7,31 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from lobbycore import STRATEGIES
-from lobbycore.defaults import DEFAULT_LOBBY_TTL, DEFAULT_POOL, MAX_SEATS, MAX_TTL_SECONDS
+from lobbycore.defaults import DEFAULT_POOL
+from lobbysim.run.options import add_to_argparse
+from lobbysim.run.redis import open_clients, redis_url, url_help
 
 from ._common import (
     UsageError,
     add_redis_url,
-    choice_of,
-    float_in,
     int_in,
     positive_int,
     require_extra,
-    url_or_env,
 )
-from ._redis import open_embedded, open_sync
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from lobbycore import AsyncStore
+    from fastapi import FastAPI
 
     from ._common import Commands
 
 NAME = "serve"
+ENV_REDIS_URL = "LOBBYSIM_SERVE_REDIS_URL"
+ENV_STRATEGY = "LOBBYSIM_SERVE_STRATEGY"
+ENV_POOL = "LOBBYSIM_SERVE_POOL"
+ENV_TTL = "LOBBYSIM_SERVE_LOBBY_TTL"
+ENV_CLUSTER = "LOBBYSIM_SERVE_CLUSTER"
+"""How ``lobbysim serve`` configures its uvicorn worker processes (see :func:`app_from_env`);
+ENV_CLUSTER carries the parent's probe ("1" a cluster, "0" not), so no worker asks again."""
 DEFAULT_PORT = 8000
 port_number = int_in(1, 65535)
 
@@ -55,25 +57,16 @@ def add_parser(commands: Commands) -> None:
     )
     add_redis_url(
         serve,
-        "the Redis to serve (default: REDIS_URL, else an embedded one, with --workers 1 only)",
+        url_help("the Redis to serve", "an embedded one, with --workers 1 only"),
     )
-    serve.add_argument(
-        "--strategy",
-        type=choice_of(STRATEGIES),
-        default="atomic",
-        help=f"{' or '.join(STRATEGIES)} (default atomic; naive is the article's, unsafe)",
-    )
-    serve.add_argument("--pool", default=DEFAULT_POOL, help="pool name (default %(default)s)")
-    serve.add_argument(
-        "--lobby-ttl",
-        type=float_in(0.0, MAX_TTL_SECONDS),
-        default=DEFAULT_LOBBY_TTL,
-        help="seconds an unbooked lobby lives (default %(default)g; the naive store ignores it)",
-    )
-    serve.add_argument(
-        "--seats",
-        type=int_in(0, MAX_SEATS),
-        help="set the pool's seat inventory at start (default: leave it as it is)",
+    add_to_argparse(
+        serve,
+        ["strategy", "pool", "lobby_ttl", "seats"],
+        default={"pool": DEFAULT_POOL},
+        help={
+            "pool": f"pool name (default {DEFAULT_POOL})",
+            "seats": "set the pool's seat inventory at start (default: leave it as it is)",
+        },
     )
     serve.set_defaults(handler=run)
 
@@ -82,38 +75,20 @@ def run(args: argparse.Namespace) -> int:
     require_extra(NAME, "serve")
     import uvicorn
 
-    from lobbycore import async_store_for, check_naive_supported, redact_url, store_for
-    from lobbysim.serve import (
-        ENV_POOL,
-        ENV_REDIS_URL,
-        ENV_STRATEGY,
-        ENV_TTL,
-        app_from_env,
-        create_app,
-    )
-    from lobbysim.serve.app import store_opener
+    from lobbycore import check_naive_supported, store_for
+    from lobbysim.serve import create_app, store_opener
 
-    url = url_or_env(args.redis_url)
+    url = redis_url(args.redis_url)
     if url is None:
         if args.workers > 1:
             raise UsageError(
                 "--workers above 1 needs --redis-url (an embedded Redis is per process)"
             )
         require_extra(NAME, "embedded")
-        clients = open_embedded()
-        sync_client = clients.sync_client
-
-        async def open_embedded_store() -> AsyncStore:
-            return async_store_for(
-                clients.async_client, args.strategy, pool=args.pool, lobby_ttl=args.lobby_ttl
-            )
-
-        opener: Callable[[], Awaitable[AsyncStore]] = open_embedded_store
-        where = clients.where
-    else:
-        sync_client = open_sync(url)
-        opener = store_opener(url, args.strategy, args.pool, args.lobby_ttl)
-        where = f"Redis at {redact_url(url)}"
+    # One probe, one connection before the first request: the workers (if any) open their
+    # own asyncio clients with this probe's answer.
+    clients = open_clients(url, async_=args.workers == 1)
+    sync_client, where = clients.sync, clients.where
     _check_can_listen(args.host, args.port)
     # Bad options and a server the strategy cannot use fail here, in one line, not per request.
     store = store_for(sync_client, args.strategy, pool=args.pool, lobby_ttl=args.lobby_ttl)
@@ -128,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     )
     options = {"host": args.host, "port": args.port, "access_log": False, "log_level": "warning"}
     if args.workers == 1:
+        opener = store_opener(clients.async_, args.strategy, args.pool, args.lobby_ttl)
         uvicorn.run(create_app(opener), **options)
         return 0
     assert url is not None
@@ -137,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             ENV_STRATEGY: args.strategy,
             ENV_POOL: args.pool,
             ENV_TTL: str(args.lobby_ttl),
+            ENV_CLUSTER: "1" if clients.cluster else "0",
         }
     )
     uvicorn.run(
@@ -146,6 +123,28 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     return 0
+
+
+def app_from_env() -> FastAPI:
+    """The application as each uvicorn worker process builds it (``--workers N``): the URL
+    was checked, and the server probed, by the parent process."""
+    from lobbysim.serve import create_app, store_opener
+
+    ttl = os.environ[ENV_TTL]
+    clients = open_clients(
+        os.environ[ENV_REDIS_URL],
+        sync=False,
+        async_=True,
+        cluster=os.environ[ENV_CLUSTER] == "1",
+    )
+    return create_app(
+        store_opener(
+            clients.async_,
+            os.environ[ENV_STRATEGY],
+            os.environ[ENV_POOL],
+            None if ttl == "None" else float(ttl),
+        )
+    )
 
 
 def _check_can_listen(host: str, port: int) -> None:

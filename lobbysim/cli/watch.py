@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from lobbysim.run.options import add_to_argparse
+from lobbysim.run.redis import required_redis_url, url_help
+
 from ._common import (
-    SHARDS_HELP,
     UsageError,
     add_redis_url,
     require_extra,
     run_seconds,
-    shard_count,
-    url_or_env,
 )
 from ._headless import run_headless
 from ._redis import open_clients
@@ -39,7 +39,7 @@ def add_parser(commands: Commands) -> None:
             "or SIGTERM."
         ),
     )
-    add_redis_url(watch, "the Redis holding the pool (default: REDIS_URL)")
+    add_redis_url(watch, url_help("the Redis holding the pool"))
     watch.add_argument("--pool", required=True, help="pool name")
     watch.add_argument(
         "--headless", action="store_true", help="no screen: follow, print a summary line, exit"
@@ -50,7 +50,7 @@ def add_parser(commands: Commands) -> None:
         default=None,
         help=f"seconds to follow headless (default {HEADLESS_SECONDS:g})",
     )
-    watch.add_argument("--shards", type=shard_count, default=1, help=SHARDS_HELP)
+    add_to_argparse(watch, ["shards"])
     watch.set_defaults(handler=run)
 
 
@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator import PoolFollower
 
     require_extra(NAME, "tui")
-    url = url_or_env(args.redis_url)
-    if not url:
-        raise UsageError("watch needs --redis-url (or REDIS_URL): the Redis that holds the pool")
+    url = required_redis_url(args.redis_url, NAME, "the Redis that holds the pool")
     try:
         follower = PoolFollower(open_clients(url), args.pool, shards=args.shards)
     except InvalidInput as exc:

@@ -12,23 +12,17 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from lobbycore.defaults import DEFAULT_MAX_USERS, STRATEGIES
+from lobbysim.run.options import add_to_argparse
+from lobbysim.run.redis import open_clients, required_redis_url, url_help
 
 from .._common import (
     EXIT_INTERRUPTED,
-    UsageError,
     add_redis_url,
-    choice_of,
-    comma_list,
     float_in,
     int_in,
-    lobby_size,
     positive_float,
     require_extra,
-    shard_count,
-    url_or_env,
 )
-from .._redis import open_sync
 from .measure import primaries_of
 from .model import Step, recommend
 from .plan import MAX_RATE, MAX_STEPS, plan_of
@@ -59,30 +53,15 @@ def add_parser(commands: Commands) -> None:
             "finished steps and deletes every step's pool."
         ),
     )
-    add_redis_url(capacity, "the Redis to measure (default: REDIS_URL)")
+    add_redis_url(capacity, url_help("the Redis to measure"))
     capacity.add_argument(
         "--out", required=True, help="folder for capacity.csv, report.md, capacity.png"
     )
-    capacity.add_argument(
-        "--max-users",
-        type=comma_list(lobby_size),
-        default=str(DEFAULT_MAX_USERS),
-        help=f"lobby sizes, comma-separated (default {DEFAULT_MAX_USERS})",
-    )
-    capacity.add_argument(
-        "--strategy",
-        type=comma_list(choice_of(STRATEGIES)),
-        default="atomic",
-        help="atomic, naive or both: atomic,naive (default atomic)",
-    )
-    capacity.add_argument(
-        "--shards",
-        type=comma_list(shard_count),
-        default="1",
-        help="shard counts to compare, comma-separated, e.g. 1,3 (atomic only; default 1): "
-        "the report adds throughput against shard count; point --redis-url at a cluster to "
-        "spread the sub-pools over its primaries",
-    )
+    # Each run option takes a list here: the sweep compares every combination (the naive
+    # store, which has no shards, runs unsharded only); the report adds throughput against
+    # shard count; point --redis-url at a cluster to spread the sub-pools over its primaries.
+    run_options = ["max_users", "strategy", "shards"]
+    add_to_argparse(capacity, run_options, lists=run_options)
     capacity.add_argument(
         "--steps",
         type=int_in(1, MAX_STEPS),
@@ -150,11 +129,9 @@ def _progress(line: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_extra(NAME, "load")
-    url = url_or_env(args.redis_url)
-    if not url:
-        raise UsageError("capacity needs --redis-url (or REDIS_URL): the Redis to measure")
+    url = required_redis_url(args.redis_url, NAME, "the Redis to measure")
     plan = plan_of(args, url)
-    client = open_sync(url)  # fail fast, in one line, if the server cannot be reached
+    client = open_clients(url).sync  # fail fast, in one line, if the server cannot be reached
     primaries = primaries_of(client, url)
     plan.out.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []

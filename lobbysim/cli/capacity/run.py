@@ -27,9 +27,10 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-from lobbycore import redact_text
+from lobbycore import PoolLayout, redact_text
 from lobbycore._keys import sub_pools
-from lobbycore.admin import delete_pool
+from lobbysim.run.options import to_locust_args
+from lobbysim.run.pools import claim, release
 
 from ..load import LOBBY, installed_locustfile
 from .measure import Primary, Sample, cores_for_load, per_primary, sample, window
@@ -90,8 +91,9 @@ def _locust_command(
     command = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
         "-u", str(users), "-r", str(users), "-t", f"{plan.step_seconds:g}s", "--stop-timeout", "3",
-        "--redis-url", plan.redis_url, "--pool", pool, "--strategy", config.strategy,
-        "--max-users", str(config.max_users), "--arrival-rate", f"{rate / users:.6f}",
+        "--redis-url", plan.redis_url, "--arrival-rate", f"{rate / users:.6f}",
+        *to_locust_args({"pool": pool, "strategy": config.strategy,
+                         "max_users": config.max_users, "shards": config.shards}),
         "--csv", str(folder / "step"), "--result-file", str(folder / "result.json"),
     ]  # fmt: skip
     if processes > 1:
@@ -100,8 +102,6 @@ def _locust_command(
         port = str(_free_port())
         command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
         command += ["--master-bind-port", port, "--master-port", port]
-    if config.shards > 1:
-        command += ["--shards", str(config.shards)]
     return [*command, "OpenJoins"]
 
 
@@ -188,7 +188,11 @@ def run_step(
 ) -> Step:  # fmt: skip
     """One step; its pool is deleted afterwards whatever happened (interrupt included)."""
     placement = placement or Placement(plan.processes)
-    pool = _pool_name(client, config.shards)
+    layout = PoolLayout.of(config.strategy, config.shards)
+    # The name is fresh: Locust is given it as a named pool (never deleted there), so the
+    # step deletes it here, after Locust has stopped.
+    claimed = claim(client, _pool_name(client, config.shards), layout, reuse=False)
+    pool = claimed.pool
     locustfile = installed_locustfile(LOBBY)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +214,7 @@ def run_step(
             log = (folder / "locust.log").read_text(errors="replace")
     finally:
         with _no_interrupts():
-            delete_pool(client, pool, naive=config.strategy == "naive", shards=config.shards)
+            release(client, claimed, keep=False)
     if row is None:
         last = (log.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"the Locust step did not run: {redact_text(last, plan.redis_url)}")
