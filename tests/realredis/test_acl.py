@@ -29,12 +29,16 @@ def test_the_script_commands_are_every_command_the_scripts_call() -> None:
     assert called and {name.lower() for name in called} == set(SCRIPT_COMMANDS)
 
 
+def set_user(admin: redis.Redis, user: str, rules: str) -> None:
+    admin.execute_command("ACL", "SETUSER", user, *rules.split())  # type: ignore[no-untyped-call]
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[RedisServer]:
     with RedisServer() as started:
         admin = started.client(socket_timeout=10)
         for user, rules in USERS.items():
-            admin.execute_command("ACL", "SETUSER", user, "on", f">{PASSWORD}", *rules.split())
+            set_user(admin, user, f"on >{PASSWORD} {rules}")
         admin.close()
         yield started
 
@@ -53,7 +57,7 @@ def test_a_store_runs_every_operation_with_the_store_acl(server: RedisServer) ->
     assert store.book_ticket(party.id).users == ("a", "b")
     assert store.seats_left() == 8 and store.sweep_expired() == 0
     assert [event.type for event in store.events()][-1] == "booked"
-    with pytest.raises(redis.ResponseError, match="NOPERM|no permissions"):
+    with pytest.raises(redis.ResponseError, match=r"NOPERM|no permissions"):
         client.keys("*")  # nothing beyond the rules
     client.close()
 
@@ -94,8 +98,7 @@ def test_a_user_missing_one_command_is_refused_naming_it_before_any_write(
     server: RedisServer,
 ) -> None:
     admin = server.client(socket_timeout=10)
-    admin.execute_command("ACL", "SETUSER", "no-time", "on", f">{PASSWORD}", *STORE_ACL.split())
-    admin.execute_command("ACL", "SETUSER", "no-time", "-time")
+    set_user(admin, "no-time", f"on >{PASSWORD} {STORE_ACL} -time")
     keys = admin.dbsize()
     client = connect(url(server, "no-time"))
     with pytest.raises(ServerRefused, match="may not run 'time'") as raised:
