@@ -16,7 +16,7 @@ import pytest
 from gevent import GreenletExit
 from redis.exceptions import ResponseError
 
-from lobbycore import PoolDamaged, Transport
+from lobbycore import ServerRefused, Transport
 from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
 from tests.pipeline_fakes import RegistersScripts, call
 
@@ -166,7 +166,7 @@ def test_an_error_reply_is_a_typed_error_and_is_not_sent_again() -> None:
     pipeline, client = new_pipeline()
     refusal = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
     client.connection_pool.errors.append(refusal)
-    with pytest.raises(PoolDamaged, match="OOM") as raised:
+    with pytest.raises(ServerRefused, match="OOM") as raised:
         pipeline.send(call("J1"))
-    assert raised.value.__cause__ is refusal
+    assert raised.value.__cause__ is refusal and raised.value.code == "OOM"
     assert len(client.sent) == 1
