@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import redis
 
-from lobbycore import LobbyStore
+from lobbycore import LobbyStore, NaiveLobbyStore
 from lobbysim.cli._redis import open_clients
 from lobbysim.testing import RedisServer
 from simulator import SimConfig, Simulation
@@ -94,3 +94,26 @@ async def test_the_dashboard_keys_never_delete_a_reused_pool(
         await pilot.press("q")
     await clients.async_client.aclose()
     assert contents(client, pool_name) == before
+
+
+def test_a_pool_name_holding_keys_in_any_layout_is_not_fresh(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    """ "Fresh" has one definition (lobbysim.run.pools): no key of the name in any layout. A
+    name whose only keys are a sharded pool's (or the naive store's) is refused as a pool
+    that holds keys, and left as it was."""
+    client = redis_server.client()
+    LobbyStore(client, pool=pool_name, lobby_ttl=None, shards=3).find_or_create_lobby("ann", 4)
+    NaiveLobbyStore(client, pool=f"{pool_name}-n").find_or_create_lobby("bob", 4)
+    url = redis_server.url
+    for pool in (pool_name, f"{pool_name}-n"):
+        before = contents(client, pool)
+        for args in (
+            ("race", "--redis-url", url, "--pool", pool, "--users", "8"),
+            ("demo", "--headless", "--duration", "1", "--redis-url", url, "--pool", pool),
+        ):
+            result = lobbysim(*args)
+            assert result.returncode == 2, result.stdout + result.stderr
+            (line,) = result.stderr.strip().splitlines()
+            assert f"pool {pool!r} already holds" in line and "--reuse-pool" in line, line
+            assert contents(client, pool) == before, args
