@@ -12,7 +12,7 @@ must win) or, sometimes, leaves. Refusals the API is expected to give (404, 409)
 counted under their own names ("book (already_booked)"), not as failures.
 
 Every call is recorded with its invocation and answer times, and at the end the whole
-history is checked from the answers alone (lobbycore.answers): no Redis access, so the
+history is checked from the answers alone (lobbysim.checks.answers): no Redis access, so the
 service may be anyone's. In a distributed run each worker sends its history to the master,
 which checks the union. Any broken guarantee exits 1 and lands, with the first few
 counter-examples (the calls, with their times), in ``--result-file``.
@@ -38,10 +38,10 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from lobbycore import InvalidInput
-from lobbycore.answers import FAIL, OK, UNKNOWN, AnswersReport, Call, check_answers, interned
-from lobbycore.defaults import DEFAULT_MAX_USERS, MAX_USERS_LIMIT
-from lobbycore.validate import whole
-from lobbycore.violations import Violation
+from lobbycore.violations import Verdict, Violation
+from lobbysim.checks.answers import check_answers
+from lobbysim.checks.calls import FAIL, OK, UNKNOWN, Call, interned
+from lobbysim.run.options import add_to_locust, validate
 from locustfiles.http_target import Target, TargetError, dig, load_target
 
 log = logging.getLogger("lobbysim")
@@ -71,14 +71,14 @@ def _add_options(parser: Any) -> None:
         default="",
         help="TOML description of the service's API (default: lobbysim serve's)",
     )
-    group.add_argument(
-        "--lobby-size", type=int, default=DEFAULT_MAX_USERS, help="users per lobby (default 4)"
-    )
-    group.add_argument(
-        "--seats",
-        type=int,
-        default=None,
-        help="the inventory the service holds: more seats booked is an oversell",
+    add_to_locust(
+        group,
+        ["max_users", "seats"],
+        help={
+            "seats": "the inventory the service holds, or unlimited: more seats booked is an "
+            "oversell (default unlimited)"
+        },
+        aliases={"max_users": ("--lobby-size",)},
     )
     group.add_argument("--leave-ratio", type=float, default=0.1, help="buyers who leave")
     group.add_argument("--party-ratio", type=float, default=0.1, help="buyers in a party of 2")
@@ -125,11 +125,9 @@ def _settings(environment: Environment) -> _Run:
     except TargetError as exc:
         _fail(f"--target: {exc}")
     try:
-        whole(options.lobby_size, "--lobby-size", 1, MAX_USERS_LIMIT)  # lobbycore's words
+        run = validate({"max_users": options.max_users, "seats": options.seats})
     except InvalidInput as exc:
         _fail(str(exc))
-    if options.seats is not None and options.seats < 0:
-        _fail(f"--seats must be at least 0, got {options.seats}")
     for name in ("leave_ratio", "party_ratio"):
         if not 0.0 <= getattr(options, name) <= 1.0:
             _fail(f"--{name.replace('_', '-')} must be in [0, 1]")
@@ -142,8 +140,8 @@ def _settings(environment: Environment) -> _Run:
         files[name] = path
     return _Run(
         target,
-        options.lobby_size,
-        options.seats,
+        run.max_users,
+        run.seats,
         options.leave_ratio,
         options.party_ratio,
         options.joins_only,
@@ -386,41 +384,27 @@ def _check_at_exit(environment: Environment, **_kwargs: Any) -> None:
         environment.process_exit_code = 1
 
 
-def _print(report: AnswersReport, took: float) -> None:
-    for example in report.examples[:EXAMPLES]:
-        print(f"  {example.finding.kind}: {example.finding.detail}"[:300])
-        for call in example.calls:
-            print(f"      {_describe(call)}"[:300])
-    if len(report.examples) > EXAMPLES:
-        print(f"  ... and {len(report.examples) - EXAMPLES} more")
-    counts = report.counts()
-    print(
-        f"lobbysim history check: ok={str(report.ok).lower()} violations={len(report.examples)} "
-        + " ".join(f"{kind}={counts.get(kind, 0)}" for kind in Violation)
-        + f" calls={report.calls} unknown={report.unknown} check_seconds={took:.3f}"
-    )
+def _print(verdict: Verdict, took: float) -> None:
+    for finding in verdict.findings[:EXAMPLES]:
+        print(f"  {finding}"[:300])
+        for call in finding.calls:
+            print(f"      {call.describe()}"[:300])
+    if len(verdict.findings) > EXAMPLES:
+        print(f"  ... and {len(verdict.findings) - EXAMPLES} more")
+    print(f"lobbysim history check: {verdict.summary(Violation)} check_seconds={took:.3f}")
     sys.stdout.flush()
 
 
-def _describe(call: Call) -> str:
-    answered = "no answer" if call.answered is None else f"answered {call.answered:.6f}"
-    shown = "" if call.lobby_users is None else f" users={list(call.lobby_users)}"
-    return (
-        f"{call.kind} by {list(call.users)} invoked {call.invoked:.6f} {answered} "
-        f"status={call.status} {call.outcome} lobby={call.lobby_id}{shown}"
-        + (f" code={call.code}" if call.code else "")
-    )
-
-
-def _result(report: AnswersReport, took: float) -> dict[str, Any]:
-    counts = report.counts()
+def _result(verdict: Verdict, took: float) -> dict[str, Any]:
+    counts = verdict.counts()
+    calls = verdict.figures["calls"]
     return {
-        "ok": report.ok,
+        "ok": verdict.ok,
         "violations": {str(kind): counts.get(kind, 0) for kind in Violation},
-        "problems": [f"{e.finding.kind}: {e.finding.detail}" for e in report.examples[:20]],
-        "counter_examples": [example.to_dict() for example in report.examples[:EXAMPLES]],
-        "calls": report.calls,
-        "unknown": report.unknown,
+        "problems": [str(finding) for finding in verdict.findings[:20]],
+        "counter_examples": [finding.to_dict() for finding in verdict.findings[:EXAMPLES]],
+        "calls": calls,
+        "unknown": verdict.figures["unknown"],
         "check_seconds": round(took, 6),
-        "calls_checked_per_second": round(report.calls / took) if took > 0 else None,
+        "calls_checked_per_second": round(calls / took) if took > 0 else None,
     }
