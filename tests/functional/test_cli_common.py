@@ -1,5 +1,5 @@
-"""What every lobbysim command shares: --version, the argument types, the extras check, and
-SimConfig's errors named by their option. Each bad input is one line, exit 2, no traceback."""
+"""What every lobbysim command shares: --version, the argument types, the extras check, the
+run options' help from their one definition, and the demo refusing what SimConfig would. Each bad input is one line, exit 2, no traceback."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from importlib.metadata import version
 
 import pytest
 
+from lobbycore import InvalidInput
 from lobbysim.cli import main
-from lobbysim.cli._common import comma_list, float_in, int_in
-from lobbysim.cli.demo import FLAGS
-from simulator.engine import SimConfig, SimConfigError
+from lobbysim.cli._common import float_in, int_in
+from lobbysim.run.options import OPTIONS, argparse_type, comma_list, whole_number
+from simulator import SimConfig
 from tests.cli import lobbysim
 
 
@@ -28,7 +29,7 @@ def test_argument_types_accept_what_is_in_range() -> None:
     assert int_in(1, 1024)("1024") == 1024
     assert float_in(0, 3600)("3600") == 3600.0
     assert float_in(0, 1, low_included=True)("0") == 0.0
-    assert comma_list(int_in(1, 5))(" 1, 5,") == [1, 5]
+    assert argparse_type(comma_list(whole_number(1, 5)))(" 1, 5,") == [1, 5]
 
 
 @pytest.mark.parametrize(
@@ -41,8 +42,8 @@ def test_argument_types_accept_what_is_in_range() -> None:
         (float_in(0), "-1", "must be > 0, got -1"),
         (float_in(0), "inf", "expected a finite number, got 'inf'"),
         (float_in(0), "nan", "expected a finite number, got 'nan'"),
-        (comma_list(int_in(1)), " , ", "expected a comma-separated list, got ' , '"),
-        (comma_list(int_in(1)), "1,x", "expected a whole number, got 'x'"),
+        (argparse_type(comma_list(whole_number(1))), " , ", "expected a comma-separated list"),
+        (argparse_type(comma_list(whole_number(1))), "1,x", "expected a whole number, got 'x'"),
     ],
 )
 def test_argument_types_say_why_in_their_own_words(
@@ -117,36 +118,36 @@ def test_a_bad_url_is_lobbycores_one_line_before_the_command_runs(
         ({"book_after": 0.0}, "book_after"),
         ({"seats": -1}, "seats"),
         ({"strategy": "fast"}, "strategy"),
+        ({"lobby_ttl": 0.0}, "lobby_ttl"),
     ],
 )
-def test_sim_config_errors_name_the_field_in_their_own_words(
+def test_sim_config_errors_name_the_field_in_the_librarys_words(
     kwargs: dict[str, object], field: str
 ) -> None:
-    with pytest.raises(SimConfigError) as caught:
+    with pytest.raises(InvalidInput) as caught:
         SimConfig(**kwargs)  # type: ignore[arg-type]
-    assert caught.value.field == field and hasattr(SimConfig(), field)
-    assert "--" not in str(caught.value) and str(caught.value).startswith(field)
+    assert hasattr(SimConfig(), field)
+    assert "--" not in str(caught.value) and str(caught.value).startswith(f"{field} ")
 
 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--rate", "-1"], "lobbysim: error: --rate must be in [0.1, 10000] buyers/s, got -1.0"),
-        (["--max-users", "0"], "lobbysim: error: --max-users must be in 1..1000, got 0"),
-        (["--party-share", "2"], "lobbysim: error: --party-share must be in 0..1, got 2.0"),
-        (["--seats", "-5"], "lobbysim: error: --seats must be in "),
-        (
-            ["--book-after", "0"],
-            "lobbysim: error: --book-after must be in (0, 86400] seconds, got 0.0",
-        ),
+        (["--rate", "-1"], "lobbysim: error: --rate must be in [0.1, 10000], got -1\n"),
+        (["--max-users", "0"], "lobbysim: error: --max-users must be in 1..1000, got 0\n"),
+        (["--party-share", "2"], "lobbysim: error: --party-share must be in [0, 1], got 2\n"),
+        (["--seats", "-5"], "lobbysim: error: --seats must be in 0..9007199254740991, got -5\n"),
+        (["--book-after", "0"], "lobbysim: error: --book-after must be in (0, 86400], got 0\n"),
+        (["--patience", "1e9"], "lobbysim: error: --patience must be in (0, 86400], got 1e+09\n"),
     ],
 )
-def test_the_demo_names_the_option_of_a_sim_config_error(
+def test_the_demo_refuses_a_value_the_simulation_would_refuse_naming_its_flag(
     args: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--headless", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(says) and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit) as caught:
+        main(["demo", "--headless", *args])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == says
 
 
 def test_options_checked_together_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,10 +169,21 @@ def test_the_parser_imports_no_simulator_and_no_extra() -> None:
     assert done.stdout == "[]\n"
 
 
-def test_every_option_the_demo_maps_exists() -> None:
-    help_text = lobbysim("demo", "--help").stdout
-    for field, flag in FLAGS.items():
-        assert hasattr(SimConfig(), field) and flag in help_text
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [
+        ("demo", ("strategy", "max_users", "party_share", "seats", "lobby_ttl")),
+        ("race", ("max_users",)),
+        ("watch", ("shards",)),
+        ("audit", ("shards",)),
+        ("serve", ("strategy", "lobby_ttl")),
+    ],
+)
+def test_the_run_options_help_is_the_one_definitions(command: str, names: tuple[str, ...]) -> None:
+    help_text = " ".join(lobbysim(command, "--help").stdout.split())
+    for name in names:
+        assert f"{OPTIONS[name].flag} " in help_text
+        assert " ".join(OPTIONS[name].help.split()) in help_text, name
 
 
 @pytest.mark.parametrize(
