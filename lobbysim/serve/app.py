@@ -36,6 +36,7 @@ from lobbycore import (
     LobbyError,
     LobbyNotFound,
     PartySpansShards,
+    ServerRefused,
     SoldOut,
     async_check_naive_supported,
     async_store_for,
@@ -88,6 +89,8 @@ def _lobby_error(exc: LobbyError) -> JSONResponse:
             return _error(422, "invalid_input", str(exc))
         case KeysUnavailable():
             return _error(503, "keys_unavailable", str(exc))
+        case ServerRefused(retryable=True):  # a failover, a busy server: nothing written
+            return _error(503, "redis_unavailable", str(exc))
         case _:
             return _error(500, "lobby_error", str(exc))
 

@@ -15,6 +15,7 @@ import redis
 from lobbycore import AsyncLobbyStore, LobbyStore, PoolDamaged, ServerRefused, connect
 from lobbysim.testing import RedisServer, free_port
 from tests.damage import dump
+from tests.functional.test_serve import http, serve
 
 
 def refused(call: Callable[[], object], code: str) -> ServerRefused:
@@ -105,3 +106,18 @@ def test_a_server_busy_with_a_script_refuses_as_busy_until_it_ends() -> None:
         assert store.find_or_create_lobby("b", 2).users == ("a", "b")
         looping.close()
         client.close()
+
+
+def test_the_http_service_answers_a_retryable_refusal_with_503() -> None:
+    with RedisServer() as primary, RedisServer() as replica:
+        admin = primary.client(socket_timeout=10)
+        LobbyStore(admin, pool="ro-http", lobby_ttl=None).find_or_create_lobby("a", 4)
+        follower = replica.client(socket_timeout=10)
+        follower.replicaof("127.0.0.1", str(primary.port))
+        wait_in_sync(follower, admin)
+        with serve(replica, "ro-http") as base:
+            status, body = http("POST", f"{base}/lobbies/join", {"userId": "b", "maxUsers": 4})
+        assert status == 503 and body["code"] == "redis_unavailable", body
+        assert "READONLY" in body["detail"] and "retry later" in body["detail"]
+        admin.close()
+        follower.close()
