@@ -268,7 +268,7 @@ def test_keep_keeps_the_fresh_pool(redis_server: RedisServer) -> None:
 def test_a_fresh_pool_name_that_holds_lobbies_is_refused(
     redis_server: RedisServer, pool_name: str
 ) -> None:
-    """A pool with lobbies is used only when named: the random name of a fresh pool that
+    """A pool holding keys is used only when named: the random name of a fresh pool that
     happens to be taken is refused (the random name cannot be forced from outside, so the
     check is called directly, in a process of its own as Locust's imports require)."""
     LobbyStore(redis_server.client(), pool=pool_name).find_or_create_lobby("someone", 4)
@@ -289,7 +289,7 @@ print("named:", open_pool(settings, named_pool=True).settings.pool)
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert f"refused: the fresh pool name '{pool_name}' already holds lobbies" in result.stdout
+    assert f"refused: the fresh pool name '{pool_name}' already holds" in result.stdout
     assert f"named: {pool_name}" in result.stdout, result.stderr[-2000:]
 
 
