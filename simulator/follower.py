@@ -2,16 +2,19 @@
 
 No simulated buyers: the board follows the pool's event stream, and a periodic read of
 the pool checks what can be checked without knowing what clients were told (capacity,
-users in two lobbies). The counts cover the pool from its first event (as far as its
-stream, capped at about 10,000 events, still holds it).
+users in two lobbies). The totals (joins, leaves, bookings) are the pool's own counters,
+read at the end: exact, however far the stream (capped at about 10,000 events) was trimmed
+before the watch read it. The events feed the board, the log, the rates and the live
+checks; ``joins_unseen`` says how many of the pool's joins they never showed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
-from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost
+from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost, PoolStats
 from lobbycore.admin import async_count_pool_keys
 
 from .clients import RedisClients
@@ -41,6 +44,12 @@ class PoolFollower(LiveSource):
         self.pool_gone = False
         """The server lost the pool's state after it was seen: waiting for the pool."""
         self._caught_up = False
+        self.counters: PoolStats | None = None
+        """The current pool's own counters, from its last read (None before one)."""
+        self._seen = _Seen()
+        """What the events of the current pool showed."""
+        self._retired_seen = _Seen()
+        """What the events of lost pools showed (their counters are gone with them)."""
 
     @property
     def pool_never_seen(self) -> bool:
@@ -82,6 +91,22 @@ class PoolFollower(LiveSource):
             await asyncio.sleep(POLL_SECONDS)
         if not self.paused and self._caught_up:
             await self._follow(look=False)  # the events up to the end of the run
+        await self.read_counters()
+
+    async def read_counters(self) -> None:
+        """Read the pool's own counters (one call): the exact totals of the summary."""
+        if self.pool_gone or not self._caught_up:
+            return
+        generation = self.generation
+        try:
+            counters = await self.store.stats()
+        except PoolStateLost as exc:
+            self.state_lost(exc, generation)
+        except (LobbyError, *REDIS_FAILURES):
+            return  # the summary then falls back on what the events showed
+        else:
+            if generation == self.generation:
+                self.counters = counters
 
     async def _follow(self, *, look: bool) -> None:
         generation = self.generation
@@ -108,6 +133,9 @@ class PoolFollower(LiveSource):
             return
         self.generation += 1
         self.retire_pool()
+        self._retired_seen = self._retired_seen + self._seen
+        self._seen = _Seen()
+        self.counters = None
         self.pool_gone = True
         self.store = _reader(self.clients, self.pool, self.shards)  # forgets the old epoch
         self.last_event = "0-0"
@@ -140,10 +168,13 @@ class PoolFollower(LiveSource):
         metrics = self.metrics
         if event.type == "joined":
             metrics.joins.add(len(event.users), rated=live)
+            self._seen.joins += len(event.users)
         elif event.type == "left":
             metrics.leaves.add(len(event.users), rated=live)
+            self._seen.leaves += len(event.users)
         elif event.type == "booked":
             metrics.bookings.add(rated=live)
+            self._seen.bookings += 1
         elif event.type == "expired":
             metrics.expired.add(rated=live)
 
@@ -168,11 +199,18 @@ class PoolFollower(LiveSource):
 
     def summary(self) -> dict[str, str]:
         """The headless summary: the counts of the whole run, a lost pool's included."""
+        seen, counters = self._seen, self.counters
+        # Lost pools count as their events showed them; the current one as it counts itself.
+        current = (
+            seen if counters is None else _Seen(counters.joins, counters.leaves, counters.bookings)
+        )
         return {
             "pool": self.pool,
-            "joins": str(self.metrics.joins.total),
-            "leaves": str(self.metrics.leaves.total),
-            "bookings": str(self.metrics.bookings.total),
+            "joins": str(self._retired_seen.joins + current.joins),
+            "leaves": str(self._retired_seen.leaves + current.leaves),
+            "bookings": str(self._retired_seen.bookings + current.bookings),
+            "totals_from": "events" if counters is None else "counters",
+            "joins_unseen": str(max(0, current.joins - seen.joins)),
             "lobbies": str(len(self.board.cards)),
             "violations": str(self.violations),
             "pool_found": "yes" if self.pool_seen else "no",
@@ -180,3 +218,17 @@ class PoolFollower(LiveSource):
             "pools_lost": str(len(self.lost_pools)),
             "pool_gone": "yes" if self.pool_gone else "no",
         }
+
+
+@dataclass
+class _Seen:
+    """Users joined and left, and bookings, as a pool's events showed them."""
+
+    joins: int = 0
+    leaves: int = 0
+    bookings: int = 0
+
+    def __add__(self, other: _Seen) -> _Seen:
+        return _Seen(
+            self.joins + other.joins, self.leaves + other.leaves, self.bookings + other.bookings
+        )

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lobbycore import LobbyStore
 from lobbycore.admin import delete_pool
 from lobbysim.cli._common import EXIT_INTERRUPTED
 from lobbysim.testing import RedisServer
@@ -59,4 +60,31 @@ def test_watch_counts_every_join_of_a_locust_run(
     assert err == "" and watch.returncode == EXIT_INTERRUPTED, out + err
     values = dict(part.split("=", 1) for part in out.strip().splitlines()[-1].split())
     assert int(values["joins"]) == audit["joins"], (values, audit)
+    assert values["totals_from"] == "counters", values
     assert values["violations"] == "0" and values["ended"] == "sigint", values
+
+
+def test_watch_started_after_the_stream_was_trimmed_counts_exactly_and_says_what_it_never_saw(
+    redis_server: RedisServer, pool_name: str
+) -> None:
+    """The stream keeps about 10,000 events: 12,000 joins made before the watch starts are
+    counted exactly (the pool's own counters), and the joins whose events were trimmed
+    before the watch could read them are named, not silently left out."""
+    store = LobbyStore(redis_server.client(), pool=pool_name, lobby_ttl=None)
+    for i in range(12_000):
+        store.find_or_create_lobby(f"fan-{i}", 4)
+    try:
+        watch = subprocess.run(
+            [
+                sys.executable, "-m", "lobbysim.cli", "watch", "--headless", "--duration", "1",
+                "--redis-url", redis_server.url, "--pool", pool_name,
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        delete_pool(redis_server.client(), pool_name)
+    assert watch.returncode == 0 and watch.stderr == "", watch.stdout + watch.stderr
+    values = dict(part.split("=", 1) for part in watch.stdout.strip().splitlines()[-1].split())
+    assert (values["joins"], values["totals_from"]) == ("12000", "counters"), values
+    # The stream was trimmed to about 10,000 events (MAXLEN ~): the rest were never shown.
+    assert 0 < int(values["joins_unseen"]) < 12_000, values
