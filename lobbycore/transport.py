@@ -30,8 +30,9 @@ The drivers: :class:`ClientTransport` (sync, one call at a time: the default of
 :class:`~lobbycore.LobbyStore`), :class:`AsyncClientTransport` (its asyncio twin), the
 asyncio auto-pipeline of :class:`~lobbycore.AsyncLobbyStore` (batches of concurrent calls)
 and the Locust client's gevent auto-pipeline (``locustfiles/pipeline.py``), which plugs in
-as ``LobbyStore(client, transport=...)``. A transport satisfies :class:`Transport` (or
-:class:`AsyncTransport`): a ``sender`` and ``send(call)``.
+as ``LobbyStore(client, transport=...)``. A transport satisfies
+:class:`lobbycore.Transport` (or :class:`lobbycore.AsyncTransport`): a ``sender`` and
+``send(call)``.
 
 The drivers' one promise: a round's ``commands`` go out in order on one connection (a
 pipeline, or a single command). That is what lets per-call additions live here alone.
@@ -54,7 +55,6 @@ from redis.exceptions import ResponseError
 
 from ._protocol import ScriptCall, script_error
 from ._scripts import ScriptSet, library
-from .typing import AsyncTransport, Transport
 
 T = TypeVar("T")
 
@@ -64,13 +64,11 @@ Command = tuple[Any, ...]
 __all__ = [
     "RESEND",
     "AsyncClientTransport",
-    "AsyncTransport",
     "ClientTransport",
     "Command",
     "Dispatch",
     "ScriptCall",
     "ScriptSender",
-    "Transport",
 ]
 
 
