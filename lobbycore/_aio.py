@@ -22,6 +22,8 @@ from .defaults import (
     DEFAULT_POOL,
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
+    DEFAULT_WAIT_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT,
 )
 from .transport import AsyncClientTransport
 from .typing import AsyncTransport
@@ -53,6 +55,8 @@ class AsyncLobbyStore(StoreBase):
         shards: int = 1,
         allow_eviction: bool = False,
         create_pool: bool = True,
+        wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         autopipeline: bool | None = None,
         transport: AsyncTransport | None = None,
     ) -> None:
@@ -70,12 +74,15 @@ class AsyncLobbyStore(StoreBase):
             shards=shards,
             allow_eviction=allow_eviction,
             create_pool=create_pool,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
         )
         if transport is None:
             if autopipeline is None:
                 autopipeline = not isinstance(client, AsyncRedisCluster)
             transport = AutoPipeline(client) if autopipeline else AsyncClientTransport(client)
         self.transport = transport
+        self._require_replicas()
         self._opening: asyncio.Lock | None = None
 
     async def _run(self, call: ScriptCall[T]) -> T:

@@ -8,12 +8,19 @@ from typing import Any, TypeVar
 from redis.exceptions import ResponseError
 
 from . import _validate as check
-from ._errors import ServerRefused, UnsafeServer
+from ._errors import InvalidInput, ServerRefused, UnsafeServer
 from ._protocol import PoolProtocol, ScriptCall, check_server, server_infos
 from ._scripts import ScriptSet
 from ._sharding import ShardedProtocol, shard_of
 from .acl import KEYS_ACL, PROBE, SCRIPT_COMMANDS, denied
-from .defaults import DEFAULT_BOOKING_TTL, DEFAULT_LOBBY_TTL, DEFAULT_POOL, DEFAULT_REPLAY_WINDOW
+from .defaults import (
+    DEFAULT_BOOKING_TTL,
+    DEFAULT_LOBBY_TTL,
+    DEFAULT_POOL,
+    DEFAULT_REPLAY_WINDOW,
+    DEFAULT_WAIT_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT,
+)
 from .typing import AsyncTransport, Transport
 
 T = TypeVar("T")
@@ -40,6 +47,8 @@ class StoreBase:
         shards: int = 1,
         allow_eviction: bool = False,
         create_pool: bool = True,
+        wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> None:
         """``replay_window``: seconds a join's answer is kept so that a replay of that same
         call (a retry after a lost reply) gets it again instead of placing anyone twice,
@@ -58,7 +67,17 @@ class StoreBase:
         making the pool if it holds no key; ``create_pool=False`` (a reader that must never
         write, such as a dashboard following a pool) raises :class:`~lobbycore.PoolNotFound`
         instead, writes nothing, and looks again on the next call.
+
+        ``wait_replicas``: durability. Each writing call (joins, leaves, bookings,
+        ``set_seats``, sweeps; not the reads) is followed, on the same connection and in the
+        same round trip, by ``WAIT wait_replicas wait_timeout``; a call whose write fewer
+        replicas acknowledged in time raises :class:`~lobbycore.NotConfirmed` (its result
+        attached) instead of returning: it ran on the primary, and may or may not survive a
+        failover. 0 (the default) sends no WAIT. Not on a cluster client (WAIT would not
+        follow the call to its node); the client's ``socket_timeout`` must exceed
+        ``wait_timeout`` (seconds). An ACL user needs ``+wait`` besides the store's rules.
         """
+        self._wait = check.wait(wait_replicas, wait_timeout)
         self._protocol: PoolProtocol | ShardedProtocol
         if check.shards(shards) == 1:
             self._protocol = PoolProtocol(pool, lobby_ttl, booking_ttl, replay_window)
@@ -72,6 +91,34 @@ class StoreBase:
         self._server_checked = False
         # Stats key of each (sub-)pool -> the epoch this store learned on its first call.
         self._epochs: dict[str, str] = {}
+
+    def _require_replicas(self) -> None:
+        """Hands the durability option to the transport's sender (once it is set)."""
+        replicas, timeout_ms = self._wait
+        if replicas:
+            if self.transport.sender.scripts.cluster:
+                raise InvalidInput(
+                    "wait_replicas is not supported on a Redis Cluster client (WAIT must go "
+                    "on the connection that wrote)"
+                )
+            kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
+            socket_timeout = kwargs.get("socket_timeout")
+            if socket_timeout is not None and socket_timeout * 1000 <= timeout_ms:
+                raise InvalidInput(
+                    f"wait_timeout ({timeout_ms / 1000:g} s) must be shorter than the "
+                    f"client's socket_timeout ({socket_timeout:g} s)"
+                )
+        self.transport.sender.require_replicas(replicas, timeout_ms)
+
+    @property
+    def wait_replicas(self) -> int:
+        """Replicas each writing call must reach (0: no WAIT)."""
+        return self._wait[0]
+
+    @property
+    def wait_timeout(self) -> float:
+        """Seconds WAIT may block for them."""
+        return self._wait[1] / 1000
 
     @property
     def _scripts(self) -> ScriptSet:
@@ -134,4 +181,6 @@ class StoreBase:
 
     def __repr__(self) -> str:
         shards = f", shards={self.shards}" if self.shards > 1 else ""
+        if self.wait_replicas:
+            shards += f", wait_replicas={self.wait_replicas}, wait_timeout={self.wait_timeout:g}"
         return f"{type(self).__name__}(pool={self.pool!r}, lobby_ttl={self.lobby_ttl!r}{shards})"

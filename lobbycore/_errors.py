@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._models import Booking
@@ -14,6 +14,7 @@ __all__ = [
     "KeysUnavailable",
     "LobbyError",
     "LobbyNotFound",
+    "NotConfirmed",
     "PartySpansShards",
     "PoolDamaged",
     "PoolStateLost",
@@ -65,6 +66,34 @@ class SoldOut(LobbyError):
         super().__init__(f"sold out: {requested} seats requested, {seats_left} left")
         self.seats_left = seats_left
         self.requested = requested
+
+
+class NotConfirmed(LobbyError):
+    """A writing call ran on the primary, but fewer than ``wanted`` replicas acknowledged it
+    within ``timeout`` seconds (a store's ``wait_replicas`` and ``wait_timeout``): it may or
+    may not survive a failover. ``result`` is what the call returned on the primary (the
+    lobby, the booking, ...); ``acknowledged_by`` how many replicas had it in time (0 when
+    the server refused the WAIT: ``detail`` says why). Every call is safe to replay: retry it
+    as it was (the same user, the same booking's ``request_id``) to get the same answer,
+    confirmed or not again."""
+
+    def __init__(
+        self, result: Any, acknowledged_by: int, wanted: int, timeout: float, detail: str = ""
+    ) -> None:
+        why = (
+            f"the server refused WAIT: {detail:.200}"
+            if detail
+            else f"{acknowledged_by} of {wanted} replicas acknowledged it within {timeout:g} s"
+        )
+        super().__init__(
+            f"not confirmed: the write happened on the primary but {why}; it may or may not "
+            "survive a failover (retry the same call: it is safe to replay)"
+        )
+        self.result = result
+        self.acknowledged_by = acknowledged_by
+        self.wanted = wanted
+        self.timeout = timeout
+        self.detail = detail
 
 
 class PartySpansShards(LobbyError):

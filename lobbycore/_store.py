@@ -20,6 +20,8 @@ from .defaults import (
     DEFAULT_POOL,
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
+    DEFAULT_WAIT_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT,
 )
 from .transport import ClientTransport
 from .typing import Transport
@@ -55,6 +57,8 @@ class LobbyStore(StoreBase):
         shards: int = 1,
         allow_eviction: bool = False,
         create_pool: bool = True,
+        wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         transport: Transport | None = None,
     ) -> None:
         """``transport``: how script calls are sent (see :mod:`lobbycore.transport`); the
@@ -70,8 +74,11 @@ class LobbyStore(StoreBase):
             shards=shards,
             allow_eviction=allow_eviction,
             create_pool=create_pool,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
         )
         self.transport = transport if transport is not None else ClientTransport(client)
+        self._require_replicas()
         self._opening = threading.Lock()
 
     def _run(self, call: ScriptCall[T]) -> T:

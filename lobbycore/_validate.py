@@ -14,6 +14,8 @@ from .defaults import (
     MAX_SHARDS,
     MAX_TTL_SECONDS,
     MAX_USERS_LIMIT,
+    MAX_WAIT_REPLICAS,
+    MAX_WAIT_TIMEOUT,
 )
 
 ULID_PATTERN = r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
@@ -129,6 +131,18 @@ def strategy_shards(strategy: object, shards: int, what: str = "shards") -> None
         raise InvalidInput(
             f"{what} must be 1 with the naive strategy (it has no shards), got {shards}"
         )
+
+
+def wait(replicas: object, timeout: object) -> tuple[int, int]:
+    """``wait_replicas`` (0..MAX_WAIT_REPLICAS, 0: off) and ``wait_timeout`` (seconds, in
+    (0, MAX_WAIT_TIMEOUT]) -> (replicas, milliseconds, at least 1: WAIT's 0 blocks forever)."""
+    n = whole(replicas, "wait_replicas", 0, MAX_WAIT_REPLICAS)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidInput(
+            f"wait_timeout must be a number of seconds, not {type(timeout).__name__}"
+        )
+    seconds = number(timeout, "wait_timeout", 0.0, MAX_WAIT_TIMEOUT)
+    return n, max(1, round(seconds * 1000))
 
 
 def ttl_ms(value: object, what: str, *, allow_none: bool = True) -> int:

@@ -16,6 +16,9 @@ MAX_TTL_SECONDS: Final = 10 * 365 * 24 * 3600
 MAX_SEATS: Final = 2**53 - 1
 MAX_BATCH: Final = 10_000
 MAX_SHARDS: Final = 1024
+# Durability (``wait_replicas``): replicas a write must reach, and how long WAIT may block.
+MAX_WAIT_REPLICAS: Final = 100
+MAX_WAIT_TIMEOUT: Final = 60.0
 
 # Defaults of the stores, and so of every command and scenario built on them.
 DEFAULT_POOL: Final = "ticket"
@@ -27,6 +30,9 @@ DEFAULT_SWEEP_LIMIT: Final = 100
 # A sweep call frees at most this many users past its first lobby (the largest lobby fits).
 SWEEP_USER_BUDGET: Final = MAX_USERS_LIMIT
 DEFAULT_EVENT_COUNT: Final = 100
+DEFAULT_WAIT_REPLICAS: Final = 0
+"""0: no WAIT is sent (a write is acknowledged once the primary ran it)."""
+DEFAULT_WAIT_TIMEOUT: Final = 1.0
 
 Strategy = Literal["atomic", "naive"]
 """``atomic``: lobbycore; ``naive``: the article's algorithm (unsafe, for demos)."""

@@ -53,8 +53,9 @@ from typing import Any, Final, TypeVar
 
 from redis.exceptions import ResponseError
 
+from ._errors import NotConfirmed
 from ._protocol import ScriptCall, script_error
-from ._scripts import ScriptSet, library
+from ._scripts import READ_ONLY, ScriptSet, library
 
 T = TypeVar("T")
 
@@ -83,6 +84,10 @@ class _Resend:
 
 RESEND: Final = _Resend()
 _UNSETTLED: Final = object()
+# Calls that get no WAIT: the read-only ones, and the store's open, whose only write (a new
+# pool's meta) fails closed if a failover loses it (PoolStateLost on the next call), and
+# which must not turn a read's first call into a NotConfirmed.
+_UNWAITED: Final = READ_ONLY | {"open"}
 
 
 class ScriptSender:
@@ -93,12 +98,20 @@ class ScriptSender:
     trip more per call), else by EVALSHA of the registered scripts.
     """
 
-    __slots__ = ("scripts",)
+    __slots__ = ("scripts", "wait")
 
     def __init__(self, client: Any) -> None:
         """``client``: the redis-py client (sync or asyncio, plain or cluster) the calls go
         to; its ``register_script`` gives the scripts' digests."""
         self.scripts = ScriptSet(client)
+        # The WAIT sent after a round's writing calls (see require_replicas); None: none.
+        self.wait: Command | None = None
+
+    def require_replicas(self, replicas: int, timeout_ms: int) -> None:
+        """From now on, every round holding a writing call ends with ``WAIT replicas
+        timeout_ms``, and a writing call's result is :class:`~lobbycore.NotConfirmed` when
+        fewer replicas acknowledged it (``replicas`` 0: no WAIT). Checked by the store."""
+        self.wait = ("WAIT", replicas, timeout_ms) if replicas else None
 
     @property
     def functions(self) -> bool:
@@ -166,7 +179,7 @@ class Dispatch:
     function or script, the fallback of those calls (see :meth:`ScriptSender.fallback`).
     """
 
-    __slots__ = ("_resent", "_sender", "calls", "commands", "outcomes")
+    __slots__ = ("_resent", "_sender", "_waiting", "calls", "commands", "outcomes")
 
     def __init__(self, sender: ScriptSender, calls: Sequence[ScriptCall[Any]]) -> None:
         self._sender = sender
@@ -176,12 +189,25 @@ class Dispatch:
         # In the fallback round: how many commands carry no call (the library's reload),
         # then which calls the others carry, in order. None: the first round, every call.
         self._resent: tuple[int, list[int]] | None = None
+        self._waiting = self._add_wait(calls)
+
+    def _add_wait(self, calls: Iterable[ScriptCall[Any]]) -> bool:
+        """Ends the round with the sender's WAIT if one of ``calls`` writes (one covers every
+        earlier write of the connection); whether it did."""
+        wait = self._sender.wait
+        if wait is None or all(call.script in _UNWAITED for call in calls):
+            return False
+        self.commands.append(wait)
+        return True
 
     def receive(self, replies: Sequence[Any]) -> None:
         """The replies to ``commands``, in their order; sets ``commands`` to what to send
         next (empty when every call is settled)."""
         if len(replies) != len(self.commands):
             raise ValueError(f"{len(replies)} replies to {len(self.commands)} commands")
+        acknowledged: Any = None
+        if self._waiting:
+            replies, acknowledged = replies[:-1], replies[-1]
         sender, calls, outcomes, resent = self._sender, self.calls, self.outcomes, self._resent
         resend: list[int] = []
         if resent is None:
@@ -198,11 +224,35 @@ class Dispatch:
                     resend.append(i)
                     continue
             outcomes[i] = outcome
+        if self._waiting:
+            sent = range(len(calls)) if resent is None else resent[1]
+            self._confirm(acknowledged, [i for i in sent if i not in resend])
         if not resend:
             self.commands = []
             return
         self.commands = sender.fallback([calls[i] for i in resend])
         self._resent = (len(self.commands) - len(resend), resend)
+        self._waiting = self._add_wait([calls[i] for i in resend])
+
+    def _confirm(self, acknowledged: Any, settled: list[int]) -> None:
+        """The WAIT's reply (replicas, or an error reply) for the calls settled this round:
+        a writing call's result becomes NotConfirmed when too few replicas had it. A typed
+        error stays as it is: the call wrote nothing, or was told so."""
+        wait = self._sender.wait
+        assert wait is not None  # a round only waits when the sender has a WAIT
+        _, wanted, timeout_ms = wait
+        detail = ""
+        if isinstance(acknowledged, BaseException):
+            count, detail = 0, " ".join(str(acknowledged).split())
+        else:
+            count = int(acknowledged)
+            if count >= wanted:
+                return
+        calls, outcomes = self.calls, self.outcomes
+        for i in settled:
+            outcome = outcomes[i]
+            if calls[i].script not in _UNWAITED and not isinstance(outcome, BaseException):
+                outcomes[i] = NotConfirmed(outcome, count, wanted, timeout_ms / 1000, detail)
 
     def fail(self, error: BaseException) -> None:
         """The round trip failed as a whole (after the client's own retries): every call not
