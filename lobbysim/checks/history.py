@@ -11,11 +11,16 @@ it ended, against what any correct pool could have done:
   certainly in L throughout the booking call is in it, nobody is in it who could not have
   been in L then;
 * a lobby is booked once;
+* a booking that was answered is in the pool's bookings record at the end (under its
+  request id): a lost one, or one whose lobby was then booked by another call, is
+  ``LOST_BOOKING``;
 * at the end, a user whose last operation was a join that returned L is still in L unless
   L was booked after, and a user whose last operation was a leave is in no lobby;
 * an unknown operation may have taken effect or not: both are allowed, and the checker
   says which it was when the history shows it (a user found in a lobby only that unknown
-  join could have put them in).
+  join could have put them in; a lobby in the bookings record that only unknown bookings
+  asked for). An unknown booking that ran took its members out of their lobby: they did
+  not lose their join.
 
 Each user's operations must not overlap in time (one simulated user does one thing at a
 time); different users' operations overlap freely. Lobbies must not expire during the run.
@@ -45,6 +50,7 @@ HISTORY_CHECKS: tuple[Violation, ...] = (
     Violation.LOST_JOIN,
     Violation.LOST_LEAVE,
     Violation.DOUBLE_BOOKING,
+    Violation.LOST_BOOKING,
 )
 """The guarantees :func:`check_history` looks for."""
 
@@ -121,8 +127,8 @@ class Recorder:
 
 def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
     """The history against the rules (see the module docstring). The verdict's figures:
-    ``operations``, ``unknown`` (unanswered) and ``took_effect`` (unanswered joins the
-    history shows did take effect). A history of no operation checked nothing."""
+    ``operations``, ``unknown`` (unanswered) and ``took_effect`` (unanswered joins and
+    bookings the history shows did take effect). A history of no operation checked nothing."""
     found: list[Finding] = []
 
     def violation(
@@ -179,7 +185,7 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
 
     def could_enter(user: str, lobby_id: str, before: float) -> Op | None:
         """The op that could have put ``user`` in ``lobby_id`` before ``before``, if any."""
-        for op in by_user[user]:
+        for op in by_user.get(user, ()):
             if op.kind != "join" or op.invoked >= before:
                 continue
             if (op.outcome == OK and op.lobby_id == lobby_id) or op.outcome == UNKNOWN:
@@ -188,7 +194,7 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
 
     def certainly_in(user: str, lobby_id: str, start: float, end: float) -> bool:
         """An answered join put them in before ``start`` and nothing of theirs ran until ``end``."""
-        ops_of = by_user[user]
+        ops_of = by_user.get(user, [])
         for i, op in enumerate(ops_of):
             if (
                 op.kind == "join"
@@ -217,7 +223,40 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
         elif source.outcome == UNKNOWN:
             unknown_explained.add(id(source))  # the unanswered join did take effect
 
+    # Answered bookings survive: each is in the pool's bookings record at the end.
+    recorded = {(b.lobby_id, b.request_id) for b in final.bookings}
+    recorded_lobbies = {b.lobby_id for b in final.bookings}
+    for op in bookings:
+        answered = op.booking
+        assert answered is not None
+        lid = answered.lobby_id
+        if (lid, answered.request_id) not in recorded and (
+            answered.request_id or lid not in recorded_lobbies
+        ):
+            again = " (and it is booked by another call)" if lid in recorded_lobbies else ""
+            violation(
+                Violation.LOST_BOOKING,
+                f"booking of {lid} was answered but is not in the bookings record{again}",
+                op,
+                lobby_id=lid,
+            )
+
     booked_until: dict[str, float] = {}
+    # A lobby in the record that no answered booking asked for, but an unanswered one did:
+    # that booking ran, at some time after it was sent (its users left their lobby then).
+    answered_lobbies = {op.booking.lobby_id for op in bookings if op.booking}
+    for record in final.bookings:
+        lid = record.lobby_id
+        unanswered = [
+            op for op in ops if op.kind == "book" and op.outcome == UNKNOWN and op.lobby_id == lid
+        ]
+        if lid in answered_lobbies or not unanswered:
+            continue
+        booked_until[lid] = float("inf")
+        unknown_explained.add(id(unanswered[0]))
+        for user in record.users:
+            explain(user, lid, float("inf"), f"{user!r} was booked in {lid}", *unanswered[:1])
+
     for op in bookings:
         booking = op.booking
         assert booking is not None
