@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._keys import text
+from .defaults import READ_REPLY_BYTES
 
 __all__ = ["SCAN_COUNT", "Command", "Plan", "Scan", "run_async", "run_sync"]
 
 T = TypeVar("T")
-SCAN_COUNT = 1000
+# A key name is at most about 200 bytes (a pool name of MAX_POOL_BYTES and lobbycore's
+# longest suffix): a SCAN reply then stays within a bounded read's size.
+SCAN_COUNT = READ_REPLY_BYTES // 256
 """The COUNT hint of each SCAN call."""
 
 

@@ -37,6 +37,7 @@ from .defaults import (
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_SWEEP_LIMIT,
     MAX_BATCH,
+    READ_REPLY_BYTES,
     SWEEP_USER_BUDGET,
 )
 
@@ -358,4 +359,5 @@ class PoolProtocol:
             parse_events,
             check.stream_id(after),
             check.whole(count, "count", 1, MAX_BATCH),
+            READ_REPLY_BYTES,  # fewer events when they are large: see events.lua
         )

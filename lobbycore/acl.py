@@ -36,8 +36,9 @@ STORE_ACL: Final = " ".join(
 ) + "".join(f" +{command}" for command in SCRIPT_COMMANDS)
 """The rules of a store's ACL user (``+function|load`` may be left out: see above)."""
 
-AUDIT_ACL: Final = f"{STORE_ACL} +scan +hgetall"
-"""A store's rules, and the audit's reading of the whole pool."""
+AUDIT_ACL: Final = f"{STORE_ACL} +scan +hgetall +hlen +zcard"
+"""A store's rules, and the audit's reading of the whole pool (sized first: see
+:mod:`lobbycore.audit`)."""
 
 CLI_ACL: Final = f"{AUDIT_ACL} +ping"
 """The rules of the ``lobbysim`` commands' user."""

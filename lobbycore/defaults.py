@@ -30,6 +30,10 @@ DEFAULT_SWEEP_LIMIT: Final = 100
 # A sweep call frees at most this many users past its first lobby (the largest lobby fits).
 SWEEP_USER_BUDGET: Final = MAX_USERS_LIMIT
 DEFAULT_EVENT_COUNT: Final = 100
+READ_REPLY_BYTES: Final = 32 * 1024
+"""The most a bounded read (events, ``lobbysim watch``, the audit's readers) asks the server
+for in one round trip; an item larger than that alone (a lobby, a booking, an event) is read
+alone. Under half of a ``client-output-buffer-limit normal 64kb`` (replies are estimated)."""
 DEFAULT_WAIT_REPLICAS: Final = 0
 """0: no WAIT is sent (a write is acknowledged once the primary ran it)."""
 DEFAULT_WAIT_TIMEOUT: Final = 1.0

@@ -14,14 +14,19 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import redis
+
 from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost, PoolStats
 from lobbycore.admin import async_count_pool_keys
+from lobbycore.audit import async_output_buffer_limit, cut_off
 
 from .clients import RedisClients
 from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
 
 POLL_SECONDS = 0.1
 BATCH = 1000
+"""Events asked for per read: the store answers fewer when they are large (each reply
+stays under lobbycore.defaults.READ_REPLY_BYTES), so fewer is not the end; none is."""
 MAX_BATCHES = 50
 """Batches read per poll at most: a backlog is read at once, and the screen stays live."""
 
@@ -121,6 +126,14 @@ class PoolFollower(LiveSource):
             self.state_lost(exc, generation)
         except LobbyError:  # PoolNotFound: not made yet, or still gone
             self.reached()
+        except redis.ConnectionError as exc:
+            # Cut off mid-read? Name the server's output buffer limit, once per outage.
+            if not self.disconnected:
+                limit = await async_output_buffer_limit(self.clients.async_client)
+                named = cut_off(exc, f"up to {BATCH} events", limit)
+                if named is not exc:
+                    self.note(str(named))
+            self.lost(exc)
         except REDIS_FAILURES as exc:
             self.lost(exc)
         else:
@@ -190,11 +203,10 @@ class PoolFollower(LiveSource):
                     self.note(f"booked {event.lobby_id[-6:]} for {len(event.users)}")
                 elif event.type == "expired":
                     self.note(f"expired {event.lobby_id[-6:]}")
-            if events:
-                self.last_event = events[-1].id
-            read += len(events)
-            if len(events) < BATCH:
+            if not events:
                 break
+            self.last_event = events[-1].id
+            read += len(events)
         return read
 
     def summary(self) -> dict[str, str]:

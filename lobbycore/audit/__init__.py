@@ -35,7 +35,14 @@ from ._readers import (
     read_lobbies,
     snapshot,
 )
-from ._server import MemoryPolicy, memory_policies
+from ._server import (
+    MemoryPolicy,
+    ReadCutOff,
+    async_output_buffer_limit,
+    cut_off,
+    memory_policies,
+    output_buffer_limit,
+)
 from ._snapshot import PoolSnapshot
 
 __all__ = [
@@ -46,13 +53,17 @@ __all__ = [
     "MemoryPolicy",
     "PoolLayout",
     "PoolSnapshot",
+    "ReadCutOff",
     "Verdict",
     "Violation",
+    "async_output_buffer_limit",
     "async_pool_layouts",
     "async_read_lobbies",
     "async_snapshot",
     "check",
+    "cut_off",
     "memory_policies",
+    "output_buffer_limit",
     "pool_layouts",
     "read_lobbies",
     "snapshot",

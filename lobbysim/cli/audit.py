@@ -74,7 +74,14 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lobbycore.audit import PoolLayout, check, memory_policies, pool_layouts, snapshot
+    from lobbycore.audit import (
+        PoolLayout,
+        ReadCutOff,
+        check,
+        memory_policies,
+        pool_layouts,
+        snapshot,
+    )
 
     if args.layout == "article":
         # The naive store writes the article's keys: its reader audits them (read only).
@@ -86,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     validate({"strategy": "naive" if args.naive else "atomic", "shards": args.shards})
     url = required_redis_url(args.redis_url, NAME, "the Redis that holds the pool")
     client = open_clients(url).sync
-    snap = snapshot(client, args.pool, naive=args.naive, shards=args.shards)
+    try:
+        snap = snapshot(client, args.pool, naive=args.naive, shards=args.shards)
+    except ReadCutOff as exc:
+        raise UsageError(str(exc)) from None
     if args.max_users is not None:
         sized = {
             lobby_id: lobby

@@ -23,6 +23,7 @@ from lobbycore.audit import (
     snapshot,
 )
 from lobbycore.audit import _readers as readers
+from lobbycore.defaults import READ_REPLY_BYTES
 
 A, B = "01ARZ3NDEKTSV4RRFFQ69G5FA0", "01ARZ3NDEKTSV4RRFFQ69G5FB0"
 
@@ -170,16 +171,18 @@ FLAVOURS = [(2, False), (3, True)]
 @pytest.mark.parametrize(
     ("naive", "shards"), [(False, 1), (True, 1), (False, 3)], ids=["lobbycore", "naive", "sharded"]
 )
-@pytest.mark.parametrize("batch", [readers.BATCH, 2], ids=["batch-default", "batch-2"])
+# A bound of 100 bytes: one lobby per GET, two set members per ZRANGE, one stream entry per
+# XRANGE page; every read is split, and the pieces must add up to the same pool.
+@pytest.mark.parametrize("bound", [READ_REPLY_BYTES, 100], ids=["bound-default", "bound-100"])
 def test_sync_and_async_readers_agree(
     monkeypatch: pytest.MonkeyPatch,
     protocol: int,
     decode: bool,
     naive: bool,
     shards: int,
-    batch: int,
+    bound: int,
 ) -> None:
-    monkeypatch.setattr(readers, "BATCH", batch)  # small pages exercise the paging
+    monkeypatch.setattr(readers, "READ_REPLY_BYTES", bound)  # small pages exercise the paging
     server = fakeredis.FakeServer()
     client = fakeredis.FakeRedis(server=server, protocol=protocol, decode_responses=decode)
     aclient = fakeredis.FakeAsyncRedis(server=server, protocol=protocol, decode_responses=decode)

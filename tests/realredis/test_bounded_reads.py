@@ -1,0 +1,113 @@
+"""Reads of a whole pool or stream fit a small ``client-output-buffer-limit``: on a private
+server limited to ``normal 64kb 32kb 5``, ``store.events``, ``lobbysim watch --headless``
+and ``lobbysim audit`` read a pool of large lobbies (256-byte user ids, lobbies of up to
+1000) to the end; a limit too small for one lobby gets one line naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from lobbycore import LobbyStore
+from lobbycore.audit import check, snapshot
+from lobbycore.defaults import MAX_ID_BYTES
+from lobbysim.testing import RedisServer
+from tests.cli import lobbysim
+
+LIMIT = "normal 64kb 32kb 5"
+POOL = "bounded"
+
+
+def user(n: int) -> str:
+    head = f"user-{n:05d}-"
+    return head + "x" * (MAX_ID_BYTES - len(head))
+
+
+@dataclass(frozen=True)
+class Filled:
+    server: RedisServer
+    joins: int
+    lobbies: int
+
+
+def fill(store: LobbyStore) -> tuple[int, int]:
+    """Lobbies of 1000, 999, 998 and 997 holding 150 users each (about 39 kB: more than a
+    read's bound, less than the limit), 40 full and booked lobbies of 100 (events naming 16
+    ids each), and lobbies of 4; every user id 256 bytes. Joins made, lobbies left."""
+    store.set_seats(None)
+    n = 0
+    for size in range(1000, 996, -1):
+        for _ in range(15):
+            store.join_party([user(n + i) for i in range(10)], size)
+            n += 10
+    for _ in range(40):
+        lobby = None
+        for _ in range(10):
+            lobby = store.join_party([user(n + i) for i in range(10)], 100)
+            n += 10
+        assert lobby is not None and lobby.is_full
+        store.book_ticket(lobby.id)
+    for _ in range(200):
+        store.find_or_create_lobby(user(n), 4)
+        n += 1
+    return n, 4 + 200 // 4
+
+
+@pytest.fixture(scope="module")
+def filled() -> Iterator[Filled]:
+    # A server of its own: the limit applies to every client of the server.
+    with RedisServer() as server:
+        server.start()
+        client = server.client(socket_timeout=30)
+        joins, lobbies = fill(LobbyStore(client, pool=POOL, lobby_ttl=None))
+        client.config_set("client-output-buffer-limit", LIMIT)
+        client.close()
+        yield Filled(server, joins, lobbies)
+
+
+def test_events_are_read_to_the_end(filled: Filled) -> None:
+    client = filled.server.client(socket_timeout=30)
+    store = LobbyStore(client, pool=POOL, lobby_ttl=None)
+    events, after = [], "0-0"
+    while batch := store.events(after=after, count=100):
+        events.extend(batch)
+        after = batch[-1].id
+    assert len(events) == client.xlen(f"lobbysim:{{{POOL}}}:events")
+    assert sum(len(e.users) + e.more_users for e in events if e.type == "joined") == filled.joins
+
+
+def test_the_audit_reads_the_whole_pool(filled: Filled) -> None:
+    client = filled.server.client(socket_timeout=30)
+    snap = snapshot(client, POOL)
+    assert len(snap.lobbies) == filled.lobbies
+    assert len(snap.bookings) == 40
+    assert check(snap).ok
+    done = lobbysim("audit", "--redis-url", filled.server.url, "--pool", POOL, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok=true violations=0" in done.stdout, done.stdout
+
+
+def test_watch_reads_every_event(filled: Filled) -> None:
+    done = lobbysim(
+        "watch", "--headless", "--duration", "3", "--redis-url", filled.server.url,
+        "--pool", POOL, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = dict(word.split("=", 1) for word in done.stdout.split() if "=" in word)
+    assert summary["errors"] == "0" and summary["joins_unseen"] == "0", done.stdout
+    assert summary["joins"] == str(filled.joins), done.stdout
+
+
+def test_a_limit_too_small_for_one_lobby_is_named(filled: Filled) -> None:
+    client = filled.server.client(socket_timeout=30)
+    client.config_set("client-output-buffer-limit", "normal 16kb 8kb 5")
+    try:
+        done = lobbysim("audit", "--redis-url", filled.server.url, "--pool", POOL, timeout=120)
+    finally:
+        client.config_set("client-output-buffer-limit", LIMIT)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "the server closed the connection during a read of pool 'bounded'" in done.stderr
+    assert "client-output-buffer-limit (normal 16384 8192 5) may be too small" in done.stderr
