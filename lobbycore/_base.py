@@ -126,8 +126,11 @@ class StoreBase:
         return self.transport.sender.scripts
 
     def _with_epoch(self, call: ScriptCall[T]) -> ScriptCall[T]:
-        # Every script's ARGV[1] is the epoch; common.lua takes it off before the rest.
-        return call._replace(args=(self._epochs[call.keys[0]], *call.args))
+        # Every script's ARGV[1] is the epoch, ARGV[2] the highest write sequence seen (a
+        # pool found rolled back raises here); common.lua takes both off before the rest.
+        key = call.keys[0]
+        floor = self.transport.sender.sequences.floor(key)
+        return call._replace(args=(self._epochs[key], floor, *call.args))
 
     def _info_refused(self, exc: ResponseError) -> None:
         """INFO failed: an emulator without INFO is not checked; anything else is refused."""

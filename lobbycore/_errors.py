@@ -17,6 +17,7 @@ __all__ = [
     "NotConfirmed",
     "PartySpansShards",
     "PoolDamaged",
+    "PoolRolledBack",
     "PoolStateLost",
     "ServerRefused",
     "SoldOut",
@@ -143,17 +144,58 @@ class PoolNotFound(LobbyError):
 
 
 class PoolStateLost(LobbyError):
-    """The pool's state is gone or was replaced since this store first used it (a restart
-    without persistence, eviction, a failover to a stale replica, FLUSHDB): its meta key
-    ``key`` is missing or holds another epoch. Nothing was written. Seats, lobbies and
-    bookings cannot be trusted; restore the pool (or start a new one with a new store and
-    ``set_seats``) deliberately."""
+    """The pool's state is gone, was replaced, or went back in time since this store first
+    used it. Nothing was written. Seats, lobbies and bookings cannot be trusted; restore the
+    pool (or start a new one with a new store and ``set_seats``) deliberately.
+
+    Raised when the meta key ``key`` is missing or holds another epoch (``found``; '' when
+    missing): a restart without persistence, eviction, FLUSHDB, a failover to a replica
+    that never had the pool. A pool that kept its epoch but lost writes this store saw (a
+    failover to a lagging replica, a restore of an older backup) raises the subclass
+    :class:`PoolRolledBack`.
+
+    What a store can detect is bounded by what it has seen: it learns the epoch and the
+    pool's write sequence on its first call to each (sub-)pool, and every reply since. A
+    store made after the loss, or one that never saw the lost writes, finds a consistent
+    pool and cannot know that it lost anything.
+    """
 
     def __init__(self, key: str, found: str) -> None:
         now = f"now holds epoch {found!r}" if found else "is missing"
         super().__init__(f"pool state lost: {key!r} {now}; nothing was written")
         self.key = key
         self.found = found
+
+
+class PoolRolledBack(PoolStateLost):
+    """The pool went back in time: its write sequence (``found``, in meta ``key``: every
+    writing call adds one, in the same atomic step) is older than one this store has
+    already seen (``seen``). Acknowledged writes were lost, typically to a failover that
+    promoted a lagging replica, or to a restore of an older backup. The call refused before
+    writing anything, and so does every later call of this store to that (sub-)pool, even
+    once other stores' writes carry the sequence past ``seen``: the pool's state cannot be
+    trusted (see :class:`PoolStateLost` for what to do).
+
+    Detected only by a store that saw the lost state: on a reply, or on its first call
+    (the store learns the sequence when it opens the pool). A store made after the
+    rollback, or one whose last call came before the lost writes, sees nothing wrong; and
+    a store whose next call comes only after other stores' writes took the sequence past
+    the one it saw cannot tell either (the sequence counts writes, it does not name them).
+    ``epoch`` is the pool's epoch, the same as before: the pool was not replaced.
+    """
+
+    def __init__(self, key: str, seen: int, found: int, epoch: str) -> None:
+        LobbyError.__init__(
+            self,
+            f"pool state rolled back: {key!r} holds write sequence {found}, older than "
+            f"{seen} which this store has seen (acknowledged writes were lost, as by a "
+            "failover to a lagging replica); nothing was written",
+        )
+        self.key = key
+        self.found = epoch
+        self.seen = seen
+        self.sequence = found
+        self.epoch = epoch
 
 
 class UnsafeServer(LobbyError):

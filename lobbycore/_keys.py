@@ -160,7 +160,8 @@ class PoolKeys:
 
     @property
     def meta(self) -> str:
-        """The pool's epoch and seat inventory (``seats``: a count or ``unlimited``)."""
+        """The pool's epoch, seat inventory (``seats``: a count or ``unlimited``) and write
+        sequence (``wseq``: +1 by every writing call; absent means 0)."""
         return f"{self.prefix}meta"
 
     def layout(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from ._errors import (
     LobbyNotFound,
     PoolDamaged,
     PoolNotFound,
+    PoolRolledBack,
     PoolStateLost,
     ServerRefused,
     SoldOut,
@@ -64,7 +65,57 @@ def _tag(reply: Any) -> str:
         raise PoolDamaged(_text(reply[1]), _text(reply[2]))
     if tag == "lost":
         raise PoolStateLost(_text(reply[1]), _text(reply[2]))
+    if tag == "rolled_back":
+        raise PoolRolledBack(_text(reply[1]), int(reply[2]), int(reply[3]), _text(reply[4]))
     return tag
+
+
+class WriteSequences:
+    """The highest write sequence a store has seen in each (sub-)pool (keyed by its stats
+    key, ``call.keys[0]``), and the pools it found rolled back. One per store's sender.
+
+    Every script call carries the floor (:meth:`floor`: ARGV[2], after the epoch), and
+    the script refuses a pool whose sequence is below it before any write; every reply is
+    ``[sequence after the call, answer]``, and :meth:`parse` checks it against the floor
+    the call carried (not against the highest seen by then: concurrent calls' replies may
+    come in another order than they ran), raises :class:`PoolRolledBack` for an older
+    one, and keeps the highest. A pool found rolled back stays refused by this store,
+    without a call, even once other stores' writes carry its sequence past the floor.
+    """
+
+    __slots__ = ("rolled_back", "seen")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.rolled_back: dict[str, PoolRolledBack] = {}
+
+    def floor(self, key: str) -> int:
+        """The sequence a call to the (sub-)pool of stats key ``key`` carries; raises
+        :class:`PoolRolledBack` for a pool found rolled back (nothing is sent)."""
+        if self.rolled_back and key in self.rolled_back:
+            found = self.rolled_back[key]
+            raise PoolRolledBack(found.key, found.seen, found.sequence, found.epoch)
+        return self.seen.get(key, 0)
+
+    def parse(self, call: ScriptCall[T], reply: Any) -> T:
+        """The result of ``call`` from its script's ``reply`` (raising its typed error)."""
+        sequence, answer = reply
+        # -1: the call stopped before reading the sequence (a lost or damaged pool).
+        if sequence >= 0:
+            key = call.keys[0]
+            floor = int(call.args[1])
+            if sequence < floor:
+                try:
+                    _tag(answer)  # the script's own refusal, if it gave one
+                except PoolRolledBack as exc:
+                    self.rolled_back[key] = exc
+                    raise
+                meta = PoolKeys(key.removesuffix("stats")).meta
+                self.rolled_back[key] = PoolRolledBack(meta, floor, sequence, _text(call.args[0]))
+                raise self.rolled_back[key]
+            if sequence > self.seen.get(key, 0):
+                self.seen[key] = sequence
+        return call.parse(answer)
 
 
 # redis-py prefixes an error reply inside a pipeline with the command that got it.
@@ -106,8 +157,9 @@ def parse_open(reply: Any) -> str:
 
 def open_pool(keys: tuple[str, ...], *, create: bool = True) -> ScriptCall[str]:
     """The call that learns (or, for a new pool and ``create``, makes) the epoch of the pool
-    of ``keys``. Its epoch slot is sent empty."""
-    return ScriptCall("open", keys, (new_ulid(), "1" if create else "0"), parse_open)
+    of ``keys``, and its write sequence. Its arguments start with the sequence slot (0:
+    nothing seen yet); the store puts the epoch slot, empty, in front."""
+    return ScriptCall("open", keys, (0, new_ulid(), "1" if create else "0"), parse_open)
 
 
 # Redis 6.2 brought what the scripts need (exclusive XRANGE starts, among others).

@@ -43,7 +43,8 @@ every earlier write of its connection, so one per round is enough, the fallback 
 included), and :meth:`Dispatch.receive` reads that last reply: fewer than ``n`` replicas
 makes each writing call's outcome a "not confirmed" error instead of its result. Rollback detection
 is :meth:`ScriptSender.settle` comparing the write sequence in a script's reply with the
-highest this sender has seen for that (sub-)pool. No driver changes for either.
+floor its call carried (the highest this sender had seen for that (sub-)pool when the call
+was made: ``_protocol.WriteSequences``). No driver changes for either.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from typing import Any, Final, TypeVar
 from redis.exceptions import ResponseError
 
 from ._errors import NotConfirmed
-from ._protocol import ScriptCall, script_error
+from ._protocol import ScriptCall, WriteSequences, script_error
 from ._scripts import READ_ONLY, ScriptSet, library
 
 T = TypeVar("T")
@@ -98,12 +99,14 @@ class ScriptSender:
     trip more per call), else by EVALSHA of the registered scripts.
     """
 
-    __slots__ = ("scripts", "wait")
+    __slots__ = ("scripts", "sequences", "wait")
 
     def __init__(self, client: Any) -> None:
         """``client``: the redis-py client (sync or asyncio, plain or cluster) the calls go
         to; its ``register_script`` gives the scripts' digests."""
         self.scripts = ScriptSet(client)
+        # The write sequence seen per (sub-)pool: rollback detection (see WriteSequences).
+        self.sequences = WriteSequences()
         # The WAIT sent after a round's writing calls (see require_replicas); None: none.
         self.wait: Command | None = None
 
@@ -151,7 +154,7 @@ class ScriptSender:
                 return RESEND
             return self.failure(reply)
         try:
-            return call.parse(reply)
+            return self.sequences.parse(call, reply)
         except Exception as exc:  # a typed error the reply stands for (SoldOut, ...)
             return exc
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lobbycore import LobbyStore, PoolDamaged, pool_prefix
-from lobbycore._protocol import _text
+from lobbycore._protocol import WriteSequences, _text
 
 Dump = dict[str, tuple[str, Any]]
 
@@ -99,6 +99,9 @@ def plant_each_key(
     outcomes = []
     for key in sorted(before.keys() | after.keys()):
         restore(client, pool, before)
+        # The restore takes the pool back to before the store's last writes, which the store
+        # would rightly refuse as a rollback: it forgets the write sequences it saw.
+        store.transport.sender.sequences = WriteSequences()
         plant(client, key)
         planted = dump(client, pool)
         raised: BaseException | None = None
@@ -108,6 +111,7 @@ def plant_each_key(
             raised = exc
         outcomes.append(Outcome(key, key in written, raised, dump(client, pool) == planted))
     restore(client, pool, before)
+    store.transport.sender.sequences = WriteSequences()
     return outcomes, before
 
 

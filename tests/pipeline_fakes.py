@@ -30,5 +30,11 @@ def _as_is(reply: Any) -> Any:
 
 
 def call(name: str) -> ScriptCall[Any]:
-    """A call sent as ``EVALSHA <sha> 0 <name>``, whose result is its reply as it came."""
-    return ScriptCall("join", (), (name,), _as_is)
+    """A call sent as ``EVALSHA <sha> 1 k <name> 0``, whose result is the answer in its reply
+    as it came (see :func:`ran`). Its floor (ARGV[2]) is 0: any write sequence passes."""
+    return ScriptCall("join", ("k",), (name, 0), _as_is)
+
+
+def ran(answer: Any) -> list[Any]:
+    """A script's reply: the pool's write sequence, then the answer."""
+    return [1, answer]

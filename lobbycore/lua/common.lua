@@ -9,7 +9,12 @@
 --                        epoch its store learned, and a missing or different meta means the
 --                        pool's state was lost (restart without persistence, eviction,
 --                        FLUSHDB): the call is refused. seats: seats left, or 'unlimited'
---                        (stored explicitly: the inventory is lost only with the epoch)
+--                        (stored explicitly: the inventory is lost only with the epoch).
+--                        wseq: the write sequence (absent = 0), +1 by every call that
+--                        writes, in the same atomic step (see bump); every reply carries
+--                        it, and a call refuses a pool older than its store has seen
+--                        ({'rolled_back', ...}, before any write): a failover to a replica
+--                        that missed acknowledged writes fails closed
 --   stats        hash    counters (lobbies, full, joins, leaves, bookings, booked_users, ...)
 --   u:<bucket>   hash    user id -> lobby id, the one-lobby-per-user index, split into
 --                        4,096 buckets by a hash of the user id: small hashes stay in Redis's
@@ -39,8 +44,11 @@
 -- first write may also check its own key: join, leave and book write their events first,
 -- and that first XADD, under pcall, checks the change stream (first_write_is_an_event).
 --
--- ARGV[1] of every call is the pool epoch the store learned (see meta); run() takes it off
--- ARGV, so each operation's own arguments start at ARGV[1].
+-- ARGV[1] of every call is the pool epoch the store learned (see meta), ARGV[2] the highest
+-- write sequence the store has seen in this pool (a retry after a lost reply carries the
+-- same or an older one: never above the pool's, unless the pool was rolled back); run()
+-- takes both off ARGV, so each operation's own arguments start at ARGV[1]. Every reply is
+-- {write sequence after the call (-1 if the call stopped before reading it), answer}.
 --
 -- This file and an operation's are loaded either as one script (EVAL: all of it runs on
 -- every call) or, with every operation, as one Redis Function library (run once when
@@ -48,6 +56,7 @@
 -- set by run() at the start of each call, and nothing here calls string/math/table
 -- outside a function (Redis 7.0 gives a library being loaded none of them).
 local KEYS, ARGV, STATS, PREFIX, EVENTS, SEQ, META, EXPIRY, BOOKINGS, EPOCH, NOW, NOW_S
+local SEEN, WSEQ, BUMPED
 local STOPPED, ZSEEN, DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY, FIRST_WRITE
 -- The per-call tables above start as this shared empty table and are made on their first
 -- write (most calls never write them; a table costs about as much as a redis.call's
@@ -122,21 +131,41 @@ local function is_int(value)
   return value == nil or value == false or string.match(value, '^%-?%d+$') ~= nil
 end
 
--- The pool's meta: the epoch must be the one the store learned; its seats field parsed
--- (unless ``any_seats``: set_seats may replace whatever is there). Returns seats left, or
--- nil for unlimited.
+-- The pool's write sequence (meta's wseq field, as read): never below the one the store has
+-- seen (SEEN), else the pool was rolled back and the call refuses before any write.
+local function check_seq(wseq)
+  if not is_int(wseq) then damaged(META, 'bad wseq field') end
+  WSEQ = tonumber(wseq) or 0
+  if WSEQ < tonumber(SEEN) then stop({'rolled_back', META, SEEN, wseq or '0', EPOCH}) end
+end
+
+-- The pool's meta: the epoch must be the one the store learned, the write sequence not
+-- older than the store has seen; its seats field parsed (unless ``any_seats``: set_seats
+-- may replace whatever is there). Returns seats left, or nil for unlimited.
 local function check_pool(any_seats)
-  local m = rd('HMGET', META, 'epoch', 'seats')
+  local m = rd('HMGET', META, 'epoch', 'seats', 'wseq')
   if not m[1] or m[1] ~= EPOCH then stop({'lost', META, m[1] or ''}) end
+  check_seq(m[3])
   if m[2] == 'unlimited' or any_seats then return nil end
   if not m[2] or not string.match(m[2], '^%d+$') then damaged(META, 'bad seats field') end
   return tonumber(m[2])
 end
 
--- The pool's epoch alone, for an operation that needs no seats.
+-- The pool's epoch and write sequence, for an operation that needs no seats.
 local function check_epoch()
-  local epoch = rd('HGET', META, 'epoch')
-  if not epoch or epoch ~= EPOCH then stop({'lost', META, epoch or ''}) end
+  local m = rd('HMGET', META, 'epoch', 'wseq')
+  if not m[1] or m[1] ~= EPOCH then stop({'lost', META, m[1] or ''}) end
+  check_seq(m[2])
+end
+
+-- A call that writes adds one to the write sequence, once, after its first write (which
+-- may be refused, or check its own key: see first_write_is_an_event); meta and its wseq
+-- were checked by check_pool or check_epoch.
+local function bump()
+  if BUMPED then return end
+  BUMPED = true
+  redis.call('HINCRBY', META, 'wseq', '1')
+  WSEQ = WSEQ + 1
 end
 
 -- The counters a call will increment must hold integers (HINCRBY fails on anything else).
@@ -349,6 +378,7 @@ local function emit(kind, meta, size, users, joined)
     redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
                'type', kind, 'lobby', meta.id, 'max', meta.max_s, 'size', int(size),
                'users', joined, 'n', int(#users))
+    bump()
     return
   end
   -- The call's first write (see first_write_is_an_event): a stream of the wrong type
@@ -363,6 +393,7 @@ local function emit(kind, meta, size, users, joined)
     end
     error(reply)
   end
+  bump()
 end
 
 -- For an operation whose first write is an event (an XADD): the change stream is then
@@ -452,6 +483,7 @@ end
 
 local function drop_expired()
   for i = 1, #STALE_EXPIRY do redis.call('ZREM', EXPIRY, STALE_EXPIRY[i]) end
+  if #STALE_EXPIRY > 0 then bump() end
   for i = 1, #DOOMED do
     local meta = DOOMED[i]
     drop_lobby(meta)
@@ -482,7 +514,8 @@ end
 -- pools' worth: the table starts over after 64), as a script they are made on every call.
 local NAMES, NAMED = {}, 0
 
--- Every operation is ``run(main, keys, args)``: main's reply, or the reply it stopped with.
+-- Every operation is ``run(main, keys, args)``: {write sequence, main's reply or the reply
+-- it stopped with}.
 local function run(main, keys, args)
   KEYS, ARGV = keys, args
   STATS = keys[1]
@@ -496,12 +529,13 @@ local function run(main, keys, args)
   end
   PREFIX, EVENTS, SEQ, META, EXPIRY, BOOKINGS = unpack(names)
   EPOCH = table.remove(ARGV, 1)
+  SEEN = table.remove(ARGV, 1)
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  NOW_S, STOPPED, ZSEEN, FIRST_WRITE = nil, nil, NONE, false
+  NOW_S, STOPPED, ZSEEN, FIRST_WRITE, WSEQ, BUMPED = nil, nil, NONE, false, -1, false
   DOOMED, DOOMED_IDS, DOOMED_USERS, STALE_EXPIRY = NONE, NONE, 0, NONE
   local ok, reply = pcall(main)
-  if ok then return reply end
-  if reply == STOP then return STOPPED end
+  if ok then return {WSEQ, reply} end
+  if reply == STOP then return {WSEQ, STOPPED} end
   error(reply, 0)
 end

@@ -47,6 +47,7 @@ local function main()
     -- No lobby, or an index entry its lobby does not back (expired now, or damage).
     if lid and not DOOMED_IDS[lid] then
       redis.call('HDEL', bucket, user)
+      bump()
     end
     return {'none'}
   end

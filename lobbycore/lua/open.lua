@@ -1,11 +1,16 @@
 -- open: the pool's epoch, made (with an unlimited inventory) if the pool is new.
--- ARGV: 1 a new epoch (the epoch slot before it is ''), 2 '1' to make a new pool, '0' for a
--- reader that must not (a dashboard following a pool): it gets {'none'} and nothing is
--- written. A pool that holds state but no meta lost its meta (eviction, or a partial
--- restore): refused, never taken for a new pool.
+-- ARGV (after the epoch slot, '', and the write sequence slot, 0): 1 a new epoch, 2 '1' to
+-- make a new pool, '0' for a reader that must not (a dashboard following a pool): it gets
+-- {'none'} and nothing is written. The reply carries the pool's write sequence, which the
+-- store learns with the epoch. A pool that holds state but no meta lost its meta
+-- (eviction, or a partial restore): refused, never taken for a new pool.
 local function main()
-  local epoch = rd('HGET', META, 'epoch')
-  if epoch then return {'pool', epoch} end
+  local m = rd('HMGET', META, 'epoch', 'wseq')
+  if m[1] then
+    check_seq(m[2])
+    return {'pool', m[1]}
+  end
+  WSEQ = 0
   want(META, 'hash')
   if redis.call('EXISTS', STATS, EVENTS, BOOKINGS, SEQ, EXPIRY) > 0 then
     return {'lost', META, ''}

@@ -2,5 +2,6 @@
 local function main()
   check_pool(true)
   redis.call('HSET', META, 'seats', ARGV[1])
+  bump()
   return {'seats', ARGV[1] == 'unlimited' and -1 or tonumber(ARGV[1])}
 end

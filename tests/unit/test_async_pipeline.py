@@ -12,7 +12,7 @@ import pytest
 
 import lobbycore._pipeline
 from lobbycore._pipeline import MAX_BATCH, SENDERS, AutoPipeline
-from tests.pipeline_fakes import RegistersScripts, call
+from tests.pipeline_fakes import RegistersScripts, call, ran
 
 ROUND_TRIP_SECONDS = 0.01
 
@@ -36,7 +36,7 @@ class FakePipeline:
             await answered
         finally:
             client.in_flight -= 1
-        return [f"reply to {args[-1]}" for args in self.stack]
+        return [ran(f"reply to {args[-2]}") for args in self.stack]
 
 
 class FakeClient(RegistersScripts):

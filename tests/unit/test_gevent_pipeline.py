@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from lobbycore import ServerRefused, Transport
 from locustfiles.pipeline import MAX_BATCH, GeventAutoPipeline
-from tests.pipeline_fakes import RegistersScripts, call
+from tests.pipeline_fakes import RegistersScripts, call, ran
 
 ROUND_TRIP_SECONDS = 0.05
 
@@ -35,11 +35,11 @@ class FakeConnection:
     def send_packed_command(self, packed: list[bytes], check_health: bool = True) -> None:
         self.log.append(b"".join(packed))
 
-    def read_response(self) -> bytes:
+    def read_response(self) -> Any:
         gevent.sleep(ROUND_TRIP_SECONDS)
         if self.errors:  # the next error reply the test asked for
             raise self.errors.pop(0)
-        return b"answer"
+        return ran(b"answer")
 
 
 class FakePool:
@@ -156,9 +156,9 @@ def test_a_flushed_function_is_sent_again_once_as_eval_with_the_library_reload()
     client.connection_pool.errors.append(ResponseError("ERR Function not found"))
     assert pipeline.send(call("J1")) == b"answer"
     first, again = client.sent  # the FCALL, then one round trip: reload and EVAL
-    assert first.startswith(b"*4\r\n$5\r\nFCALL\r\n")
+    assert first.startswith(b"*6\r\n$5\r\nFCALL\r\n")
     assert again.startswith(b"*4\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n$7\r\nREPLACE\r\n")
-    assert again.count(b"$4\r\nEVAL\r\n") == 1 and again.endswith(b"$2\r\nJ1\r\n")
+    assert again.count(b"$4\r\nEVAL\r\n") == 1 and again.endswith(b"$2\r\nJ1\r\n$1\r\n0\r\n")
     assert isinstance(pipeline, Transport)
 
 

@@ -46,6 +46,11 @@ def sold_out_if_empty(reply: Any) -> str:
     return f"parsed {reply!r}"
 
 
+def ran(answer: bytes) -> list[Any]:
+    """A script's reply: the pool's write sequence (above any floor here), then the answer."""
+    return [9, answer]
+
+
 def join(name: str) -> ScriptCall[str]:
     return ScriptCall("join", (f"{{p}}:{name}",), (name, 2), sold_out_if_empty)
 
@@ -68,7 +73,7 @@ def test_a_call_goes_out_as_fcall_when_the_library_loaded_else_as_evalsha() -> N
 
 def test_one_round_settles_every_call_that_ran() -> None:
     dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
-    dispatch.receive([b"lobby-a", b"lobby-b"])
+    dispatch.receive([ran(b"lobby-a"), ran(b"lobby-b")])
     assert dispatch.commands == []
     assert [dispatch.result(0), dispatch.result(1)] == ["parsed b'lobby-a'", "parsed b'lobby-b'"]
 
@@ -81,16 +86,16 @@ def test_a_flushed_call_is_sent_again_once_as_eval_and_the_library_reloaded(
     calls = [join("a"), join("b"), join("c")]
     dispatch = sender.dispatch(calls)
     missing = FLUSHED_FUNCTION if functions else FLUSHED_SCRIPT
-    dispatch.receive([b"lobby-a", missing, b"lobby-c"])  # only b did not run
+    dispatch.receive([ran(b"lobby-a"), missing, ran(b"lobby-c")])  # only b did not run
     eval_b = ("EVAL", sender.scripts.scripts["join"].script, 1, "{p}:b", "b", 2)
     if functions:
         reload = dispatch.commands[0]
         assert reload[:3] == ("FUNCTION", "LOAD", "REPLACE") and "lobbycore_" in reload[3]
         assert dispatch.commands[1:] == [eval_b]
-        dispatch.receive([b"lobbycore_library", b"lobby-b"])
+        dispatch.receive([b"lobbycore_library", ran(b"lobby-b")])
     else:
         assert dispatch.commands == [eval_b]  # scripts: no library to reload
-        dispatch.receive([b"lobby-b"])
+        dispatch.receive([ran(b"lobby-b")])
     assert dispatch.commands == []
     assert dispatch.outcomes == ["parsed b'lobby-a'", "parsed b'lobby-b'", "parsed b'lobby-c'"]
 
@@ -107,14 +112,14 @@ def test_the_fallback_is_sent_once_never_in_a_loop() -> None:
 def test_a_reload_the_server_refuses_does_not_stop_the_eval() -> None:
     dispatch = new_sender(functions=True).dispatch([join("a")])
     dispatch.receive([FLUSHED_FUNCTION])
-    dispatch.receive([ResponseError("NOPERM this user has no permissions"), b"lobby-a"])
+    dispatch.receive([ResponseError("NOPERM this user has no permissions"), ran(b"lobby-a")])
     assert dispatch.result(0) == "parsed b'lobby-a'"
 
 
 def test_an_error_reply_is_a_typed_error_with_its_cause_and_is_not_sent_again() -> None:
     refusal = ResponseError("OOM command not allowed when used memory > 'maxmemory'")
     dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
-    dispatch.receive([refusal, b""])
+    dispatch.receive([refusal, ran(b"")])
     assert dispatch.commands == []
     with pytest.raises(ServerRefused, match=r"OOM.*maxmemory") as raised:
         dispatch.result(0)
@@ -185,7 +190,7 @@ def test_an_error_reply_that_is_no_refusal_is_damage() -> None:
 
 def test_a_round_trip_that_failed_as_a_whole_fails_only_the_calls_still_unsettled() -> None:
     dispatch = new_sender(functions=True).dispatch([join("a"), join("b")])
-    dispatch.receive([b"lobby-a", FLUSHED_FUNCTION])
+    dispatch.receive([ran(b"lobby-a"), FLUSHED_FUNCTION])
     assert dispatch.unsettled() == [1]
     dispatch.fail(ConnectionError("reset"))
     assert dispatch.result(0) == "parsed b'lobby-a'"  # it ran and its answer came
@@ -283,7 +288,7 @@ class AsyncRecordingClient:
         if command[0] == "FCALL" and not self.flushed:
             self.flushed = True
             return FLUSHED_FUNCTION
-        return f"reply {command[0]} {command[-2]}".encode()
+        return ran(f"reply {command[0]} {command[-2]}".encode())
 
     def pipeline(self, transaction: bool = True) -> Any:
         client, stack = self, []

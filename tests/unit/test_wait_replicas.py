@@ -17,13 +17,13 @@ from redis.exceptions import ResponseError
 from lobbycore import AsyncLobbyStore, InvalidInput, LobbyStore, NotConfirmed, SoldOut
 from lobbycore._pipeline import AutoPipeline
 from lobbycore.transport import ClientTransport, Command, ScriptCall, ScriptSender
-from tests.unit.test_transport import FLUSHED_FUNCTION, join, new_sender
+from tests.unit.test_transport import FLUSHED_FUNCTION, join, new_sender, ran
 
 WAIT = ("WAIT", 1, 200)
 
 
 def lookup(name: str) -> ScriptCall[str]:
-    return ScriptCall("lookup", (f"{{p}}:{name}",), ("user", name), lambda reply: f"read {reply!r}")
+    return ScriptCall("lookup", (f"{{p}}:{name}",), (name, 0), lambda reply: f"read {reply!r}")
 
 
 def waiting_sender(*, functions: bool = True) -> ScriptSender:
@@ -36,13 +36,15 @@ def test_one_wait_ends_a_round_with_writes_and_confirms_them() -> None:
     dispatch = waiting_sender().dispatch([join("a"), lookup("b"), join("c")])
     assert dispatch.commands[-1] == WAIT and dispatch.commands.count(WAIT) == 1
     assert len(dispatch.commands) == 4  # the three calls, then the WAIT
-    dispatch.receive([b"lobby-a", b"b", b"lobby-c", 1])
+    dispatch.receive([ran(b"lobby-a"), ran(b"b"), ran(b"lobby-c"), 1])
     assert dispatch.outcomes == ["parsed b'lobby-a'", "read b'b'", "parsed b'lobby-c'"]
 
 
 def test_too_few_replicas_make_each_write_not_confirmed_with_its_result_and_reads_answer() -> None:
     dispatch = waiting_sender().dispatch([join("a"), lookup("b"), join("c")])
-    dispatch.receive([b"lobby-a", b"b", b"", 0])  # c: sold out (wrote nothing, told so)
+    dispatch.receive(
+        [ran(b"lobby-a"), ran(b"b"), ran(b""), 0]
+    )  # c: sold out (wrote nothing, told so)
     with pytest.raises(NotConfirmed) as raised:
         dispatch.result(0)
     error = raised.value
@@ -60,7 +62,7 @@ def test_too_few_replicas_make_each_write_not_confirmed_with_its_result_and_read
 
 def test_a_wait_the_server_refuses_confirms_nothing_and_says_why() -> None:
     dispatch = waiting_sender().dispatch([join("a")])
-    dispatch.receive([b"lobby-a", ResponseError("NOPERM this user has no permissions")])
+    dispatch.receive([ran(b"lobby-a"), ResponseError("NOPERM this user has no permissions")])
     with pytest.raises(NotConfirmed, match="refused WAIT: NOPERM") as raised:
         dispatch.result(0)
     assert raised.value.result == "parsed b'lobby-a'" and raised.value.acknowledged_by == 0
@@ -77,11 +79,11 @@ def test_reads_alone_and_a_sender_without_the_option_send_no_wait() -> None:
 
 def test_the_fallback_round_waits_again_for_the_calls_it_runs() -> None:
     dispatch = waiting_sender().dispatch([join("a"), join("b")])
-    dispatch.receive([b"lobby-a", FLUSHED_FUNCTION, 1])  # a confirmed; b did not run
+    dispatch.receive([ran(b"lobby-a"), FLUSHED_FUNCTION, 1])  # a confirmed; b did not run
     assert dispatch.outcomes[0] == "parsed b'lobby-a'"
     assert dispatch.commands[0][:2] == ("FUNCTION", "LOAD")
     assert dispatch.commands[1][0] == "EVAL" and dispatch.commands[-1] == WAIT
-    dispatch.receive([b"lobbycore_library", b"lobby-b", 0])
+    dispatch.receive([b"lobbycore_library", ran(b"lobby-b"), 0])
     assert dispatch.outcomes[0] == "parsed b'lobby-a'"  # settled by the first WAIT
     assert isinstance(dispatch.outcomes[1], NotConfirmed)
 
