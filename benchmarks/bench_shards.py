@@ -76,6 +76,7 @@ def _joins_per_second(
                 "1",
                 key,
                 epochs[key],
+                "0",  # the write sequence seen: none (a floor that never refuses)
                 "4",
                 "L__rand_int__",
                 "S__rand_int__",
