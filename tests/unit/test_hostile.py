@@ -348,7 +348,8 @@ def test_sharded_events_ask_each_shard_for_its_share() -> None:
     from lobbycore._sharding import ShardedProtocol
 
     plan = ShardedProtocol("shares", None, shards=4).events(count=10)
-    assert [call.args[-1] for call in plan.calls] == [3, 3, 3, 3]
+    # The arguments end with the count, then the reply's byte bound (READ_REPLY_BYTES).
+    assert [call.args[-2] for call in plan.calls] == [3, 3, 3, 3]
 
 
 def test_a_large_lobby_keeps_its_users_in_order_through_joins_and_leaves() -> None:
