@@ -32,14 +32,10 @@ from lobbycore.admin import async_count_pool_keys, async_delete_pool
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
 from .config import MAX_RATE, MIN_RATE, RETRY_SECONDS, SimConfig, fresh_pool_name
-from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
+from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource, what_was_lost
 from .tasks import stop_all as _stop
 
 T = TypeVar("T")
-
-
-def _what_was_lost(exc: PoolStateLost) -> str:
-    return "was replaced (its meta holds another epoch)" if exc.found else "lost its meta key"
 
 
 class ResetRefused(Exception):
@@ -143,7 +139,7 @@ class Simulation(LiveSource):
         self.generation += 1  # what buyers still hear back from the lost pool is dropped
         self.retire_pool()
         if not self._running:  # found by the last look at the pool, after the run
-            self.note(f"{STATE_LOST}: pool {lost!r} {_what_was_lost(exc)}")
+            self.note(f"{STATE_LOST}: pool {lost!r} {what_was_lost(exc)}")
             return
         self._recovery = self._supervised(self._start_fresh_pool(lost, exc))
 
@@ -159,7 +155,7 @@ class Simulation(LiveSource):
         finally:
             self._recovery = None
         self.note(
-            f"{STATE_LOST}: started a fresh pool {pool} (pool {lost!r} {_what_was_lost(exc)}; "
+            f"{STATE_LOST}: started a fresh pool {pool} (pool {lost!r} {what_was_lost(exc)}; "
             "its counts stay in the summary)"
         )
 

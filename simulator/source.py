@@ -8,7 +8,7 @@ from collections import Counter, deque
 
 import redis
 
-from lobbycore import LobbyError, PoolStateLost
+from lobbycore import LobbyError, PoolRolledBack, PoolStateLost
 from lobbycore.audit import async_read_lobbies
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import Violation
@@ -25,6 +25,15 @@ REDIS_FAILURES = (redis.RedisError, OSError)
 shown as disconnected, and retried by the next call; never the end of a run."""
 DISCONNECTED = "disconnected — retrying"
 STATE_LOST = "pool state lost on the server"
+
+
+def what_was_lost(exc: PoolStateLost) -> str:
+    """How the server lost a pool's state, for the log: gone, replaced, or rolled back."""
+    if isinstance(exc, PoolRolledBack):
+        return f"went back in time (write sequence {exc.sequence}, this run had seen {exc.seen})"
+    return "was replaced (its meta holds another epoch)" if exc.found else "lost its meta key"
+
+
 """What the title and the log say when the server came back without the pool (a restart
 without persistence, a FLUSHALL, a failover to an empty replica)."""
 
