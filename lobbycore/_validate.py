@@ -133,6 +133,12 @@ def strategy_shards(strategy: object, shards: int, what: str = "shards") -> None
         )
 
 
+def strategy_wait(strategy: object, replicas: int, what: str = "wait_replicas") -> None:
+    """The naive strategy sends no WAIT: the one rule (the stores' factory, every command)."""
+    if strategy == "naive" and replicas:
+        raise InvalidInput(f"{what} needs the atomic strategy (the naive one has no WAIT)")
+
+
 def wait(replicas: object, timeout: object) -> tuple[int, int]:
     """``wait_replicas`` (0..MAX_WAIT_REPLICAS, 0: off) and ``wait_timeout`` (seconds, in
     (0, MAX_WAIT_TIMEOUT]) -> (replicas, milliseconds, at least 1: WAIT's 0 blocks forever)."""

@@ -10,6 +10,7 @@ from ._validate import (
     number,
     number_range,
     strategy_shards,
+    strategy_wait,
     whole,
     whole_range,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "number",
     "number_range",
     "strategy_shards",
+    "strategy_wait",
     "whole",
     "whole_range",
 ]

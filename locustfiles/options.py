@@ -81,7 +81,7 @@ def add_lobby_options(parser: Any, **_kwargs: Any) -> None:
         help="OpenJoins: joins per second per Locust user (the run offers -u times this), "
         "on a fixed schedule (default 10)",
     )
-    add_to_locust(group, ["shards", "lobby_ttl"])
+    add_to_locust(group, ["shards", "lobby_ttl", "wait_replicas", "wait_timeout"])
     group.add_argument(
         "--client",
         choices=CLIENTS,
@@ -116,6 +116,8 @@ class LobbySettings:
     lobby_ttl: float
     arrival_rate: float
     shards: int = 1
+    wait_replicas: int = RunOptions.wait_replicas
+    wait_timeout: float = RunOptions.wait_timeout
     client: str = "pipelined"
     connections: int = DEFAULT_CONNECTIONS
     keep: bool = False
@@ -134,6 +136,8 @@ class LobbySettings:
             "arrival_rate",
             "shards",
             "lobby_ttl",
+            "wait_replicas",
+            "wait_timeout",
             "client",
             "connections",
             "result_file",
@@ -164,6 +168,8 @@ class LobbySettings:
             lobby_ttl=run.lobby_ttl,
             arrival_rate=options.arrival_rate,
             shards=run.shards,
+            wait_replicas=run.wait_replicas,
+            wait_timeout=run.wait_timeout,
             client=options.client,
             connections=options.connections,
             keep=options.keep,

@@ -29,6 +29,7 @@ from gevent.hub import Waiter, get_hub
 from redis.exceptions import ResponseError
 
 from lobbycore import LobbyStore
+from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT
 from lobbycore.transport import Command, ScriptCall, ScriptSender
 
 T = TypeVar("T")
@@ -193,9 +194,18 @@ class PipelinedLobbyStore(LobbyStore):
         lobby_ttl: float | None,
         shards: int,
         connections: int,
+        wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> None:
-        transport = GeventAutoPipeline(client, connections)
-        super().__init__(client, pool=pool, lobby_ttl=lobby_ttl, shards=shards, transport=transport)
+        super().__init__(
+            client,
+            pool=pool,
+            lobby_ttl=lobby_ttl,
+            shards=shards,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
+            transport=GeventAutoPipeline(client, connections),
+        )
 
     @property
     def pipeline(self) -> GeventAutoPipeline:

@@ -66,6 +66,8 @@ def _make_store(client: redis.Redis, settings: LobbySettings) -> SyncStore:
             pool=settings.pool,
             lobby_ttl=settings.lobby_ttl,
             shards=settings.shards,
+            wait_replicas=settings.wait_replicas,
+            wait_timeout=settings.wait_timeout,
         )
     return PipelinedLobbyStore(
         client,
@@ -73,4 +75,6 @@ def _make_store(client: redis.Redis, settings: LobbySettings) -> SyncStore:
         lobby_ttl=settings.lobby_ttl,
         shards=settings.shards,
         connections=settings.connections,
+        wait_replicas=settings.wait_replicas,
+        wait_timeout=settings.wait_timeout,
     )

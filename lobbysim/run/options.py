@@ -23,14 +23,24 @@ from lobbycore import InvalidInput
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
+    DEFAULT_WAIT_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT,
     MAX_SEATS,
     MAX_SHARDS,
     MAX_TTL_SECONDS,
     MAX_USERS_LIMIT,
+    MAX_WAIT_REPLICAS,
+    MAX_WAIT_TIMEOUT,
     STRATEGIES,
     Strategy,
 )
-from lobbycore.validate import must_be, number_range, strategy_shards, whole_range
+from lobbycore.validate import (
+    must_be,
+    number_range,
+    strategy_shards,
+    strategy_wait,
+    whole_range,
+)
 
 UNLIMITED = "unlimited"
 """How ``None`` (no limit) is written on a command line or in Locust's web form."""
@@ -217,6 +227,22 @@ OPTIONS: dict[str, RunOption] = {
             "share of arrivals that are parties of 2-3, in [0, 1] (default 0.1)",
             metavar="SHARE",
         ),
+        RunOption(
+            "wait_replicas",
+            whole_number(0, MAX_WAIT_REPLICAS),
+            DEFAULT_WAIT_REPLICAS,
+            "durability: each writing call waits (WAIT, same round trip) until this many "
+            "replicas have it, else it fails as not confirmed (atomic strategy only; "
+            f"default {DEFAULT_WAIT_REPLICAS}: no wait)",
+            metavar="N",
+        ),
+        RunOption(
+            "wait_timeout",
+            number_in(0.0, MAX_WAIT_TIMEOUT),
+            DEFAULT_WAIT_TIMEOUT,
+            f"seconds a writing call waits for --wait-replicas (default {DEFAULT_WAIT_TIMEOUT:g})",
+            metavar="SECONDS",
+        ),
     )
 }
 """Every run option, by attribute name."""
@@ -234,12 +260,15 @@ class RunOptions:
     lobby_ttl: float = OPTIONS["lobby_ttl"].default
     seats: int | None = OPTIONS["seats"].default
     party_share: float = OPTIONS["party_share"].default
+    wait_replicas: int = OPTIONS["wait_replicas"].default
+    wait_timeout: float = OPTIONS["wait_timeout"].default
 
     def __post_init__(self) -> None:
         for option in fields(self):
             OPTIONS[option.name].check(getattr(self, option.name))
         # The rules between options, each written once (in lobbycore when the stores share it).
         strategy_shards(self.strategy, self.shards, what="--shards")
+        strategy_wait(self.strategy, self.wait_replicas, what="--wait-replicas")
 
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> RunOptions:

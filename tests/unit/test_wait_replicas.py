@@ -195,3 +195,29 @@ def test_a_wait_longer_than_the_client_socket_timeout_is_refused() -> None:
     with pytest.raises(InvalidInput, match="socket_timeout"):
         LobbyStore(client, wait_replicas=1, wait_timeout=1.0)
     assert LobbyStore(client, wait_replicas=1, wait_timeout=0.25).wait_replicas == 1
+
+
+def test_the_run_options_carry_the_option_checked_once_naming_the_flag() -> None:
+    from lobbysim.run.options import to_locust_args, validate
+
+    options = validate({"wait_replicas": "2", "wait_timeout": "0.5"})
+    assert (options.wait_replicas, options.wait_timeout) == (2, 0.5)
+    assert to_locust_args({"wait_replicas": 1}) == ["--wait-replicas", "1"]
+    for values, message in [
+        ({"wait_replicas": "-1"}, "--wait-replicas must be in 0..100, got -1"),
+        ({"wait_timeout": "0"}, "--wait-timeout must be in (0, 60], got 0"),
+        ({"wait_replicas": "1", "strategy": "naive"}, "--wait-replicas needs the atomic"),
+    ]:
+        with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace("]", r"\]")):
+            validate(values)
+
+
+def test_the_factory_passes_the_option_and_refuses_it_for_the_naive_strategy() -> None:
+    from lobbycore import store_for
+
+    client = fakeredis.FakeRedis()
+    store = store_for(client, "atomic", pool="f", wait_replicas=1, wait_timeout=0.3)
+    assert isinstance(store, LobbyStore) and store.wait_replicas == 1
+    with pytest.raises(InvalidInput, match="atomic strategy"):
+        store_for(client, "naive", pool="f", wait_replicas=1)
+    assert client.dbsize() == 0
