@@ -11,6 +11,10 @@ once (the server's version and memory policy), loads its function library
 ``EVAL`` when the server lost its functions or scripts, and its scripts call the commands of
 :data:`SCRIPT_COMMANDS`. A store checks those when it opens (Redis 7): a user missing one
 gets :class:`~lobbycore.ServerRefused` (``NOPERM``) naming it, before anything is written.
+A store with ``wait_replicas`` also sends ``WAIT`` after its writing calls (``+wait``, in
+:data:`STORE_ACL`: it reads no key, and blocks only its own connection, for at most the
+store's ``wait_timeout``); without it every writing call is
+:class:`~lobbycore.NotConfirmed`, its ``detail`` naming the refusal.
 
 For example: ``ACL SETUSER lobby on >PASSWORD`` followed by the words of :data:`STORE_ACL`.
 """
@@ -32,9 +36,10 @@ KEYS_ACL: Final = "~lobbysim:*"
 """The keys of every pool."""
 
 STORE_ACL: Final = " ".join(
-    (KEYS_ACL, "-@all", "+info", "+fcall", "+evalsha", "+eval", "+function|load")
+    (KEYS_ACL, "-@all", "+info", "+fcall", "+evalsha", "+eval", "+function|load", "+wait")
 ) + "".join(f" +{command}" for command in SCRIPT_COMMANDS)
-"""The rules of a store's ACL user (``+function|load`` may be left out: see above)."""
+"""The rules of a store's ACL user (``+function|load`` may be left out, and ``+wait``
+without ``wait_replicas``: see above)."""
 
 AUDIT_ACL: Final = f"{STORE_ACL} +scan +hgetall +hlen +zcard"
 """A store's rules, and the audit's reading of the whole pool (sized first: see

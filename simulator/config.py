@@ -15,13 +15,17 @@ from lobbycore import InvalidInput, async_store_for
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
+    DEFAULT_WAIT_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT,
     MAX_SEATS,
     MAX_TTL_SECONDS,
     MAX_USERS_LIMIT,
+    MAX_WAIT_REPLICAS,
+    MAX_WAIT_TIMEOUT,
     STRATEGIES,
 )
 from lobbycore.typing import AsyncStore
-from lobbycore.validate import number, whole
+from lobbycore.validate import number, strategy_wait, whole
 
 MIN_RATE = 0.1
 MAX_RATE = 10_000.0
@@ -56,6 +60,10 @@ class SimConfig:
     pool: str = "demo"
     strategy: str = "atomic"
     lobby_ttl: float | None = DEFAULT_LOBBY_TTL
+    wait_replicas: int = DEFAULT_WAIT_REPLICAS
+    """Replicas each writing call waits for (0: none); too few in time is NotConfirmed."""
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    """Seconds a writing call waits for ``wait_replicas``."""
 
     def __post_init__(self) -> None:
         """InvalidInput for the first value out of range, naming the field."""
@@ -74,9 +82,17 @@ class SimConfig:
             )
         if self.lobby_ttl is not None:
             number(self.lobby_ttl, "lobby_ttl", 0.0, MAX_TTL_SECONDS)
+        whole(self.wait_replicas, "wait_replicas", 0, MAX_WAIT_REPLICAS)
+        number(self.wait_timeout, "wait_timeout", 0.0, MAX_WAIT_TIMEOUT)
+        strategy_wait(self.strategy, self.wait_replicas)
 
     def store(self, async_client: Any) -> AsyncStore:
-        """A store of this strategy, pool and lobby expiry over ``async_client``."""
+        """A store of this strategy, pool, lobby expiry and durability over ``async_client``."""
         return async_store_for(
-            async_client, self.strategy, pool=self.pool, lobby_ttl=self.lobby_ttl
+            async_client,
+            self.strategy,
+            pool=self.pool,
+            lobby_ttl=self.lobby_ttl,
+            wait_replicas=self.wait_replicas,
+            wait_timeout=self.wait_timeout,
         )

@@ -23,6 +23,7 @@ from lobbycore import (
     Lobby,
     LobbyError,
     LobbyNotFound,
+    NotConfirmed,
     PoolStateLost,
     SoldOut,
     async_check_naive_supported,
@@ -36,6 +37,8 @@ from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource, what_
 from .tasks import stop_all as _stop
 
 T = TypeVar("T")
+# A write too few replicas confirmed may not survive a failover: an error, as an outage's.
+FAILURES = (*REDIS_FAILURES, NotConfirmed)
 
 
 class ResetRefused(Exception):
@@ -98,7 +101,9 @@ class Simulation(LiveSource):
                 f"pool {self.config.pool!r} held keys before this run (--reuse-pool): "
                 "it is never deleted, so reset and strategy switch are off"
             )
-        if strategy == "naive":  # KeysUnavailable before anything is stopped or deleted
+        # InvalidInput (naive with wait_replicas), KeysUnavailable: before anything is stopped.
+        config = replace(self.config, strategy=strategy or self.config.strategy)
+        if strategy == "naive":
             await async_check_naive_supported(self.clients.async_client)
         async with self._switching:
             await self._stop_buyers()
@@ -106,7 +111,7 @@ class Simulation(LiveSource):
                 await async_delete_pool(self.clients.async_client, self.config.pool, naive=naive)
             # A new store: the old one holds the deleted pool's epoch, and would find every
             # call's pool lost.
-            self._use(replace(self.config, strategy=strategy or self.config.strategy))
+            self._use(config)
             self.clear()
             await self._prepare()
         self.note(f"pool {self.config.pool!r} reset, strategy {self.config.strategy}")
@@ -271,12 +276,12 @@ class Simulation(LiveSource):
             self.reached()
             self.state_lost(exc, epoch)
             return
+        except FAILURES as exc:
+            self.lost(exc)  # the join may have happened: nothing is believed about them
+            return
         except LobbyError as exc:
             self.metrics.errors += 1
             self.note(f"join failed: {exc}")
-            return
-        except REDIS_FAILURES as exc:
-            self.lost(exc)  # the join may have happened: nothing is believed about them
             return
         finally:
             self.auditor.end(*users)
@@ -324,13 +329,13 @@ class Simulation(LiveSource):
                 self.reached()
                 self.state_lost(exc, epoch)
                 return
-            except LobbyError as exc:
-                self.note(f"leave failed: {exc}")
-                continue
-            except REDIS_FAILURES as exc:
+            except FAILURES as exc:
                 # The leave may have happened: stop expecting this user in the lobby.
                 self.auditor.left(user)
                 self.lost(exc)
+                continue
+            except LobbyError as exc:
+                self.note(f"leave failed: {exc}")
                 continue
             except asyncio.CancelledError:
                 # Stopped while the leave was on its way: it may have happened, so the
@@ -389,14 +394,14 @@ class Simulation(LiveSource):
             self.reached()
             self.state_lost(exc, epoch)
             return
-        except LobbyError as exc:
-            self.metrics.errors += 1
-            self.note(f"booking failed: {exc}")
-            return
-        except REDIS_FAILURES as exc:
+        except FAILURES as exc:
             # Booked or not, unknown: the next audit's read tells the board.
             self.board.set_state(lobby_id, FULL)
             self.lost(exc)
+            return
+        except LobbyError as exc:
+            self.metrics.errors += 1
+            self.note(f"booking failed: {exc}")
             return
         finally:
             self._booking.discard(lobby_id)

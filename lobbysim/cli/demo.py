@@ -79,7 +79,7 @@ def add_parser(commands: Commands) -> None:
     add_to_argparse(demo, ["seats"])
     demo.add_argument("--seed", type=int_in(-(2**63), 2**63 - 1), default=None,
                       help="random seed, for a reproducible run")  # fmt: skip
-    add_to_argparse(demo, ["lobby_ttl"])
+    add_to_argparse(demo, ["lobby_ttl", "wait_replicas", "wait_timeout"])
     demo.add_argument(
         "--headless", action="store_true", help="no screen: run, print a summary line, exit"
     )
@@ -124,6 +124,8 @@ def sim_config(args: argparse.Namespace, pool: str) -> SimConfig:
         pool=pool,
         strategy=run.strategy,
         lobby_ttl=run.lobby_ttl,
+        wait_replicas=run.wait_replicas,
+        wait_timeout=run.wait_timeout,
     )
 
 

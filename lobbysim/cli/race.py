@@ -28,10 +28,10 @@ from lobbycore import (
     check_naive_supported,
 )
 from lobbycore.audit import History, Verdict, async_snapshot, check
-from lobbycore.defaults import STRATEGIES
+from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT, STRATEGIES
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import LIVE_CHECKS
-from lobbysim.run.options import add_to_argparse
+from lobbysim.run.options import RunOptions, add_to_argparse
 from lobbysim.run.pools import claim, release
 from lobbysim.run.redis import redis_url, url_help
 
@@ -82,12 +82,13 @@ def add_parser(commands: Commands) -> None:
         default=50,
         help="concurrent joiners (default 50)",
     )
-    add_to_argparse(race, ["max_users"])
+    add_to_argparse(race, ["max_users", "wait_replicas", "wait_timeout"])
     race.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     every = progress_seconds()
+    options = RunOptions.from_namespace(args)
     url = redis_url(args.redis_url)
     if url is None:
         require_extra(NAME, "embedded")
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
                 strategies=strategies,
                 progress=progress,
                 progress_every=every,
+                wait_replicas=options.wait_replicas,
+                wait_timeout=options.wait_timeout,
             )
         )
     finally:
@@ -282,10 +285,13 @@ async def race(
     progress: list[Progress] | None = None,
     progress_every: float = PROGRESS_SECONDS,
     progress_to: TextIO | None = None,
+    wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
 ) -> list[RaceResult]:
     """Each strategy under one pool name (their keys do not overlap; the caller deletes
     them). Given ``progress`` (one per strategy), a progress line goes to ``progress_to``
-    (stderr) every ``progress_every`` s."""
+    (stderr) every ``progress_every`` s. ``wait_replicas``/``wait_timeout`` go to the atomic
+    store (the naive one has no WAIT)."""
     results = []
     reporter = None
     if progress is not None:
@@ -294,7 +300,15 @@ async def race(
         )
     try:
         for i, strategy in enumerate(strategies):
-            store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=None)
+            durable = strategy == "atomic"
+            store = async_store_for(
+                async_client,
+                strategy,
+                pool=pool,
+                lobby_ttl=None,
+                wait_replicas=wait_replicas if durable else DEFAULT_WAIT_REPLICAS,
+                wait_timeout=wait_timeout,
+            )
             results.append(
                 await race_one(
                     store,

@@ -8,7 +8,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from lobbycore.defaults import DEFAULT_POOL
-from lobbysim.run.options import add_to_argparse
+from lobbysim.run.options import RunOptions, add_to_argparse
 from lobbysim.run.redis import open_clients, redis_url, url_help
 
 from ._common import (
@@ -29,6 +29,8 @@ ENV_REDIS_URL = "LOBBYSIM_SERVE_REDIS_URL"
 ENV_STRATEGY = "LOBBYSIM_SERVE_STRATEGY"
 ENV_POOL = "LOBBYSIM_SERVE_POOL"
 ENV_TTL = "LOBBYSIM_SERVE_LOBBY_TTL"
+ENV_WAIT_REPLICAS = "LOBBYSIM_SERVE_WAIT_REPLICAS"
+ENV_WAIT_TIMEOUT = "LOBBYSIM_SERVE_WAIT_TIMEOUT"
 ENV_CLUSTER = "LOBBYSIM_SERVE_CLUSTER"
 """How ``lobbysim serve`` configures its uvicorn worker processes (see :func:`app_from_env`);
 ENV_CLUSTER carries the parent's probe ("1" a cluster, "0" not), so no worker asks again."""
@@ -61,7 +63,7 @@ def add_parser(commands: Commands) -> None:
     )
     add_to_argparse(
         serve,
-        ["strategy", "pool", "lobby_ttl", "seats"],
+        ["strategy", "pool", "lobby_ttl", "seats", "wait_replicas", "wait_timeout"],
         default={"pool": DEFAULT_POOL},
         help={
             "pool": f"pool name (default {DEFAULT_POOL})",
@@ -78,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from lobbycore import check_naive_supported, store_for
     from lobbysim.serve import create_app, store_opener
 
+    run_options = RunOptions.from_namespace(args)  # the rules between options, as everywhere
+    replicas, timeout = run_options.wait_replicas, run_options.wait_timeout
     url = redis_url(args.redis_url)
     if url is None:
         if args.workers > 1:
@@ -91,7 +95,14 @@ def run(args: argparse.Namespace) -> int:
     sync_client, where = clients.sync, clients.where
     _check_can_listen(args.host, args.port)
     # Bad options and a server the strategy cannot use fail here, in one line, not per request.
-    store = store_for(sync_client, args.strategy, pool=args.pool, lobby_ttl=args.lobby_ttl)
+    store = store_for(
+        sync_client,
+        args.strategy,
+        pool=args.pool,
+        lobby_ttl=args.lobby_ttl,
+        wait_replicas=replicas,
+        wait_timeout=timeout,
+    )
     if args.strategy == "naive":
         check_naive_supported(sync_client)
     if args.seats is not None:
@@ -103,7 +114,14 @@ def run(args: argparse.Namespace) -> int:
     )
     options = {"host": args.host, "port": args.port, "access_log": False, "log_level": "warning"}
     if args.workers == 1:
-        opener = store_opener(clients.async_, args.strategy, args.pool, args.lobby_ttl)
+        opener = store_opener(
+            clients.async_,
+            args.strategy,
+            args.pool,
+            args.lobby_ttl,
+            wait_replicas=replicas,
+            wait_timeout=timeout,
+        )
         uvicorn.run(create_app(opener), **options)
         return 0
     assert url is not None
@@ -114,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             ENV_POOL: args.pool,
             ENV_TTL: str(args.lobby_ttl),
             ENV_CLUSTER: "1" if clients.cluster else "0",
+            ENV_WAIT_REPLICAS: str(replicas),
+            ENV_WAIT_TIMEOUT: str(timeout),
         }
     )
     uvicorn.run(
@@ -143,6 +163,8 @@ def app_from_env() -> FastAPI:
             os.environ[ENV_STRATEGY],
             os.environ[ENV_POOL],
             None if ttl == "None" else float(ttl),
+            wait_replicas=int(os.environ[ENV_WAIT_REPLICAS]),
+            wait_timeout=float(os.environ[ENV_WAIT_TIMEOUT]),
         )
     )
 

@@ -35,12 +35,14 @@ from lobbycore import (
     KeysUnavailable,
     LobbyError,
     LobbyNotFound,
+    NotConfirmed,
     PartySpansShards,
     ServerRefused,
     SoldOut,
     async_check_naive_supported,
     async_store_for,
 )
+from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT
 
 from .schema import (
     IDEMPOTENCY_KEY_SCHEMA,
@@ -54,6 +56,7 @@ from .schema import (
     LeaveRequest,
     LobbyId,
     LobbyOut,
+    NotConfirmedOut,
     NotFoundOut,
     PartyJoinRequest,
     PathUserId,
@@ -89,6 +92,8 @@ def _lobby_error(exc: LobbyError) -> JSONResponse:
             return _error(422, "invalid_input", str(exc))
         case KeysUnavailable():
             return _error(503, "keys_unavailable", str(exc))
+        case NotConfirmed():  # written on the primary, too few replicas had it in time
+            return _error(503, "not_confirmed", str(exc))
         case ServerRefused(retryable=True):  # a failover, a busy server: nothing written
             return _error(503, "redis_unavailable", str(exc))
         case _:
@@ -106,6 +111,8 @@ def _responses(*more: tuple[int, Any]) -> Responses:
 
 INVALID = (422, InvalidInputOut)
 NOT_FOUND = (404, NotFoundOut)
+WRITES = (503, UnavailableOut | NotConfirmedOut)
+"""A writing call's 503 may also be ``not_confirmed`` (``--wait-replicas``)."""
 
 
 def create_app(
@@ -156,17 +163,19 @@ def create_app(
         # The outcome of the call is unknown to us too: say so, never with the URL.
         return _error(503, "redis_unavailable", type(exc).__name__)
 
-    @app.post("/lobbies/join", responses=_responses(INVALID))
+    @app.post("/lobbies/join", responses=_responses(INVALID, WRITES))
     async def join(body: JoinRequest) -> LobbyOut:
         """Find or create a lobby for one user (the article's ``findOrCreateLobby``)."""
         return LobbyOut.of(await store().find_or_create_lobby(body.userId, body.maxUsers))
 
-    @app.post("/lobbies/join-party", responses=_responses(INVALID, (409, AlreadyInLobbyOut)))
+    @app.post(
+        "/lobbies/join-party", responses=_responses(INVALID, (409, AlreadyInLobbyOut), WRITES)
+    )
     async def join_party(body: PartyJoinRequest) -> LobbyOut:
         """Place a party in one lobby, all or none."""
         return LobbyOut.of(await store().join_party(body.userIds, body.maxUsers))
 
-    @app.post("/lobbies/leave", responses=_responses(INVALID))
+    @app.post("/lobbies/leave", responses=_responses(INVALID, WRITES))
     async def leave(body: LeaveRequest) -> LeaveOut:
         """Leave the user's lobby, if any."""
         lobby = await store().leave_lobby(body.userId)
@@ -174,7 +183,7 @@ def create_app(
 
     @app.post(
         "/lobbies/{lobby_id}/book",
-        responses=_responses(INVALID, NOT_FOUND, (409, AlreadyBookedOut | SoldOutOut)),
+        responses=_responses(INVALID, NOT_FOUND, (409, AlreadyBookedOut | SoldOutOut), WRITES),
     )
     async def book(
         lobby_id: LobbyId,
@@ -216,12 +225,26 @@ def create_app(
 
 
 def store_opener(
-    async_client: Any, strategy: str, pool: str, lobby_ttl: float | None
+    async_client: Any,
+    strategy: str,
+    pool: str,
+    lobby_ttl: float | None,
+    *,
+    wait_replicas: int = DEFAULT_WAIT_REPLICAS,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
 ) -> Callable[[], Awaitable[AsyncStore]]:
-    """Opens an async store of ``strategy`` on ``async_client`` (auto-pipelined)."""
+    """Opens an async store of ``strategy`` on ``async_client`` (auto-pipelined); a writing
+    call too few replicas confirmed is answered 503 ``not_confirmed``."""
 
     async def open_store() -> AsyncStore:
-        store = async_store_for(async_client, strategy, pool=pool, lobby_ttl=lobby_ttl)
+        store = async_store_for(
+            async_client,
+            strategy,
+            pool=pool,
+            lobby_ttl=lobby_ttl,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
+        )
         if strategy == "naive":
             await async_check_naive_supported(async_client)
         return store

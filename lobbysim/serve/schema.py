@@ -234,3 +234,11 @@ class UnavailableOut(ErrorOut):
     """Redis could not be used; the call's outcome is unknown (503)."""
 
     code: Literal["keys_unavailable", "redis_unavailable"]
+
+
+class NotConfirmedOut(ErrorOut):
+    """A writing call ran on the primary, but too few replicas acknowledged it in time (the
+    service's ``--wait-replicas``): it may or may not survive a failover. Safe to retry as
+    it was (503)."""
+
+    code: Literal["not_confirmed"]

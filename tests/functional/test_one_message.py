@@ -165,6 +165,36 @@ def test_locust_says_the_same_line(given: tuple[str, ...], line: str, locustfile
     assert "Traceback" not in result.stderr
 
 
+WAIT_CASES = [
+    (("--wait-replicas", "-1"), "--wait-replicas must be in 0..100, got -1", ("demo", "race", "serve")),
+    (("--wait-timeout", "0"), "--wait-timeout must be in (0, 60], got 0", ("demo", "race", "serve")),
+    (
+        ("--strategy", "naive", "--wait-replicas", "1"),
+        "--wait-replicas needs the atomic strategy (the naive one has no WAIT)",
+        ("demo", "serve"),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given", "line", "command"),
+    [
+        pytest.param(given, line, command, id=f"{command} {' '.join(given)}")
+        for given, line, commands in WAIT_CASES
+        for command in commands
+    ],
+)
+def test_the_durability_options_say_the_same_line_in_every_command(
+    given: tuple[str, ...], line: str, command: str
+) -> None:
+    result = lobbysim(*COMMANDS[command], *given, env=environment())
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2,
+        f"lobbysim: error: {line}\n",
+        "",
+    )
+
+
 # -- the Redis URL rule: --redis-url, else REDIS_URL, for every command that talks to Redis --
 
 TALKS_TO_REDIS: dict[str, list[str]] = {
