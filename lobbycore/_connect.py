@@ -18,10 +18,9 @@ from redis.retry import Retry
 
 from ._errors import InvalidInput
 from ._urls import MalformedUrl, UrlParts, parse_url, redact_text, redact_url
+from .defaults import CONNECT_TIMEOUT, SOCKET_TIMEOUT
 
 SCHEMES = ("redis", "rediss", "unix")
-CONNECT_TIMEOUT = 3.0
-SOCKET_TIMEOUT = 5.0
 RETRIES = 3
 
 

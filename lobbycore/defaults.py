@@ -19,6 +19,9 @@ MAX_SHARDS: Final = 1024
 # Durability (``wait_replicas``): replicas a write must reach, and how long WAIT may block.
 MAX_WAIT_REPLICAS: Final = 100
 MAX_WAIT_TIMEOUT: Final = 60.0
+# lobbycore.connect's clients: seconds to connect, and to wait for a reply.
+CONNECT_TIMEOUT: Final = 3.0
+SOCKET_TIMEOUT: Final = 5.0
 
 # Defaults of the stores, and so of every command and scenario built on them.
 DEFAULT_POOL: Final = "ticket"

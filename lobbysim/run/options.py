@@ -31,6 +31,7 @@ from lobbycore.defaults import (
     MAX_USERS_LIMIT,
     MAX_WAIT_REPLICAS,
     MAX_WAIT_TIMEOUT,
+    SOCKET_TIMEOUT,
     STRATEGIES,
     Strategy,
 )
@@ -238,7 +239,8 @@ OPTIONS: dict[str, RunOption] = {
         ),
         RunOption(
             "wait_timeout",
-            number_in(0.0, MAX_WAIT_TIMEOUT),
+            # The run's clients give up on a reply after SOCKET_TIMEOUT: a WAIT ends first.
+            number_in(0.0, min(MAX_WAIT_TIMEOUT, SOCKET_TIMEOUT - 1.0)),
             DEFAULT_WAIT_TIMEOUT,
             f"seconds a writing call waits for --wait-replicas (default {DEFAULT_WAIT_TIMEOUT:g})",
             metavar="SECONDS",

@@ -167,7 +167,7 @@ def test_locust_says_the_same_line(given: tuple[str, ...], line: str, locustfile
 
 WAIT_CASES = [
     (("--wait-replicas", "-1"), "--wait-replicas must be in 0..100, got -1", ("demo", "race", "serve")),
-    (("--wait-timeout", "0"), "--wait-timeout must be in (0, 60], got 0", ("demo", "race", "serve")),
+    (("--wait-timeout", "0"), "--wait-timeout must be in (0, 4], got 0", ("demo", "race", "serve")),
     (
         ("--strategy", "naive", "--wait-replicas", "1"),
         "--wait-replicas needs the atomic strategy (the naive one has no WAIT)",
