@@ -53,6 +53,11 @@ FLAGS: list[tuple[str, str, tuple[str, ...]]] = [
     ("capacity", "--target-utilization", ("0", "1.5", "nan")),
     ("capacity", "--max-users", ("0", "1001")),
     ("capacity", "--shards", ("0", "1025")),
+    *(
+        (command, flag, values)
+        for command in ("race", "demo", "serve")
+        for flag, values in (("--wait-replicas", ("1.5", "101")), ("--wait-timeout", ("0", "5")))
+    ),
 ]
 CASES = [
     pytest.param(command, flag, value, id=f"{command} {flag} {value}")
