@@ -88,6 +88,24 @@ class Finding:
         }
 
 
+@dataclass
+class Findings:
+    """The findings of one check, as it makes them: ``found(kind, detail, *calls, lobby_id=,
+    user_id=)`` records one (the calls that show it, for a counter-example)."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    def __call__(
+        self,
+        kind: Violation,
+        detail: str,
+        *calls: Shown,
+        lobby_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id, calls=calls))
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     """What a verdict covers: which guarantees, over what, and how much of it."""

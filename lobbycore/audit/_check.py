@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from .._models import Booking, Lobby
-from ..violations import Checked, Finding, Verdict, Violation
+from ..violations import Checked, Findings, Verdict, Violation
 from ._history import History
 from ._snapshot import PoolSnapshot
 
@@ -15,23 +14,6 @@ POOL_CHECKS: tuple[Violation, ...] = tuple(
     kind for kind in Violation if kind is not Violation.UNEXPLAINED_PARTIAL_LOBBIES
 )
 """The kinds :func:`check` can find (a Locust run adds its own count of partial lobbies)."""
-
-
-@dataclass
-class _Findings:
-    """The findings of one check, as they are made."""
-
-    findings: list[Finding] = field(default_factory=list)
-
-    def __call__(
-        self,
-        kind: Violation,
-        detail: str,
-        *,
-        lobby_id: str | None = None,
-        user_id: str | None = None,
-    ) -> None:
-        self.findings.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id))
 
 
 def check(
@@ -50,7 +32,7 @@ def check(
     The verdict's figures are ``lobbies``, ``waiting`` (users in lobbies) and ``bookings``;
     a pool that holds no key is a verdict over nothing (not ok, ``checked=nothing``).
     """
-    violation = _Findings()
+    violation = Findings()
     _check_lobbies(snap, violation)
     _check_seats(snap, initial_seats, violation)
     if snap.user_index is not None:
@@ -90,7 +72,7 @@ def check(
     )
 
 
-def _check_lobbies(snap: PoolSnapshot, violation: _Findings) -> None:
+def _check_lobbies(snap: PoolSnapshot, violation: Findings) -> None:
     """Capacity, one lobby per user, each lobby booked once."""
     for lobby in snap.lobbies.values():
         if lobby.max_users and len(lobby.users) > lobby.max_users:
@@ -134,7 +116,7 @@ def _holders(snap: PoolSnapshot) -> dict[str, list[str]]:
     return where
 
 
-def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: _Findings) -> None:
+def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: Findings) -> None:
     """Seats never negative; with the initial count, initial = left + sold, exactly (a
     booking takes its seats and enters the bookings stream in one script). A pool given
     no inventory (unlimited) has nothing to account for: pass no ``initial_seats``."""
@@ -163,7 +145,7 @@ def _check_seats(snap: PoolSnapshot, initial_seats: int | None, violation: _Find
         )
 
 
-def _check_user_index(snap: PoolSnapshot, index: dict[str, str], violation: _Findings) -> None:
+def _check_user_index(snap: PoolSnapshot, index: dict[str, str], violation: Findings) -> None:
     """The user index maps exactly the users in lobbies, each to their lobby."""
     where = _holders(snap)
     for user, lobby_ids in where.items():
@@ -190,7 +172,7 @@ def _compare_listing(
     snap: PoolSnapshot,
     expected: set[tuple[str, str]],
     listed: set[tuple[str, str]],
-    violation: _Findings,
+    violation: Findings,
 ) -> None:
     """An index of sorted sets (open:<max>, room:<max>:<free>) against what the lobbies say:
     (key, lobby id) pairs that should be listed and pairs that are."""
@@ -213,7 +195,7 @@ def _compare_listing(
         )
 
 
-def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: _Findings) -> None:
+def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: Findings) -> None:
     """The expiry index lists exactly the lobbies with a deadline, scored by it. (A lobby
     past its deadline stays listed until an operation or a sweep expires it, which drops
     it from the index and the pool together.)"""
@@ -240,7 +222,7 @@ def _check_expiry_index(snap: PoolSnapshot, index: dict[str, int], violation: _F
         )
 
 
-def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: _Findings) -> None:
+def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: Findings) -> None:
     """The stats counters against the pool's contents. Only relations that hold after any
     correct history (joins, leaves, bookings, expiry, in any order and concurrency) are
     checked; each counter changes in the same script as what it counts:
@@ -294,7 +276,7 @@ def _check_counters(snap: PoolSnapshot, stats: dict[str, int], violation: _Findi
 
 
 def _check_history(
-    snap: PoolSnapshot, history: History, expired: set[str], violation: _Findings
+    snap: PoolSnapshot, history: History, expired: set[str], violation: Findings
 ) -> None:
     booked_by_lobby: dict[str, list[Booking]] = defaultdict(list)
     for booking in history.bookings:

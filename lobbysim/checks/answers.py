@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lobbycore.violations import Checked, Finding, Verdict, Violation
+from lobbycore.violations import Checked, Findings, Verdict, Violation
 
 from .calls import FAIL, OK, UNKNOWN, Call
 
@@ -142,7 +142,7 @@ def check_answers(
     no call checked nothing.
     """
     calls = sorted(calls, key=lambda c: c.invoked)
-    found = _Found()
+    found = Findings()
     figures = {"calls": len(calls), "unknown": sum(1 for c in calls if c.outcome == UNKNOWN)}
     checked = Checked(ANSWERS_CHECKS, "calls", len(calls), figures)
     if not calls:
@@ -162,24 +162,7 @@ def check_answers(
     return Verdict(tuple(found.findings), checked)
 
 
-@dataclass
-class _Found:
-    """The counter-examples of one check, as they are found."""
-
-    findings: list[Finding] = field(default_factory=list)
-
-    def __call__(
-        self,
-        kind: Violation,
-        detail: str,
-        *shown: Call,
-        lobby_id: str | None = None,
-        user_id: str | None = None,
-    ) -> None:
-        self.findings.append(Finding(kind, detail, lobby_id=lobby_id, user_id=user_id, calls=shown))
-
-
-def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: _Found) -> None:
+def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: Findings) -> None:
     """What one answer alone shows: over capacity, a user twice, a join without the user."""
     for call in calls:
         if call.outcome != OK or call.lobby_id is None or call.lobby_users is None:
@@ -214,7 +197,7 @@ def _check_each_answer(calls: list[Call], sizes: dict[str, int], found: _Found) 
                 )
 
 
-def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: _Found) -> None:
+def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: Findings) -> None:
     """A user in A at one moment and in B at another needs a way out of one of them."""
     by_user: defaultdict[str, list[_Seen]] = defaultdict(list)
     for answer in seen:
@@ -242,7 +225,7 @@ def _check_two_lobbies(seen: list[_Seen], exits: _Exits, found: _Found) -> None:
                     )
 
 
-def _check_lost_joins(calls: list[Call], seen: list[_Seen], exits: _Exits, found: _Found) -> None:
+def _check_lost_joins(calls: list[Call], seen: list[_Seen], exits: _Exits, found: Findings) -> None:
     """A user shown in L, then L shown without them (or gone, or they in no lobby)."""
     by_lobby: defaultdict[str, list[_Seen]] = defaultdict(list)
     for answer in seen:
@@ -293,7 +276,7 @@ def _absence(call: Call, lobby: str) -> str:
 
 
 def _check_bookings(
-    calls: list[Call], seen: list[_Seen], exits: _Exits, found: _Found, seats: int | None
+    calls: list[Call], seen: list[_Seen], exits: _Exits, found: Findings, seats: int | None
 ) -> None:
     """Once-only bookings, of the lobby's users, within the inventory."""
     bookings = [c for c in calls if c.kind == "book" and c.outcome == OK and c.lobby_id]
