@@ -41,7 +41,8 @@ class RunCounts:
 
 def check_run(snap: PoolSnapshot, run: RunCounts, *, initial_seats: int | None = None) -> Verdict:
     """Every guarantee of the pool (:func:`lobbycore.audit.check`), then the run's counts
-    against it. The figures are the pool audit's."""
+    against it. The figures are the pool audit's. A run none of whose calls was answered
+    checked nothing: its verdict is not ok (``checked=nothing``)."""
     pool = check(snap, initial_seats=initial_seats)
     found = list(pool.findings)
     new_in_stream = len(snap.bookings) - run.bookings_before
@@ -74,5 +75,11 @@ def check_run(snap: PoolSnapshot, run: RunCounts, *, initial_seats: int | None =
                 f"{run.server_joins}",
             )
         )
-    checked = dataclasses.replace(pool.checked, guarantees=RUN_CHECKS)
+    # A run whose calls all went unanswered (no user, a server that refused every call)
+    # checked nothing about the run, however clean the pool it never changed.
+    answered = run.placed + run.bookings + run.leaves + run.party_joins
+    what, count = (
+        ("answered calls", 0) if answered == 0 else (pool.checked.what, pool.checked.count)
+    )
+    checked = dataclasses.replace(pool.checked, guarantees=RUN_CHECKS, what=what, count=count)
     return Verdict(tuple(found), checked)

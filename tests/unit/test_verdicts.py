@@ -154,3 +154,13 @@ def test_run_counts_above_a_named_pools_earlier_bookings() -> None:
     assert check_run(snap, counts(bookings=1, placed=0, server_joins=0, bookings_before=1)).ok
     lost = check_run(snap, counts(bookings=2, placed=0, server_joins=0, bookings_before=1))
     assert lost.counts() == {Violation.LOST_BOOKING: 1}
+
+
+def test_a_run_that_got_no_answer_checked_nothing_however_clean_its_pool() -> None:
+    """-u 0, or a server that refused every call: the pool is clean because the run never
+    changed it, which is no pass."""
+    untouched = pool(*FULL, bookings=BOOKED)
+    nothing = RunCounts(bookings=0, placed=0, leaves=0, party_joins=0, bookings_before=1)
+    verdict = check_run(untouched, nothing)
+    assert verdict.findings == () and verdict.checked_nothing and not verdict.ok
+    assert verdict.summary().endswith("checked=nothing")
