@@ -11,6 +11,7 @@ __all__ = [
     "AlreadyBooked",
     "AlreadyInLobby",
     "InvalidInput",
+    "JoinReplayTooLate",
     "KeysUnavailable",
     "LobbyError",
     "LobbyNotFound",
@@ -57,6 +58,23 @@ class AlreadyInLobby(LobbyError):
     def __init__(self, user_id: str, lobby_id: str) -> None:
         super().__init__(f"user {user_id!r} is already in lobby {lobby_id!r}")
         self.user_id = user_id
+        self.lobby_id = lobby_id
+
+
+class JoinReplayTooLate(LobbyError):
+    """A join retried after its answer was dropped, whose first run made lobby ``lobby_id``
+    (the call's id), since booked. Nothing was written: a lobby id is never made twice once
+    booked, so the retry cannot book anyone a second time. Its users' seats were taken by
+    that booking (or they left before it); the booking is in the pool's bookings stream.
+
+    Met by a retry later than the store's replay window, or one whose answer a failover or
+    a clock step lost."""
+
+    def __init__(self, lobby_id: str) -> None:
+        super().__init__(
+            f"join retried too late: its first run made lobby {lobby_id!r}, since booked; "
+            "the retry placed nobody"
+        )
         self.lobby_id = lobby_id
 
 

@@ -150,6 +150,14 @@ class PoolKeys:
         """A booked lobby's booking, kept for a while to answer retries."""
         return f"{self.prefix}b:{lobby_id}"
 
+    def booked(self, bucket: int | str) -> str:
+        """One bucket of the booked-lobby index (lobby id -> booked at, ms), kept for good."""
+        return f"{self.prefix}bx:{bucket}"
+
+    def booked_of(self, lobby_id: str) -> str:
+        """The booked-lobby index bucket that holds ``lobby_id``."""
+        return self.booked(_user_bucket(lobby_id))
+
     def replay(self, window_ms: int | str, window: int | str, bucket: int | str) -> str:
         """Join answers of one replay window (``window`` = now // ``window_ms``), one bucket."""
         return f"{self.prefix}jr:{window_ms}:{window}:{bucket}"
@@ -161,7 +169,8 @@ class PoolKeys:
     @property
     def meta(self) -> str:
         """The pool's epoch, seat inventory (``seats``: a count or ``unlimited``) and write
-        sequence (``wseq``: +1 by every writing call; absent means 0)."""
+        sequence (``wseq``: +1 by every writing call; absent means 0) and the start (ms) of
+        the latest join replay window used (``jw``: the window never goes backwards)."""
         return f"{self.prefix}meta"
 
     def layout(self) -> tuple[str, ...]:
@@ -179,6 +188,7 @@ class PoolKeys:
                 self.events,
                 self.bookings,
                 self.booking("<id>"),
+                self.booked("<bucket>"),
                 self.replay("<ms>", "<w>", "<s>"),
                 self.seq,
             )

@@ -18,6 +18,7 @@ from ._errors import (
     REFUSALS,
     AlreadyBooked,
     AlreadyInLobby,
+    JoinReplayTooLate,
     LobbyError,
     LobbyNotFound,
     PoolDamaged,
@@ -237,6 +238,8 @@ def parse_lobby(reply: Any) -> Lobby:
         raise AlreadyInLobby(_text(reply[1]), _text(reply[2]))
     if tag == "id_taken":
         raise LobbyError(f"new lobby id {_text(reply[1])!r} already exists; retry the call")
+    if tag == "booked_before":
+        raise JoinReplayTooLate(_text(reply[1]))
     raise _unexpected(reply)
 
 

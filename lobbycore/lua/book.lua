@@ -1,6 +1,7 @@
 -- book: book a lobby once. The lobby is deleted, its users freed, seats taken, and the
 -- booking appended to the durable bookings stream and kept under b:<lobby id> so that
 -- later calls can be answered: same request id -> the booking again, else already_booked.
+-- The lobby id is marked booked (bx:<bucket>) for good: no join makes it again.
 -- ARGV: 1 lobby id, 2 request id, 3 booking record ttl ms.
 local function main()
   local lid, rid = ARGV[1], ARGV[2]
@@ -26,6 +27,8 @@ local function main()
   if seats and seats < n then return {'sold_out', seats, n} end
   want(BOOKINGS, 'stream')
   want(record, 'list')
+  local booked = booked_key(lid)
+  want(booked, 'hash')
   check_drop(meta)
   local users = users_of(meta)
   -- The counters this booking increments (those of expiry only when it expires a lobby).
@@ -48,6 +51,7 @@ local function main()
   redis.call('DEL', record)
   redis.call('RPUSH', record, unpack(rec))
   redis.call('PEXPIRE', record, ARGV[3])
+  redis.call('HSET', booked, lid, now_s())
   if seats then redis.call('HINCRBY', META, 'seats', int(-n)) end
   drop_lobby(meta)
   count('bookings', '1')

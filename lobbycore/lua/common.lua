@@ -28,12 +28,20 @@
 --   events       stream  capped change stream (created/joined/full/left/booked/expired)
 --   bookings     stream  durable record of every booking
 --   b:<id>       list    a booked lobby's booking, kept for a while to answer retries
+--   bx:<bucket>  hash    lobby id -> booked at (ms), for every lobby ever booked, split into
+--                        buckets like the user index: a join never makes a lobby under an
+--                        id that was booked, whatever the replay records say (a retry
+--                        later than its replay window, records lost in a failover, a clock
+--                        step); kept as long as the bookings stream it indexes
 --   jr:<ms>:<w>:<s>  hash  call id -> a join's answer, kept to answer a replay of that call:
 --                        the joins of replay window number w = floor(now / ms) (ms = the
 --                        replay window), split into REPLAY_BUCKETS hashes by the call id (s).
 --                        The first join of window w + 2 UNLINKs the hash of window w (in the
 --                        background), so an answer lives between one and two windows; a
---                        hash also expires at (w + 3) * ms, for a pool whose joins stopped
+--                        hash also expires at (w + 3) * ms, for a pool whose joins stopped.
+--                        The window never goes backwards with the server's clock: meta's
+--                        jw holds the start (ms) of the latest window used, and a clock
+--                        behind it by at most REPLAY_HOLD_WINDOWS windows keeps using it
 --   seq          string  fill-order sequence
 --
 -- No half-applied operation: Redis does not roll back a script that fails midway, so every
@@ -151,11 +159,18 @@ local function check_pool(any_seats)
   return tonumber(m[2])
 end
 
--- The pool's epoch and write sequence, for an operation that needs no seats.
-local function check_epoch()
-  local m = rd('HMGET', META, 'epoch', 'wseq')
+-- The pool's epoch and write sequence, for an operation that needs no seats; ``field``:
+-- one more meta field to read in the same call, returned.
+local function check_epoch(field)
+  local m
+  if field then
+    m = rd('HMGET', META, 'epoch', 'wseq', field)
+  else
+    m = rd('HMGET', META, 'epoch', 'wseq')
+  end
   if not m[1] or m[1] ~= EPOCH then stop({'lost', META, m[1] or ''}) end
   check_seq(m[2])
+  return m[3]
 end
 
 -- A call that writes adds one to the write sequence, once, after its first write (which
@@ -208,6 +223,10 @@ local function booking_key(id) return PREFIX .. 'b:' .. id end
 -- The replay-record hash of a call id within its window (by its last 3 bytes; ids are random
 -- there). Enough hashes that freeing one when it expires stays short.
 local REPLAY_BUCKETS = 16
+-- A server clock that steps back keeps the latest replay window for up to this many windows
+-- (an NTP step, a failover to a node whose clock is behind); a larger step starts windows
+-- anew rather than piling every answer into one window until the clock catches up.
+local REPLAY_HOLD_WINDOWS = 8
 local function replay_bucket(id)
   local byte, n = string.byte, #id
   local h = n
@@ -219,14 +238,17 @@ end
 -- first 8 and last 8 bytes), so the cost does not grow with long ids; a skewed spread only
 -- costs memory, never correctness.
 local USER_BUCKETS = 4096
-local function bucket_key(user)
-  local byte, n = string.byte, #user
+local function bucket_of(id)
+  local byte, n = string.byte, #id
   local h = n
-  -- Byte by byte rather than {string.byte(user, i, j)}: no table per call.
-  for i = 1, n < 8 and n or 8 do h = (h * 31 + byte(user, i)) % USER_BUCKETS end
-  for i = n - 7 > 9 and n - 7 or 9, n do h = (h * 31 + byte(user, i)) % USER_BUCKETS end
-  return PREFIX .. 'u:' .. int(h)
+  -- Byte by byte rather than {string.byte(id, i, j)}: no table per call.
+  for i = 1, n < 8 and n or 8 do h = (h * 31 + byte(id, i)) % USER_BUCKETS end
+  for i = n - 7 > 9 and n - 7 or 9, n do h = (h * 31 + byte(id, i)) % USER_BUCKETS end
+  return int(h)
 end
+local function bucket_key(user) return PREFIX .. 'u:' .. bucket_of(user) end
+-- The bucket of the booked-lobby index that holds ``id`` (same spread as the user index).
+local function booked_key(id) return PREFIX .. 'bx:' .. bucket_of(id) end
 
 -- A new lobby's value, its metadata only (fields as strings).
 local function meta_string(m)

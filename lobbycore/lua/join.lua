@@ -35,7 +35,7 @@ local function main()
 
   -- Reads and checks; nothing is written before the last of them. (Due lobbies are looked
   -- for only by a join that makes a lobby, and at the head of the fill order below.)
-  check_epoch()
+  local high = check_epoch('jw')
 
   -- Idempotent join: all already in one lobby -> that lobby; some placed otherwise -> refuse.
   local current, placed_user, placed = nil, nil, 0
@@ -64,8 +64,14 @@ local function main()
   local replay_ms, replay_w, replay_sub, replay_fresh = tonumber(ARGV[5]), 0, '', false
   local replay_prefix = PREFIX .. 'jr:' .. ARGV[5] .. ':'
   local replay_now  -- this window's hash
+  if not is_int(high) then damaged(META, 'bad jw field') end
+  high = tonumber(high) or 0
   if replay_ms > 0 then
+    -- This window, or the latest one used if the server's clock went back a little (see
+    -- common.lua: the window never goes backwards, so a replay still finds its answer).
     replay_w, replay_sub = math.floor(NOW / replay_ms), ':' .. replay_bucket(call_id)
+    local high_w = math.floor(high / replay_ms)
+    if high_w > replay_w and high_w - replay_w <= REPLAY_HOLD_WINDOWS then replay_w = high_w end
     replay_now = replay_prefix .. int(replay_w) .. replay_sub
     local earlier = rd('HGET', replay_now, call_id)
       or rd('HGET', replay_prefix .. int(replay_w - 1) .. replay_sub, call_id)
@@ -144,6 +150,10 @@ local function main()
     size = target.size
   else
     if rd('GET', lobby_key(call_id)) then return {'id_taken', call_id} end
+    -- A lobby id is never made again once booked: this call made that lobby and is now
+    -- retried too late for its answer to be kept (its users were booked, or left after).
+    local booked = booked_key(call_id)
+    if rd('HEXISTS', booked, call_id) == 1 then return {'booked_before', call_id} end
     local seq = rd('GET', SEQ)
     if not is_int(seq) then damaged(SEQ, 'not an integer') end
     local ttl = tonumber(ARGV[4])
@@ -208,6 +218,7 @@ local function main()
       redis.call('PEXPIREAT', key, int((replay_w + 3) * replay_ms))
       redis.call('UNLINK', replay_prefix .. int(replay_w - 2) .. replay_sub)
     end
+    if replay_w * replay_ms > high then redis.call('HSET', META, 'jw', int(replay_w * replay_ms)) end
   end
   return lobby_reply(target)
 end

@@ -108,11 +108,12 @@ def test_replay_in_the_next_window_gets_the_first_answer(
         assert store.stats().joins == 2
         assert redis_client.exists(key) == 1
 
-        # Two windows on, a join whose answer falls in the same bucket (the very same call
-        # again: past the window it is a new placement) removes that hash, long before its
-        # expiry.
+        # Two windows on, a join whose answer falls in the same bucket (a call id ending as
+        # this one's, of the same length) removes that hash, long before its expiry.
         sleep_until(redis_client, (window + 2) * WINDOW_MS + 50)
-        store._run(call)
+        other = store._protocol.find_or_create_lobby("c", 2)
+        other_id = str(other.args[1])[:-3] + call_id[-3:]
+        store._run(other._replace(args=(other.args[0], other_id, *other.args[2:])))
         in_window(redis_client, window + 2)
         assert redis_client.exists(key) == 0
 

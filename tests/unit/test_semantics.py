@@ -11,6 +11,7 @@ from lobbycore import (
     AlreadyInLobby,
     Booking,
     InvalidInput,
+    JoinReplayTooLate,
     Lobby,
     LobbyError,
     LobbyNotFound,
@@ -395,10 +396,26 @@ def test_replayed_join_after_booking_gets_its_first_answer(make_store: StoreFact
     assert store.lobby_of("a") is None and store.stats().joins == 2
 
 
-def test_without_a_replay_window_a_replayed_join_places_again(make_store: StoreFactory) -> None:
+def test_without_a_replay_window_a_replayed_join_never_remakes_its_booked_lobby(
+    make_store: StoreFactory,
+) -> None:
     store = make_store(replay_window=None)
     call = store.store._protocol.find_or_create_lobby("a", 2)
     first = store._run(call)
     store.book_ticket(first.id)
-    assert store._run(call).id == first.id  # the call's own new-lobby id, used again
-    assert store.lobby_of("a") is not None  # placed twice: the documented gap without a window
+    with pytest.raises(JoinReplayTooLate) as refused:
+        store._run(call)
+    assert refused.value.lobby_id == first.id
+    assert store.lobby_of("a") is None  # nobody placed again, nothing written
+    assert store.stats().bookings == 1
+
+
+def test_without_a_replay_window_a_replayed_join_places_again_if_its_lobby_was_not_booked(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store(replay_window=None)
+    call = store.store._protocol.find_or_create_lobby("a", 2)
+    first = store._run(call)
+    store.leave_lobby("a")
+    assert store._run(call).id == first.id  # the documented gap without a window
+    assert store.lobby_of("a") is not None
