@@ -11,6 +11,7 @@ from ._connect import check_redis_url, connect, unusable
 from ._errors import (
     AlreadyBooked,
     AlreadyInLobby,
+    InsecureTLS,
     InvalidInput,
     JoinReplayTooLate,
     KeysUnavailable,
@@ -50,6 +51,7 @@ __all__ = [
     "AsyncStore",
     "AsyncTransport",
     "Booking",
+    "InsecureTLS",
     "InvalidInput",
     "JoinReplayTooLate",
     "KeysUnavailable",

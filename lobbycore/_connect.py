@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import ssl
+import warnings
 from functools import cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,7 +18,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ._errors import InvalidInput
+from ._errors import InsecureTLS, InvalidInput
 from ._urls import MalformedUrl, UrlParts, parse_url, redact_text, redact_url
 from .defaults import CONNECT_TIMEOUT, SOCKET_TIMEOUT
 
@@ -74,7 +76,15 @@ def connect(
     Raises InvalidInput for a malformed URL and redis.ConnectionError if the server cannot be
     reached while probing; neither message contains the password.
     """
-    check_redis_url(url)
+    parts = check_redis_url(url)
+    if _unchecked_certificate(parts, extra):
+        warnings.warn(
+            InsecureTLS(
+                f"TLS to {redact_url(url)} does not check the server's certificate "
+                "(ssl_cert_reqs=none): use it only with a test server"
+            ),
+            stacklevel=2,
+        )
     try:
         if cluster is None:
             cluster = _is_cluster(url, connect_timeout, extra)
@@ -96,6 +106,16 @@ def connect(
         raise InvalidInput(f"bad Redis URL {redact_url(url)!r}: {_one_line(exc, url)}") from None
     except redis.RedisError as exc:
         raise type(exc)(f"{connection_problem(exc, url)}{_at(url)}") from None
+
+
+def _unchecked_certificate(parts: UrlParts, extra: dict[str, Any]) -> bool:
+    """Whether a rediss:// connection would skip the certificate check (``ssl_cert_reqs``
+    none, in the URL or as a keyword)."""
+    if parts.scheme != "rediss":
+        return False
+    given: Any = dict(parts.query_params()).get("ssl_cert_reqs", "required")
+    given = extra.get("ssl_cert_reqs", unquote(str(given)))
+    return given is None or given == ssl.CERT_NONE or str(given).lower() == "none"
 
 
 def _one_line(exc: BaseException, url: str) -> str:

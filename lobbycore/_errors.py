@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyBooked",
     "AlreadyInLobby",
+    "InsecureTLS",
     "InvalidInput",
     "JoinReplayTooLate",
     "KeysUnavailable",
@@ -28,6 +29,12 @@ __all__ = [
 
 class LobbyError(Exception):
     """Base class of every lobbycore error."""
+
+
+class InsecureTLS(UserWarning):
+    """Warned by :func:`lobbycore.connect` for a TLS connection that does not check the
+    server's certificate (``ssl_cert_reqs=none``): anyone on the path can read and change the
+    pool's traffic, credentials included. Meant for test servers only."""
 
 
 class InvalidInput(LobbyError, ValueError):

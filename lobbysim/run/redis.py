@@ -15,13 +15,23 @@ A malformed URL is lobbycore's InvalidInput; one that is unreachable or refused 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from lobbycore import InvalidInput, LobbyError, check_redis_url, connect, redact_url, unusable
+from lobbycore import (
+    InsecureTLS,
+    InvalidInput,
+    LobbyError,
+    check_redis_url,
+    connect,
+    redact_url,
+    unusable,
+)
 
 __all__ = [
     "CONNECTIONS",
@@ -120,6 +130,19 @@ def open_clients(
     cannot be used."""
     if url is None:
         return _embedded(connections)
+    # lobbycore warns of TLS without certificate checks: said once, in one line, by every
+    # front end (a Python warning would print its source line too).
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", InsecureTLS)
+        clients = _open(url, sync, async_, connections, cluster)
+    for message in dict.fromkeys(str(w.message) for w in warned if w.category is InsecureTLS):
+        print(f"lobbysim: warning: {message}", file=sys.stderr)
+    for other in (w for w in warned if w.category is not InsecureTLS):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    return clients
+
+
+def _open(url: str, sync: bool, async_: bool, connections: int, cluster: bool | None) -> Clients:
     try:
         sync_client = None
         if sync or cluster is None:

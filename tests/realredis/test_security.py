@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from lobbycore import LobbyStore, connect
+from lobbycore import InsecureTLS, LobbyStore, connect
 from lobbycore.audit import check, snapshot
 from lobbysim.testing import RedisServer, make_self_signed_cert
 from tests.cli import lobbysim
@@ -94,3 +95,39 @@ def test_cli_with_the_ca_in_the_url(tls_server: RedisServer) -> None:
     assert result.returncode == 0, result.stderr
     assert "ok=true" in result.stdout and "waiting=2" in result.stdout
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_tls_without_certificate_checks_is_warned_in_one_line(tls_server: RedisServer) -> None:
+    url = f"{lobby_url(tls_server)}?ssl_cert_reqs=none"
+    with pytest.warns(InsecureTLS, match="does not check the server's certificate"):
+        LobbyStore(connect(url), pool="unchecked", lobby_ttl=None).join_party(["x", "y"], 2)
+    result = lobbysim("audit", "--redis-url", url, "--pool", "unchecked", timeout=60)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "certificate" in line]
+    assert warned == [
+        "lobbysim: warning: TLS to rediss://lobby:***@127.0.0.1:"
+        f"{tls_server.port}/0?ssl_cert_reqs=*** does not check the server's certificate "
+        "(ssl_cert_reqs=none): use it only with a test server"
+    ]
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "warned"),
+    [
+        ("rediss://127.0.0.1:7/0?ssl_cert_reqs=none", {}, True),
+        ("rediss://127.0.0.1:7/0?ssl_cert_reqs=NONE", {}, True),
+        ("rediss://127.0.0.1:7/0", {"ssl_cert_reqs": None}, True),
+        ("rediss://127.0.0.1:7/0", {"ssl_cert_reqs": "none"}, True),
+        ("rediss://127.0.0.1:7/0", {}, False),
+        ("rediss://127.0.0.1:7/0?ssl_cert_reqs=required", {}, False),
+        ("redis://127.0.0.1:7/0?ssl_cert_reqs=none", {}, False),  # no TLS at all: not this
+    ],
+)
+def test_which_urls_skip_the_certificate_check(
+    url: str, extra: dict[str, object], warned: bool
+) -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        connect(url, cluster=False, **extra).close()  # nothing is sent: no server needed
+    assert any(w.category is InsecureTLS for w in seen) is warned
