@@ -142,11 +142,12 @@ class StoreBase:
             f"({' '.join(str(exc).split()):.120}); grant the ACL user +info"
         ) from None
 
-    @staticmethod
-    def _acl_probe(keys: tuple[str, ...]) -> tuple[Any, ...]:
-        """The arguments of ``client.eval`` that ask which commands of the scripts, and
-        whether the pool's keys, this connection's ACL user is denied (Redis 7)."""
-        return (PROBE, 1, keys[0], *SCRIPT_COMMANDS)
+    def _acl_probe(self, keys: tuple[str, ...]) -> tuple[Any, ...]:
+        """The arguments of ``client.eval`` that ask which commands of the scripts (and
+        ``wait``, for a store that waits for replicas), and whether the pool's keys, this
+        connection's ACL user is denied (Redis 7)."""
+        waits = ("wait",) if self.wait_replicas else ()
+        return (PROBE, 1, keys[0], *SCRIPT_COMMANDS, *waits)
 
     @staticmethod
     def _acl_refusal(reply: Any) -> ServerRefused | None:

@@ -13,8 +13,9 @@ once (the server's version and memory policy), loads its function library
 gets :class:`~lobbycore.ServerRefused` (``NOPERM``) naming it, before anything is written.
 A store with ``wait_replicas`` also sends ``WAIT`` after its writing calls (``+wait``, in
 :data:`STORE_ACL`: it reads no key, and blocks only its own connection, for at most the
-store's ``wait_timeout``); without it every writing call is
-:class:`~lobbycore.NotConfirmed`, its ``detail`` naming the refusal.
+store's ``wait_timeout``); it checks ``wait`` when it opens too (on a server that cannot
+tell, a refused ``WAIT`` makes the writing call :class:`~lobbycore.NotConfirmed`, its
+``detail`` naming the refusal).
 
 For example: ``ACL SETUSER lobby on >PASSWORD`` followed by the words of :data:`STORE_ACL`.
 """
@@ -26,7 +27,7 @@ from typing import Final
 __all__ = ["AUDIT_ACL", "CLI_ACL", "KEYS_ACL", "SCRIPT_COMMANDS", "STORE_ACL"]
 
 SCRIPT_COMMANDS: Final = (
-    "append", "del", "exists", "get", "hdel", "hget", "hincrby", "hmget", "hset", "incr",
+    "append", "del", "exists", "get", "hdel", "hexists", "hget", "hincrby", "hmget", "hset", "incr",
     "lrange", "pexpire", "pexpireat", "rpush", "set", "strlen", "time", "type", "unlink",
     "xadd", "xrange", "zadd", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip

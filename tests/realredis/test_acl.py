@@ -112,3 +112,22 @@ def test_a_user_missing_one_command_is_refused_naming_it_before_any_write(
     assert admin.dbsize() == keys
     client.close()
     admin.close()
+
+
+def test_a_waiting_store_whose_user_may_not_wait_is_refused_naming_it(server: RedisServer) -> None:
+    admin = server.client(socket_timeout=10)
+    set_user(admin, "no-wait", f"on >{PASSWORD} {STORE_ACL} -wait")
+    keys = admin.dbsize()
+    client = connect(url(server, "no-wait"))
+    with pytest.raises(ServerRefused, match="may not run 'wait'") as raised:
+        LobbyStore(client, pool="no-wait", lobby_ttl=30, wait_replicas=1).find_or_create_lobby(
+            "a", 2
+        )
+    assert (raised.value.code, raised.value.commands) == ("NOPERM", ("wait",))
+    assert admin.dbsize() == keys
+    # A store that does not wait does not need it.
+    assert LobbyStore(client, pool="no-wait", lobby_ttl=30).find_or_create_lobby("a", 2).users == (
+        "a",
+    )
+    client.close()
+    admin.close()
