@@ -8,7 +8,7 @@ from collections import Counter, deque
 
 import redis
 
-from lobbycore import LobbyError, PoolRolledBack, PoolStateLost
+from lobbycore import LobbyError, NotConfirmed, PoolRolledBack, PoolStateLost, ServerRefused
 from lobbycore.audit import async_read_lobbies
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import Violation
@@ -24,6 +24,20 @@ REDIS_FAILURES = (redis.RedisError, OSError)
 """Redis unreachable or failing (``redis.ConnectionError`` is not an ``OSError``): counted,
 shown as disconnected, and retried by the next call; never the end of a run."""
 DISCONNECTED = "disconnected — retrying"
+NOT_CONFIRMED = "writes not confirmed by replicas — retrying"
+REFUSED = "refused by the server — retrying"
+
+
+def outage_kind(exc: BaseException) -> str:
+    """What an outage is, for the title and the log: Redis out of reach, a write its
+    replicas did not confirm in time (it may or may not survive a failover), or a refusal."""
+    if isinstance(exc, NotConfirmed):
+        return NOT_CONFIRMED
+    if isinstance(exc, ServerRefused):
+        return REFUSED
+    return DISCONNECTED
+
+
 STATE_LOST = "pool state lost on the server"
 
 
@@ -65,6 +79,8 @@ class LiveSource:
         """Bumped when the pool is reset, so that reads started before are dropped."""
         self.disconnected_since: float | None = None
         """When the current outage began (the first failed call), None while connected."""
+        self.outage = DISCONNECTED
+        """What the current (or last) outage is: see :func:`outage_kind`."""
         self.outages = 0
         self._disconnected_before = 0.0
         self.pool_missing = False
@@ -167,7 +183,8 @@ class LiveSource:
             self.disconnected_since = time.monotonic()
             self.outages += 1
             reason = self.clients.shown(" ".join(str(exc).split()))[:120] or type(exc).__name__
-            self.note(f"{DISCONNECTED} ({type(exc).__name__}: {reason})")
+            self.outage = outage_kind(exc)
+            self.note(f"{self.outage} ({type(exc).__name__}: {reason})")
 
     def reached(self) -> None:
         """A call succeeded: an outage, if any, is over."""

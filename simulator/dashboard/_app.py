@@ -19,7 +19,7 @@ from lobbycore import LobbyError
 
 from ..board import BOOKING, FILLING, FULL
 from ..engine import ResetRefused, Simulation
-from ..source import DISCONNECTED, REDIS_FAILURES, LiveSource
+from ..source import REDIS_FAILURES, LiveSource
 from .widgets import LobbyGrid, StatsPanel
 
 TICK_SECONDS = 0.1
@@ -143,7 +143,7 @@ class LobbySimApp(App[None]):
         source = self.source
         notes = []
         if source.disconnected:
-            notes.append(f"{DISCONNECTED}, {source.metrics.errors:,} errors")
+            notes.append(f"{source.outage}, {source.metrics.errors:,} errors")
         notes.extend(source.pool_notes())
         return "".join(f"  [{note}]" for note in notes)
 
