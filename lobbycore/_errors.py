@@ -185,9 +185,11 @@ class PoolStateLost(LobbyError):
     pool and cannot know that it lost anything.
     """
 
-    def __init__(self, key: str, found: str) -> None:
+    def __init__(self, key: str, found: str, why: str = "") -> None:
+        """``why``: what else is known (a pool whose other keys are there, say)."""
         now = f"now holds epoch {found!r}" if found else "is missing"
-        super().__init__(f"pool state lost: {key!r} {now}; nothing was written")
+        why = f" {why}" if why else ""
+        super().__init__(f"pool state lost: {key!r} {now}{why}; nothing was written")
         self.key = key
         self.found = found
 

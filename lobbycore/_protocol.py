@@ -151,6 +151,14 @@ def parse_open(reply: Any) -> str:
     """The pool epoch from the ``open`` script."""
     if _tag(reply) == "none":
         raise PoolNotFound("the pool holds no key (and this store does not make pools)")
+    if _tag(reply) == "no_meta":
+        raise PoolStateLost(
+            _text(reply[1]),
+            "",
+            "while the pool's other keys are there: eviction or a partial restore lost it, or "
+            "lobbycore 0.1.0 made the pool (it kept no meta); finish such a pool with 0.1.0, "
+            "or start a new one",
+        )
     if _tag(reply) != "pool":
         raise _unexpected(reply)
     return _text(reply[1])

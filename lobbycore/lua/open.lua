@@ -3,7 +3,8 @@
 -- make a new pool, '0' for a reader that must not (a dashboard following a pool): it gets
 -- {'none'} and nothing is written. The reply carries the pool's write sequence, which the
 -- store learns with the epoch. A pool that holds state but no meta lost its meta
--- (eviction, or a partial restore): refused, never taken for a new pool.
+-- (eviction, or a partial restore) or was made by lobbycore 0.1.0, which kept none:
+-- refused ({'no_meta', key}), never taken for a new pool.
 local function main()
   local m = rd('HMGET', META, 'epoch', 'wseq')
   if m[1] then
@@ -13,7 +14,7 @@ local function main()
   WSEQ = 0
   want(META, 'hash')
   if redis.call('EXISTS', STATS, EVENTS, BOOKINGS, SEQ, EXPIRY) > 0 then
-    return {'lost', META, ''}
+    return {'no_meta', META}
   end
   if ARGV[2] ~= '1' then return {'none'} end
   redis.call('HSET', META, 'epoch', ARGV[1], 'seats', 'unlimited')

@@ -142,8 +142,11 @@ def test_a_pool_whose_meta_alone_was_evicted_is_refused_to_a_new_store() -> None
     client = fakeredis.FakeRedis()
     LobbyStore(client, pool="evicted", lobby_ttl=None).find_or_create_lobby("a", 2)
     client.delete(f"{pool_prefix('evicted')}meta")
-    with pytest.raises(lobbycore.PoolStateLost):
+    keys = client.dbsize()
+    with pytest.raises(lobbycore.PoolStateLost, match=r"lobbycore 0\.1\.0 made the pool") as lost:
         LobbyStore(client, pool="evicted", lobby_ttl=None).find_or_create_lobby("b", 2)
+    assert "other keys are there" in str(lost.value) and "\n" not in str(lost.value)
+    assert client.dbsize() == keys  # nothing written, the pool not taken for a new one
 
 
 def test_unlimited_inventory_is_stored_explicitly() -> None:
