@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 INSTALL_HINT = (
     "redis-server was not found on PATH. `make test` installs it (Debian: apt-get install "
@@ -111,7 +113,9 @@ class RedisServer:
             if self.process is None or self.process.poll() is not None:
                 return False  # exited: most likely the port was taken meanwhile
             try:
-                with self.client(socket_timeout=1) as probe:
+                # No retries of its own: redis-py's default backs off 1 s and more between
+                # them, while the server is listening a few ms after it starts.
+                with self.client(socket_timeout=1, retry=Retry(NoBackoff(), 0)) as probe:
                     if probe.ping():
                         return True
             except redis.ConnectionError:
@@ -133,6 +137,14 @@ class RedisServer:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL (``kill -9``): the process dies at once, flushing and telling nothing, as
+        in a crash. ``close()`` still removes its directory."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -150,13 +162,29 @@ class RedisServer:
 
 
 class RedisClusterProcesses:
-    """A real Redis Cluster of `primaries` redis-server processes on free loopback ports."""
+    """A real Redis Cluster of `primaries` redis-server processes on free loopback ports,
+    each with `replicas` replicas (0: none), in `nodes` (the primaries first as created;
+    roles change with a failover: see :meth:`primaries` and :meth:`replica_of`).
+    ``node_timeout_ms``: the nodes' ``cluster-node-timeout`` (Redis's default, 15 s,
+    when None): how long a primary may be unreachable before its replica takes over."""
 
-    def __init__(self, primaries: int = 3) -> None:
-        self.nodes = [
-            RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-            for _ in range(primaries)
-        ]
+    def __init__(
+        self,
+        primaries: int = 3,
+        *,
+        replicas: int = 0,
+        node_timeout_ms: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        """``extra_args``: more redis-server arguments for every node."""
+        # A replica's first full sync starts at once (Redis 7 waits 5 s for more replicas).
+        args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        args += ["--repl-diskless-sync-delay", "0"]
+        if node_timeout_ms is not None:
+            args += ["--cluster-node-timeout", str(node_timeout_ms)]
+        args += extra_args
+        self.replicas = replicas
+        self.nodes = [RedisServer(*args) for _ in range(primaries * (1 + replicas))]
 
     @property
     def ports(self) -> list[int]:
@@ -171,6 +199,8 @@ class RedisClusterProcesses:
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                str(self.replicas),
                 "--cluster-yes",
             ],
             check=True,
@@ -179,11 +209,46 @@ class RedisClusterProcesses:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            states = [node.client().cluster("info").get("cluster_state") for node in self.nodes]
-            if all(state == "ok" for state in states):
+            if self.settled():
                 return self
             time.sleep(0.1)
         raise RuntimeError("the test cluster did not reach cluster_state:ok")
+
+    def settled(self) -> bool:
+        """Every running node says cluster_state:ok, knows every node as a primary or a
+        replica (none failing), and every replica's link to its primary is up."""
+        running = [node for node in self.nodes if node.process is not None]
+        for node in running:
+            with node.client(socket_timeout=2) as client:
+                if client.cluster("info").get("cluster_state") != "ok":
+                    return False
+                flags = [n["flags"] for n in client.cluster("nodes").values() if n["connected"]]
+                if sum(1 for f in flags if "fail" not in f) < len(running):
+                    return False
+                info = client.info("replication")
+                if info["role"] == "slave" and info.get("master_link_status") != "up":
+                    return False
+        return True
+
+    def role(self, node: RedisServer) -> str:
+        """``master`` or ``slave``, as the node says (ROLE)."""
+        with node.client(socket_timeout=2) as client:
+            return str(client.info("replication")["role"])
+
+    def primaries(self) -> list[RedisServer]:
+        """The running nodes that are primaries now."""
+        return [n for n in self.nodes if n.process is not None and self.role(n) == "master"]
+
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        """A running replica of ``primary`` (by its replication link)."""
+        for node in self.nodes:
+            if node.process is None or node is primary:
+                continue
+            with node.client(socket_timeout=2) as client:
+                info = client.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == primary.port:
+                return node
+        raise LookupError(f"no running replica of 127.0.0.1:{primary.port}")
 
     def close(self) -> None:
         for node in self.nodes:
