@@ -75,6 +75,7 @@ def audit(environment: Environment, state: RunState) -> bool:
         log.error("%s", line)
         if state.settings.result_file is not None:
             result = {"ok": False, "pool": state.settings.pool, "error": reason}
+            result["latency_us"] = state.latency.summary()
             state.settings.result_file.write_text(json.dumps(result, indent=2) + "\n")
         return False
 
@@ -132,6 +133,7 @@ def _audit(environment: Environment, state: RunState) -> bool:
             "bookings": booked,
             "lobbies": verdict.figures["lobbies"],
             "waiting": verdict.figures["waiting"],
+            "latency_us": state.latency.summary(),  # per request name and Aggregated
         }
         state.settings.result_file.write_text(json.dumps(result, indent=2) + "\n")
     return verdict.ok

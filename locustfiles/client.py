@@ -19,7 +19,8 @@ from locust.env import Environment
 from lobbycore import Booking, Lobby
 from lobbycore.typing import SyncStore
 
-from .state import process_store, settings_of
+from .latency import Latencies
+from .state import latencies_of, process_store, settings_of
 
 REQUEST_TYPE = "lobby"
 
@@ -52,7 +53,8 @@ def new_party_ids(store: SyncStore, size: int) -> list[str]:
 
 
 class Request:
-    """One store call's report to Locust, fired once as its ``with`` block ends.
+    """One store call's report to Locust, fired once as its ``with`` block ends, and its
+    latency recorded at µs resolution (``latency.py``) under the same name and value.
 
     If the block raises an ``Exception``, the call is reported as a failure (response
     length 0) and the exception goes no further: the code after the block runs, so a
@@ -65,10 +67,13 @@ class Request:
     success, hence this.
     """
 
-    __slots__ = ("_fire", "_started", "length", "name")
+    __slots__ = ("_fire", "_latencies", "_started", "length", "name")
 
-    def __init__(self, fire: Callable[..., Any], name: str, started: float) -> None:
+    def __init__(
+        self, fire: Callable[..., Any], latencies: Latencies, name: str, started: float
+    ) -> None:
         self._fire = fire
+        self._latencies = latencies
         self._started = started
         self.name = name
         self.length = 0
@@ -81,10 +86,12 @@ class Request:
     ) -> bool:
         if error is not None and not isinstance(error, Exception):
             return False
+        elapsed = time.perf_counter() - self._started
+        self._latencies.record(self.name, elapsed)
         self._fire(
             request_type=REQUEST_TYPE,
             name=self.name,
-            response_time=(time.perf_counter() - self._started) * 1000,
+            response_time=elapsed * 1000,
             response_length=0 if error is not None else self.length,
             exception=error,
             context={},
@@ -103,9 +110,11 @@ class LobbyClient:
     def __init__(self, store: SyncStore, environment: Environment) -> None:
         self.store = store
         self._fire = environment.events.request.fire
+        self._latencies = latencies_of(environment)
 
     def _request(self, name: str, started: float | None = None) -> Request:
-        return Request(self._fire, name, time.perf_counter() if started is None else started)
+        started = time.perf_counter() if started is None else started
+        return Request(self._fire, self._latencies, name, started)
 
     def join(
         self,

@@ -17,6 +17,7 @@ from locust.env import Environment
 from lobbycore.typing import SyncStore
 from lobbysim.run.pools import Claim
 
+from .latency import Latencies
 from .options import LobbySettings
 
 
@@ -42,6 +43,7 @@ class RunState:
     ended: Event = field(default_factory=_set_event)  # that run's test_stop is done
     released: bool = False  # the fresh pool was deleted: a new run needs a new one
     unanswered: dict[str, int] = field(default_factory=dict)  # per worker, on a master
+    latency: Latencies = field(default_factory=Latencies)  # on a master: its workers' calls
 
 
 _states: dict[int, RunState] = {}
@@ -68,3 +70,7 @@ def settings_of(environment: Environment) -> LobbySettings:
 
 def process_store(environment: Environment) -> SyncStore:
     return _states[id(environment)].store
+
+
+def latencies_of(environment: Environment) -> Latencies:
+    return _states[id(environment)].latency

@@ -16,7 +16,7 @@ from lobbysim.testing import RedisServer
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "locustfiles" / "lobby.py")
 FIELDS = {
     "ok", "pool", "strategy", "violations", "problems", "joins", "placed_reported",
-    "placed_server", "unanswered", "bookings", "lobbies", "waiting",
+    "placed_server", "unanswered", "bookings", "lobbies", "waiting", "latency_us",
 }  # fmt: skip
 
 
