@@ -21,6 +21,7 @@ from .defaults import (
     DEFAULT_WAIT_REPLICAS,
     DEFAULT_WAIT_TIMEOUT,
 )
+from .transport import AsyncClientTransport, ClientTransport
 from .typing import AsyncTransport, Transport
 
 T = TypeVar("T")
@@ -73,9 +74,11 @@ class StoreBase:
         same round trip, by ``WAIT wait_replicas wait_timeout``; a call whose write fewer
         replicas acknowledged in time raises :class:`~lobbycore.NotConfirmed` (its result
         attached) instead of returning: it ran on the primary, and may or may not survive a
-        failover. 0 (the default) sends no WAIT. Not on a cluster client (WAIT would not
-        follow the call to its node); the client's ``socket_timeout`` must exceed
-        ``wait_timeout`` (seconds). An ACL user needs ``+wait`` besides the store's rules.
+        failover. 0 (the default) sends no WAIT. On a cluster client, a writing call and its
+        WAIT go together on a connection of the primary that owns the call's keys (not
+        with an auto-pipeline: ``AsyncLobbyStore(autopipeline=True)``, a transport of one's
+        own). The client's ``socket_timeout`` must exceed ``wait_timeout`` (seconds). An
+        ACL user needs ``+wait`` besides the store's rules.
         """
         self._wait = check.wait(wait_replicas, wait_timeout)
         self._protocol: PoolProtocol | ShardedProtocol
@@ -96,12 +99,17 @@ class StoreBase:
         """Hands the durability option to the transport's sender (once it is set)."""
         replicas, timeout_ms = self._wait
         if replicas:
-            if self.transport.sender.scripts.cluster:
+            cluster = self.transport.sender.scripts.cluster
+            # Only the per-call drivers send a waiting round to the node of its key; a
+            # pipeline of several calls may hold keys of several nodes.
+            if cluster and not isinstance(self.transport, (ClientTransport, AsyncClientTransport)):
                 raise InvalidInput(
-                    "wait_replicas is not supported on a Redis Cluster client (WAIT must go "
-                    "on the connection that wrote)"
+                    "wait_replicas on a Redis Cluster client needs the store's per-call "
+                    "transport (AsyncLobbyStore: autopipeline=False, its default there): "
+                    "each WAIT must go on the connection of the node that wrote"
                 )
-            kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
+            owner = getattr(self.client, "nodes_manager" if cluster else "connection_pool", None)
+            kwargs = getattr(owner, "connection_kwargs", {})
             socket_timeout = kwargs.get("socket_timeout")
             if socket_timeout is not None and socket_timeout * 1000 <= timeout_ms:
                 raise InvalidInput(

@@ -45,6 +45,14 @@ makes each writing call's outcome a "not confirmed" error instead of its result.
 is :meth:`ScriptSender.settle` comparing the write sequence in a script's reply with the
 floor its call carried (the highest this sender had seen for that (sub-)pool when the call
 was made: ``_protocol.WriteSequences``). No driver changes for either.
+
+On a Redis Cluster client the cluster routes each command to its node, a ``WAIT`` included
+(to any node); so the per-call drivers send a round that ends with WAIT (:attr:`Dispatch.waits`)
+themselves, pipelined on a connection of the primary that owns the call's key slot (every
+key of a (sub-)pool shares one hash tag). A redirect there (``MOVED``: the slot map is
+refreshed; ``ASK``: the round goes to the node named, after ``ASKING``) or a connection
+error sends the round again, at most :data:`ROUTE_ATTEMPTS` times in all (every script is
+safe to replay): :class:`_Route` decides, the drivers do the I/O.
 """
 
 from __future__ import annotations
@@ -52,7 +60,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, TypeVar
 
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import PipelineCommand
+from redis.exceptions import AskError, ClusterError, MovedError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._errors import NotConfirmed
 from ._protocol import ScriptCall, WriteSequences, script_error
@@ -65,6 +76,7 @@ Command = tuple[Any, ...]
 
 __all__ = [
     "RESEND",
+    "ROUTE_ATTEMPTS",
     "AsyncClientTransport",
     "ClientTransport",
     "Command",
@@ -89,6 +101,9 @@ _UNSETTLED: Final = object()
 # pool's meta) fails closed if a failover loses it (PoolStateLost on the next call), and
 # which must not turn a read's first call into a NotConfirmed.
 _UNWAITED: Final = READ_ONLY | {"open"}
+# How many times a waiting round is sent on a cluster client before its last error is raised
+# (a redirect or a connection error sends it again; the cluster's own retries are not used).
+ROUTE_ATTEMPTS: Final = 3
 
 
 class ScriptSender:
@@ -203,6 +218,12 @@ class Dispatch:
         self.commands.append(wait)
         return True
 
+    @property
+    def waits(self) -> bool:
+        """Whether ``commands`` end with the sender's WAIT (which must go on the connection
+        that sends the calls: see :class:`_Route` for a cluster client)."""
+        return self._waiting
+
     def receive(self, replies: Sequence[Any]) -> None:
         """The replies to ``commands``, in their order; sets ``commands`` to what to send
         next (empty when every call is settled)."""
@@ -278,10 +299,68 @@ class Dispatch:
         return outcome
 
 
+class _Route:
+    """Sans-IO: where a waiting round goes on a cluster client, attempt after attempt.
+
+    First to the primary that owns ``key``'s slot in the client's slot map. A ``MOVED``
+    reply or a connection error: the slot map is refreshed (:attr:`refresh`), then the
+    owner is looked up again; an ``ASK`` reply: the round goes to the node it names
+    (:attr:`asking`), ``ASKING`` first. After :data:`ROUTE_ATTEMPTS` sends, the last error
+    is raised: a connection error as itself (as the client's own would be, after its
+    retries), a redirect as the :class:`~redis.exceptions.ClusterError` a cluster client
+    raises when its redirects never settle (it is no reply of the pool's scripts).
+    """
+
+    __slots__ = ("asking", "attempts", "commands", "key", "refresh")
+
+    def __init__(self, key: str, commands: list[Command]) -> None:
+        self.key = key
+        self.commands = commands
+        self.attempts = 0
+        # Refresh the slot map before the next send; the node an ASK named (host, port).
+        self.refresh = False
+        self.asking: tuple[str, int] | None = None
+
+    def sent(self) -> list[Command]:
+        """The commands of this attempt: the round's, after ``ASKING`` if redirected so."""
+        return [("ASKING",), *self.commands] if self.asking else self.commands
+
+    def replies(self, replies: list[Any]) -> list[Any] | None:
+        """The round's replies to :meth:`sent`; None: send again (a redirect or a
+        connection error among them, recorded by :meth:`failed`)."""
+        if self.asking:
+            replies = replies[1:]
+        for reply in replies:
+            if isinstance(reply, (AskError, RedisConnectionError, RedisTimeoutError)):  # MOVED too
+                self.failed(reply)
+                return None
+        return replies
+
+    def failed(self, error: BaseException) -> None:
+        """An attempt failed with ``error`` (a redirect, or a connection error the send
+        raised): plans the next, or raises when none is left."""
+        self.attempts += 1
+        redirect = isinstance(error, AskError)  # MOVED too
+        if self.attempts >= ROUTE_ATTEMPTS:
+            if redirect:
+                raise ClusterError(
+                    f"the slot of {self.key!r} was still redirected after {self.attempts} "
+                    f"attempts ({' '.join(str(error).split())})"
+                ) from error
+            raise error
+        # MovedError is an AskError to redis-py: MOVED is told apart first.
+        if isinstance(error, AskError) and not isinstance(error, MovedError):
+            self.asking, self.refresh = (error.host, int(error.port)), False
+        else:
+            self.asking, self.refresh = None, True
+
+
 class ClientTransport:
     """Sends each call on its own through a sync redis-py client (plain, cluster, or
     fakeredis): one command, one round trip, with the client's retries. The default
-    transport of :class:`~lobbycore.LobbyStore`."""
+    transport of :class:`~lobbycore.LobbyStore`. On a cluster client, a round that ends
+    with WAIT goes on a connection of the primary that owns the call's key (see
+    :class:`_Route`)."""
 
     __slots__ = ("client", "sender")
 
@@ -292,9 +371,34 @@ class ClientTransport:
     def send(self, call: ScriptCall[T]) -> T:
         dispatch = self.sender.dispatch((call,))
         while dispatch.commands:
-            dispatch.receive(self._round_trip(dispatch.commands))
+            if dispatch.waits and self.sender.scripts.cluster:
+                dispatch.receive(self._on_owner(_Route(call.keys[0], dispatch.commands)))
+            else:
+                dispatch.receive(self._round_trip(dispatch.commands))
         result: T = dispatch.result(0)
         return result
+
+    def _on_owner(self, route: _Route) -> list[Any]:
+        """The replies of ``route``'s round, pipelined on one connection of the node that
+        holds its key (the cluster client's own connection to that node)."""
+        client = self.client
+        while True:
+            if route.refresh:
+                client.nodes_manager.initialize()
+            node = client.get_node(*route.asking) if route.asking else None
+            if node is None:
+                node = client.get_node_from_key(route.key)
+            pipe = client.get_redis_connection(node).pipeline(transaction=False)
+            for command in route.sent():
+                pipe.execute_command(*command)
+            try:
+                sent: list[Any] = pipe.execute(raise_on_error=False)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                route.failed(exc)
+                continue
+            replies = route.replies(sent)
+            if replies is not None:
+                return replies
 
     def _round_trip(self, commands: list[Command]) -> list[Any]:
         if len(commands) == 1:
@@ -323,9 +427,35 @@ class AsyncClientTransport:
     async def send(self, call: ScriptCall[T]) -> T:
         dispatch = self.sender.dispatch((call,))
         while dispatch.commands:
-            dispatch.receive(await self._round_trip(dispatch.commands))
+            if dispatch.waits and self.sender.scripts.cluster:
+                route = _Route(call.keys[0], dispatch.commands)
+                dispatch.receive(await self._on_owner(route))
+            else:
+                dispatch.receive(await self._round_trip(dispatch.commands))
         result: T = dispatch.result(0)
         return result
+
+    async def _on_owner(self, route: _Route) -> list[Any]:
+        """The replies of ``route``'s round, pipelined on one connection of the node that
+        holds its key (from the cluster client's own pool for that node)."""
+        client = self.client
+        await client.initialize()  # at once unless the client has no slot map yet
+        while True:
+            if route.refresh:
+                await client.nodes_manager.initialize()
+            node = client.get_node(*route.asking) if route.asking else None
+            if node is None:
+                node = client.get_node_from_key(route.key)
+            commands = [PipelineCommand(i, *command) for i, command in enumerate(route.sent())]
+            try:
+                # Error replies and a failed read come back as the commands' results.
+                await node.execute_pipeline(commands)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                route.failed(exc)
+                continue
+            replies = route.replies([command.result for command in commands])
+            if replies is not None:
+                return replies
 
     async def _round_trip(self, commands: list[Command]) -> list[Any]:
         if len(commands) == 1:

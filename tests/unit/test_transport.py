@@ -11,12 +11,16 @@ from typing import Any
 import fakeredis
 import pytest
 from redis.exceptions import (
+    AskError,
+    ClusterError,
+    MovedError,
     NoPermissionError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from lobbycore import (
     AsyncLobbyStore,
@@ -28,6 +32,7 @@ from lobbycore import (
     Transport,
 )
 from lobbycore.transport import (
+    ROUTE_ATTEMPTS,
     AsyncClientTransport,
     ClientTransport,
     Command,
@@ -388,3 +393,219 @@ def test_the_built_in_drivers_are_transports() -> None:
 
 def test_a_dispatch_of_no_call_sends_nothing() -> None:
     assert Dispatch(new_sender(functions=False), []).commands == []
+
+
+# --- a waiting round on a cluster client -------------------------------------------------------
+
+WAIT_1 = ("WAIT", 1, 200)
+
+
+class ClusterStandIn:
+    """A redis-py cluster client stand-in (sync, or asyncio with ``aio``) with three nodes on
+    ports 1..3. The key's slot lives on ``owner``; the client's slot map says ``believed``
+    until a refresh learns ``owner`` (with ``moves_to`` set, the slot then moves there, and
+    back at the next refresh: the map is always stale).
+    A node answers a script command MOVED to the owner unless it owns the slot (or was told
+    ASKING and ``ask_from`` sends it there: ASK to ``ask_to``); a WAIT with ``acks``. A node
+    in ``down`` fails the whole round with a connection error. ``rounds``: (port, commands)
+    of every round sent to a node; ``routed``: commands the cluster client routed itself."""
+
+    def __init__(self, *, aio: bool = False, believed: int = 1, owner: int = 2) -> None:
+        self.aio, self.believed, self.owner = aio, believed, owner
+        self.moves_to: int | None = None
+        self.ask_from: int | None = None
+        self.ask_to = 3
+        self.down: set[int] = set()
+        self.acks = 1
+        self.refreshes = 0
+        self.rounds: list[tuple[int, list[Command]]] = []
+        self.routed: list[Command] = []
+        stand_in = self
+
+        class NodesManager:
+            def initialize(self) -> Any:  # a refresh of the slot map
+                if aio:
+                    return _after(stand_in.refresh)
+                stand_in.refresh()
+                return None
+
+        self.nodes_manager = NodesManager()
+
+    def register_script(self, source: str) -> Any:
+        return fakeredis.FakeRedis().register_script(source)
+
+    # The cluster client's own routing (rounds without WAIT).
+    def execute_command(self, *args: Any) -> Any:
+        self.routed.append(args)
+        return ran(b"routed")
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+        self.believed = self.owner
+        if self.moves_to is not None:
+            self.owner, self.moves_to = self.moves_to, self.owner  # it moved on again
+
+    def get_node_from_key(self, key: str) -> Any:
+        return self.node(self.believed)
+
+    def get_node(self, host: str, port: int) -> Any:
+        assert host == "127.0.0.1"
+        return self.node(port)
+
+    def answer(self, port: int, commands: list[Command]) -> list[Any]:
+        self.rounds.append((port, list(commands)))
+        if port in self.down:
+            raise RedisConnectionError(f"Connection refused (127.0.0.1:{port})")
+        asking = commands[0] == ("ASKING",)
+        replies: list[Any] = []
+        for command in commands:
+            if command[0] == "ASKING":
+                replies.append(b"OK")
+            elif command[0] == "WAIT":
+                replies.append(self.acks)
+            elif port == self.ask_from and not asking:
+                replies.append(AskError(f"866 127.0.0.1:{self.ask_to}"))
+            elif port == self.owner or (asking and port == self.ask_to):
+                replies.append(ran(f"lobby@{port}".encode()))
+            else:
+                replies.append(MovedError(f"866 127.0.0.1:{self.owner}"))
+        return replies
+
+    def node(self, port: int) -> _StandInNode:
+        return _StandInNode(self, port)
+
+    def get_redis_connection(self, node: _StandInNode) -> Any:
+        """The sync client's own connection to ``node``: its pipelines go there."""
+        return node
+
+    async def initialize(self) -> None:
+        """The asyncio cluster client's own: at once, no refresh being due."""
+
+
+async def _after(step: Any) -> None:
+    step()
+
+
+class _StandInNode:
+    """A node of :class:`ClusterStandIn`: as an asyncio ``ClusterNode`` (its
+    ``execute_pipeline`` gives replies, error replies too, as the commands' results), and
+    as the sync client's connection to it (``pipeline``)."""
+
+    def __init__(self, client: ClusterStandIn, port: int) -> None:
+        self.client, self.port = client, port
+        self.stack: list[Command] = []
+
+    async def execute_pipeline(self, commands: list[Any]) -> bool:
+        replies = self.client.answer(self.port, [command.args for command in commands])
+        for command, reply in zip(commands, replies, strict=True):
+            command.result = reply
+        return False
+
+    def pipeline(self, transaction: bool = True) -> _StandInNode:
+        assert not transaction
+        return _StandInNode(self.client, self.port)
+
+    def execute_command(self, *args: Any) -> None:
+        self.stack.append(args)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        assert not raise_on_error
+        return self.client.answer(self.port, self.stack)
+
+
+def cluster_transport(
+    client: ClusterStandIn,
+) -> ClientTransport | AsyncClientTransport:
+    transport = AsyncClientTransport(client) if client.aio else ClientTransport(client)
+    transport.sender.scripts.cluster = True  # as for a redis-py cluster client
+    transport.sender.note_load(None)  # EVALSHA all the same: a cluster gets no FCALL
+    transport.sender.require_replicas(1, 200)
+    return transport
+
+
+def send(transport: ClientTransport | AsyncClientTransport, call: ScriptCall[Any]) -> Any:
+    if isinstance(transport, AsyncClientTransport):
+        return asyncio.run(transport.send(call))
+    return transport.send(call)
+
+
+def kinds(rounds: list[tuple[int, list[Command]]]) -> list[tuple[int, list[str]]]:
+    return [(port, [command[0] for command in commands]) for port, commands in rounds]
+
+
+ASYNC_OR_NOT = pytest.mark.parametrize("aio", [False, True], ids=["sync", "asyncio"])
+
+
+@ASYNC_OR_NOT
+def test_a_waiting_round_goes_to_its_owner_and_after_moved_again_there_once_the_map_is_fresh(
+    aio: bool,
+) -> None:
+    client = ClusterStandIn(aio=aio, believed=1, owner=2)
+    transport = cluster_transport(client)
+    assert send(transport, join("a")) == "parsed b'lobby@2'"
+    # The stale map sent the round to node 1 (MOVED); refreshed, to node 2: the call and
+    # its WAIT on one connection of the node that ran it, each time.
+    assert kinds(client.rounds) == [(1, ["EVALSHA", "WAIT"]), (2, ["EVALSHA", "WAIT"])]
+    assert client.refreshes == 1 and client.routed == []
+    client.rounds.clear()
+    assert send(transport, join("b")) == "parsed b'lobby@2'"
+    assert kinds(client.rounds) == [(2, ["EVALSHA", "WAIT"])]  # straight there now
+
+
+@ASYNC_OR_NOT
+def test_a_connection_error_refreshes_the_map_and_sends_the_round_again(aio: bool) -> None:
+    client = ClusterStandIn(aio=aio, believed=1, owner=2)
+    client.down = {1}  # the old primary is gone; its replica (node 2) took the slot over
+    assert send(cluster_transport(client), join("a")) == "parsed b'lobby@2'"
+    assert [port for port, _ in client.rounds] == [1, 2] and client.refreshes == 1
+
+
+@ASYNC_OR_NOT
+def test_ask_sends_the_round_to_the_node_named_after_asking_without_a_refresh(aio: bool) -> None:
+    client = ClusterStandIn(aio=aio, believed=2, owner=2)
+    client.ask_from, client.ask_to = 2, 3  # the slot is migrating from node 2 to node 3
+    assert send(cluster_transport(client), join("a")) == "parsed b'lobby@3'"
+    assert kinds(client.rounds) == [(2, ["EVALSHA", "WAIT"]), (3, ["ASKING", "EVALSHA", "WAIT"])]
+    assert client.refreshes == 0
+
+
+@ASYNC_OR_NOT
+def test_a_waiting_round_is_sent_at_most_route_attempts_times_then_the_last_error_raised(
+    aio: bool,
+) -> None:
+    client = ClusterStandIn(aio=aio, believed=1, owner=2)
+    client.moves_to = 3  # every refresh finds the slot moved on again
+    with pytest.raises(ClusterError, match="still redirected after 3 attempts") as raised:
+        send(cluster_transport(client), join("a"))
+    assert isinstance(raised.value.__cause__, MovedError)
+    assert len(client.rounds) == ROUTE_ATTEMPTS == 3
+
+    client = ClusterStandIn(aio=aio, believed=1, owner=1)
+    client.down = {1}  # no failover yet: the refreshed map still names the dead node
+    with pytest.raises(RedisConnectionError, match=r"127\.0\.0\.1:1\b"):
+        send(cluster_transport(client), join("a"))
+    assert [port for port, _ in client.rounds] == [1, 1, 1] and client.refreshes == 2
+
+
+def test_rounds_without_wait_go_through_the_cluster_client_as_before() -> None:
+    client = ClusterStandIn()
+    transport = cluster_transport(client)
+    read = ScriptCall("lookup", ("{p}:a",), ("a", 0), lambda reply: f"read {reply!r}")
+    assert transport.send(read) == "read b'routed'"
+    transport.sender.require_replicas(0, 200)
+    assert transport.send(join("a")) == "parsed b'routed'"
+    assert client.rounds == [] and [command[0] for command in client.routed] == ["EVALSHA"] * 2
+
+
+def test_a_waiting_store_on_a_cluster_client_needs_a_per_call_transport() -> None:
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    from lobbycore import InvalidInput
+
+    client = AsyncRedisCluster(host="127.0.0.1", port=1)  # never connected: refused first
+    assert AsyncLobbyStore(client, wait_replicas=1).wait_replicas == 1  # per call by default
+    with pytest.raises(InvalidInput, match="autopipeline=False"):
+        AsyncLobbyStore(client, wait_replicas=1, autopipeline=True)
+    slow = AsyncRedisCluster(host="127.0.0.1", port=1, socket_timeout=0.5)
+    with pytest.raises(InvalidInput, match="socket_timeout"):
+        AsyncLobbyStore(slow, wait_replicas=1, wait_timeout=1.0)
