@@ -52,7 +52,9 @@ themselves, pipelined on a connection of the primary that owns the call's key sl
 key of a (sub-)pool shares one hash tag). A redirect there (``MOVED``: the slot map is
 refreshed; ``ASK``: the round goes to the node named, after ``ASKING``) or a connection
 error sends the round again, at most :data:`ROUTE_ATTEMPTS` times in all (every script is
-safe to replay): :class:`_Route` decides, the drivers do the I/O.
+safe to replay): :class:`ClusterRoute` decides, the drivers do the I/O (:func:`send_routed`
+for a sync client). The Locust client's cluster auto-pipeline, which batches calls per
+primary, sends the redirected part of a batch the same way.
 """
 
 from __future__ import annotations
@@ -79,10 +81,12 @@ __all__ = [
     "ROUTE_ATTEMPTS",
     "AsyncClientTransport",
     "ClientTransport",
+    "ClusterRoute",
     "Command",
     "Dispatch",
     "ScriptCall",
     "ScriptSender",
+    "send_routed",
 ]
 
 
@@ -221,7 +225,7 @@ class Dispatch:
     @property
     def waits(self) -> bool:
         """Whether ``commands`` end with the sender's WAIT (which must go on the connection
-        that sends the calls: see :class:`_Route` for a cluster client)."""
+        that sends the calls: see :class:`ClusterRoute` for a cluster client)."""
         return self._waiting
 
     def receive(self, replies: Sequence[Any]) -> None:
@@ -299,8 +303,9 @@ class Dispatch:
         return outcome
 
 
-class _Route:
-    """Sans-IO: where a waiting round goes on a cluster client, attempt after attempt.
+class ClusterRoute:
+    """Sans-IO: where a round of one key's slot goes on a cluster client, attempt after
+    attempt (a waiting round of a per-call driver, or the redirected part of a batch).
 
     First to the primary that owns ``key``'s slot in the client's slot map. A ``MOVED``
     reply or a connection error: the slot map is refreshed (:attr:`refresh`), then the
@@ -308,7 +313,9 @@ class _Route:
     (:attr:`asking`), ``ASKING`` first. After :data:`ROUTE_ATTEMPTS` sends, the last error
     is raised: a connection error as itself (as the client's own would be, after its
     retries), a redirect as the :class:`~redis.exceptions.ClusterError` a cluster client
-    raises when its redirects never settle (it is no reply of the pool's scripts).
+    raises when its redirects never settle (it is no reply of the pool's scripts). A driver
+    whose first send went otherwise (in a batch for the node) hands its error to
+    :meth:`failed`, which counts it as the first attempt.
     """
 
     __slots__ = ("asking", "attempts", "commands", "key", "refresh")
@@ -355,12 +362,35 @@ class _Route:
             self.asking, self.refresh = None, True
 
 
+def send_routed(client: Any, route: ClusterRoute) -> list[Any]:
+    """The replies of ``route``'s round, pipelined on one connection of the node that holds
+    its key (a sync cluster client's own connection to that node), sent again as ``route``
+    says until it settles (or raises: see :class:`ClusterRoute`)."""
+    while True:
+        if route.refresh:
+            client.nodes_manager.initialize()
+        node = client.get_node(*route.asking) if route.asking else None
+        if node is None:
+            node = client.get_node_from_key(route.key)
+        pipe = client.get_redis_connection(node).pipeline(transaction=False)
+        for command in route.sent():
+            pipe.execute_command(*command)
+        try:
+            sent: list[Any] = pipe.execute(raise_on_error=False)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            route.failed(exc)
+            continue
+        replies = route.replies(sent)
+        if replies is not None:
+            return replies
+
+
 class ClientTransport:
     """Sends each call on its own through a sync redis-py client (plain, cluster, or
     fakeredis): one command, one round trip, with the client's retries. The default
     transport of :class:`~lobbycore.LobbyStore`. On a cluster client, a round that ends
     with WAIT goes on a connection of the primary that owns the call's key (see
-    :class:`_Route`)."""
+    :class:`ClusterRoute`)."""
 
     __slots__ = ("client", "sender")
 
@@ -372,33 +402,12 @@ class ClientTransport:
         dispatch = self.sender.dispatch((call,))
         while dispatch.commands:
             if dispatch.waits and self.sender.scripts.cluster:
-                dispatch.receive(self._on_owner(_Route(call.keys[0], dispatch.commands)))
+                route = ClusterRoute(call.keys[0], dispatch.commands)
+                dispatch.receive(send_routed(self.client, route))
             else:
                 dispatch.receive(self._round_trip(dispatch.commands))
         result: T = dispatch.result(0)
         return result
-
-    def _on_owner(self, route: _Route) -> list[Any]:
-        """The replies of ``route``'s round, pipelined on one connection of the node that
-        holds its key (the cluster client's own connection to that node)."""
-        client = self.client
-        while True:
-            if route.refresh:
-                client.nodes_manager.initialize()
-            node = client.get_node(*route.asking) if route.asking else None
-            if node is None:
-                node = client.get_node_from_key(route.key)
-            pipe = client.get_redis_connection(node).pipeline(transaction=False)
-            for command in route.sent():
-                pipe.execute_command(*command)
-            try:
-                sent: list[Any] = pipe.execute(raise_on_error=False)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                route.failed(exc)
-                continue
-            replies = route.replies(sent)
-            if replies is not None:
-                return replies
 
     def _round_trip(self, commands: list[Command]) -> list[Any]:
         if len(commands) == 1:
@@ -428,14 +437,14 @@ class AsyncClientTransport:
         dispatch = self.sender.dispatch((call,))
         while dispatch.commands:
             if dispatch.waits and self.sender.scripts.cluster:
-                route = _Route(call.keys[0], dispatch.commands)
+                route = ClusterRoute(call.keys[0], dispatch.commands)
                 dispatch.receive(await self._on_owner(route))
             else:
                 dispatch.receive(await self._round_trip(dispatch.commands))
         result: T = dispatch.result(0)
         return result
 
-    async def _on_owner(self, route: _Route) -> list[Any]:
+    async def _on_owner(self, route: ClusterRoute) -> list[Any]:
         """The replies of ``route``'s round, pipelined on one connection of the node that
         holds its key (from the cluster client's own pool for that node)."""
         client = self.client

@@ -12,6 +12,14 @@ Why: a per-call client pays a socket write, a socket read and a wake-up of geven
 every call, plus redis-py's per-command bookkeeping, and needs one connection per concurrent
 user. Here one write and one read carry a whole batch, and a handful of connections serve
 thousands of users.
+
+On a Redis Cluster (:class:`ClusterAutoPipeline`) calls are batched per primary: the slot of
+a call's first key (its (sub-)pool's stats key; every key of a (sub-)pool shares one hash
+tag) picks the primary, in the client's slot map, and each primary's batches go out on its
+own connections. A call redirected (``MOVED``, ``ASK``) or cut off with its batch is sent
+again on its own route, as :class:`lobbycore.transport.ClusterRoute` says (the slot map
+refreshed, or ``ASKING`` first; a bounded number of attempts): only those calls, since the
+others of the batch have their replies.
 """
 
 from __future__ import annotations
@@ -26,11 +34,21 @@ from gevent import getcurrent
 from gevent.event import Event
 from gevent.greenlet import Greenlet
 from gevent.hub import Waiter, get_hub
-from redis.exceptions import ResponseError
+from redis.cluster import RedisCluster
+from redis.exceptions import AskError, ResponseError, SlotNotCoveredError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lobbycore import LobbyStore
 from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT
-from lobbycore.transport import Command, ScriptCall, ScriptSender
+from lobbycore.transport import (
+    ClusterRoute,
+    Command,
+    Dispatch,
+    ScriptCall,
+    ScriptSender,
+    send_routed,
+)
 
 T = TypeVar("T")
 
@@ -59,12 +77,24 @@ class _Pending:
         self.sent = False
 
 
-class GeventAutoPipeline:
-    """A lobbycore transport (``LobbyStore(client, transport=...)``) that sends queued
-    script calls in batches, one batch per connection at a time.
+class _Lane:
+    """The calls queued for one server (a primary, on a cluster), the connection pool they
+    go out from, and how many senders work them."""
 
-    ``connections``: how many batches may be in flight at once (each on its own connection
-    from the client's pool).
+    __slots__ = ("node", "pool", "queue", "senders")
+
+    def __init__(self, pool: Any, node: Any = None) -> None:
+        self.pool = pool
+        self.node = node  # a cluster's node (ClusterNode); None on a single server
+        self.queue: deque[_Pending] = deque()
+        self.senders = 0
+
+
+class _Batching:
+    """Queued script calls sent in batches, at most ``connections`` batches in flight per
+    lane (each on its own connection from the lane's pool); where a call goes
+    (:meth:`_lane_of`) and how a round trip is made (:meth:`_round_trip`) are the
+    subclasses'.
 
     A caller stopped while waiting (Locust stopping its user) before its call went out drops
     the call: it never runs. One stopped after its call went out (Locust's graceful stop can
@@ -74,25 +104,32 @@ class GeventAutoPipeline:
     unreported; those are counted in ``unanswered``: they may or may not have run.
     """
 
-    def __init__(self, client: redis.Redis, connections: int) -> None:
+    def __init__(self, client: Any, connections: int) -> None:
         self._client = client
         self.sender = ScriptSender(client)
         self._connections = connections
-        self._queue: deque[_Pending] = deque()
-        self._senders = 0
+        self._senders = 0  # in every lane
         self._idle = Event()
         self._idle.set()
         self._loop = get_hub().loop
         self.unanswered = 0
 
+    def _lane_of(self, call: ScriptCall[Any]) -> _Lane:
+        raise NotImplementedError
+
+    def _round_trip(self, lane: _Lane, dispatch: Dispatch) -> list[Any]:
+        raise NotImplementedError
+
     def send(self, call: ScriptCall[T]) -> T:
         """The result of one script call, sent in the next batch (or raise its error)."""
         pending = _Pending(call)
-        self._queue.append(pending)
-        if self._senders < self._connections:
+        lane = self._lane_of(call)
+        lane.queue.append(pending)
+        if lane.senders < self._connections:
+            lane.senders += 1
             self._senders += 1
             self._idle.clear()
-            gevent.spawn(self._send)
+            gevent.spawn(self._send, lane)
         try:
             outcome = pending.waiter.get()
         except BaseException as stop:
@@ -124,10 +161,10 @@ class GeventAutoPipeline:
         """Wait until no batch is queued or in flight; False if ``timeout`` ran out first."""
         return bool(self._idle.wait(timeout))
 
-    def _send(self) -> None:
+    def _send(self, lane: _Lane) -> None:
         try:
-            while self._queue:
-                queue = self._queue
+            queue = lane.queue
+            while queue:
                 batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
                 live = [p for p in batch if not p.cancelled]
                 if not live:
@@ -137,29 +174,132 @@ class GeventAutoPipeline:
                 dispatch = self.sender.dispatch([p.call for p in live])
                 try:
                     while dispatch.commands:
-                        dispatch.receive(self._round_trip(dispatch.commands))
+                        dispatch.receive(self._round_trip(lane, dispatch))
                 except Exception as exc:  # the round trip failed: the unanswered callers hear it
                     dispatch.fail(exc)
                 # Wake the callers from the hub (a Waiter is switched to from there only).
                 self._loop.run_callback(_deliver, live, dispatch.outcomes)
         finally:
+            lane.senders -= 1
             self._senders -= 1
             if not self._senders:
                 self._idle.set()
 
-    def _round_trip(self, commands: list[Command]) -> list[Any]:
-        """One write, then every reply; retried whole on a connection error, like redis-py's
-        own pipelines (every lobbycore script is safe to replay)."""
-        pool = self._client.connection_pool
-        connection = pool.get_connection()
+
+class GeventAutoPipeline(_Batching):
+    """A lobbycore transport (``LobbyStore(client, transport=...)``) that sends queued
+    script calls in batches, one batch per connection at a time, to one server.
+
+    ``connections``: how many batches may be in flight at once (each on its own connection
+    from the client's pool). Stopped callers: see :class:`_Batching`.
+    """
+
+    def __init__(self, client: redis.Redis, connections: int) -> None:
+        super().__init__(client, connections)
+        self._lane = _Lane(client.connection_pool)
+
+    def _lane_of(self, call: ScriptCall[Any]) -> _Lane:
+        return self._lane
+
+    def _round_trip(self, lane: _Lane, dispatch: Dispatch) -> list[Any]:
+        return _exchange(lane.pool, dispatch.commands)
+
+
+class ClusterAutoPipeline(_Batching):
+    """:class:`GeventAutoPipeline` for a Redis Cluster client: one lane per primary,
+    ``connections`` batches in flight on each (see the module's docstring)."""
+
+    def __init__(self, client: RedisCluster, connections: int) -> None:
+        super().__init__(client, connections)
+        self._lanes: dict[str, _Lane] = {}  # by node name
+        self._slots: dict[str, int] = {}  # by a call's first key: a (sub-)pool's stats key
+
+    def _lane_of(self, call: ScriptCall[Any]) -> _Lane:
+        client = self._client
+        key = call.keys[0]
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = client.keyslot(key)
+        owners = client.nodes_manager.slots_cache.get(slot)
+        if not owners:
+            raise SlotNotCoveredError(f"slot {slot} of {key!r} is not covered by the cluster")
+        node = owners[0]  # the primary, in the slot map as last refreshed
+        lane = self._lanes.get(node.name)
+        if lane is None:
+            lane = self._lanes[node.name] = _Lane(None)
+        if lane.node is not node:  # new, or the node was made again by a refresh
+            lane.node, lane.pool = node, client.get_redis_connection(node).connection_pool
+        return lane
+
+    def _round_trip(self, lane: _Lane, dispatch: Dispatch) -> list[Any]:
+        commands = dispatch.commands
         try:
-            replies: list[Any] = connection.retry.call_with_retry(
-                lambda: _write_and_read(connection, commands),
-                lambda _error: connection.disconnect(),
-            )
-            return replies
-        finally:
-            pool.release(connection)
+            replies = _exchange(lane.pool, commands)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Cut off (after the connection's retries): every call of the round again.
+            calls = len(commands) - dispatch.waits
+            return self._resend(commands, dispatch.waits, list(range(calls)), [exc] * len(commands))
+        redirected = [i for i, reply in enumerate(replies) if isinstance(reply, AskError)]
+        if redirected:  # MOVED is an AskError too
+            return self._resend(commands, dispatch.waits, redirected, replies)
+        return replies
+
+    def _resend(
+        self, commands: list[Command], waits: bool, again: list[int], replies: list[Any]
+    ) -> list[Any]:
+        """``replies`` with those of ``commands[i]`` for ``i`` in ``again`` (redirected, or
+        cut off with the round: their error in ``replies``) replaced by the replies of
+        sending them again, one :class:`ClusterRoute` per key, each with the round's WAIT if
+        it had one; the round's WAIT reply then stands for the fewest replicas of them all."""
+        by_key: dict[str, list[int]] = {}
+        for i in again:
+            by_key.setdefault(_first_key(commands[i]), []).append(i)
+        wait = commands[-1:] if waits else []
+        cut_off = len(again) == len(commands) - waits
+        acknowledged: list[Any] = [] if cut_off or not waits else [replies[-1]]
+        for key, indexes in by_key.items():
+            route = ClusterRoute(key, [commands[i] for i in indexes] + wait)
+            try:
+                route.failed(replies[indexes[0]])  # the batch's send was the first attempt
+                answered = send_routed(self._client, route)
+            except Exception as exc:  # ClusterError, a connection error: these calls' answer
+                answered = [exc] * len(route.commands)
+            for i, reply in zip(indexes, answered, strict=False):
+                replies[i] = reply
+            if waits:
+                acknowledged.append(answered[-1])
+        if waits:
+            replies[-1] = _fewest(acknowledged)
+        return replies
+
+
+def _first_key(command: Command) -> str:
+    # A script call's command: EVALSHA sha, EVAL source or FCALL name, then numkeys, then
+    # the keys (every script has one at least: its (sub-)pool's stats key first).
+    return str(command[3])
+
+
+def _fewest(acknowledged: list[Any]) -> Any:
+    """The WAIT reply standing for several: an error reply if one is, else the fewest."""
+    for reply in acknowledged:
+        if isinstance(reply, BaseException):
+            return reply
+    return min(acknowledged)
+
+
+def _exchange(pool: Any, commands: list[Command]) -> list[Any]:
+    """One write, then every reply, on a connection of ``pool``; retried whole on a
+    connection error, like redis-py's own pipelines (every lobbycore script is safe to
+    replay)."""
+    connection = pool.get_connection()
+    try:
+        replies: list[Any] = connection.retry.call_with_retry(
+            lambda: _write_and_read(connection, commands),
+            lambda _error: connection.disconnect(),
+        )
+        return replies
+    finally:
+        pool.release(connection)
 
 
 def _write_and_read(connection: Any, commands: list[Command]) -> list[Any]:
@@ -182,13 +322,14 @@ def _deliver(batch: list[_Pending], outcomes: list[Any]) -> None:
 
 
 class PipelinedLobbyStore(LobbyStore):
-    """The sync LobbyStore with a GeventAutoPipeline as its transport (``pipeline``)."""
+    """The sync LobbyStore with an auto-pipeline as its transport (``pipeline``): a
+    ClusterAutoPipeline on a cluster client, else a GeventAutoPipeline."""
 
-    transport: GeventAutoPipeline
+    transport: GeventAutoPipeline | ClusterAutoPipeline
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         *,
         pool: str,
         lobby_ttl: float | None,
@@ -204,9 +345,13 @@ class PipelinedLobbyStore(LobbyStore):
             shards=shards,
             wait_replicas=wait_replicas,
             wait_timeout=wait_timeout,
-            transport=GeventAutoPipeline(client, connections),
+            transport=(
+                ClusterAutoPipeline(client, connections)
+                if isinstance(client, RedisCluster)
+                else GeventAutoPipeline(client, connections)
+            ),
         )
 
     @property
-    def pipeline(self) -> GeventAutoPipeline:
+    def pipeline(self) -> GeventAutoPipeline | ClusterAutoPipeline:
         return self.transport

@@ -6,6 +6,7 @@ Every failure to open them (a bad URL, an unreachable server, a bad pool name) i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,8 @@ from lobbysim.run.redis import open_clients
 
 from .options import LobbySettings
 from .pipeline import PipelinedLobbyStore
+
+log = logging.getLogger("lobbysim")
 
 
 class SetupError(Exception):
@@ -52,14 +55,24 @@ def open_store(settings: LobbySettings) -> tuple[redis.Redis, SyncStore]:
 
 
 def _make_store(client: redis.Redis, settings: LobbySettings) -> SyncStore:
-    """The pipelined store, unless the per-call client was asked for or is needed: the
-    naive store sends several plain commands per operation, and a cluster client routes
-    each call to its own node."""
-    if (
+    """The pipelined store (on a cluster, batching each primary's calls), unless the
+    per-call client was asked for or is needed: the naive store sends several plain
+    commands per operation, and on a cluster lobbycore sends a call and its WAIT
+    (--wait-replicas) to the call's node only with its per-call transport."""
+    cluster = isinstance(client, redis.cluster.RedisCluster)
+    per_call = (
         settings.strategy == "naive"
         or settings.client == "per-call"
-        or isinstance(client, redis.cluster.RedisCluster)
-    ):
+        or (cluster and settings.wait_replicas > 0)
+    )
+    if isinstance(client, redis.cluster.RedisCluster):
+        # The start-up line names the client asked for: say which one runs.
+        log.info(
+            "lobbysim: Redis Cluster of %d primaries: %s",
+            len(client.get_primaries()),
+            "per-call client" if per_call else "pipelined client, batched per primary",
+        )
+    if per_call:
         return store_for(
             client,
             settings.strategy,
