@@ -138,13 +138,20 @@ def check_answers(
     taken to be created after it.
 
     Each finding carries the calls that show it (a counter-example). The verdict's figures:
-    ``calls`` and ``unknown`` (calls without an answer, or with a server error); a run of
-    no call checked nothing.
+    ``calls``, ``answered`` (outcome ``ok``), ``refused`` (``fail``) and ``unknown`` (no
+    answer, or a server error). Every check needs an answer: a run none of whose calls was
+    answered (no call, every one refused, unreachable or failing) checked nothing.
     """
     calls = sorted(calls, key=lambda c: c.invoked)
     found = Findings()
-    figures = {"calls": len(calls), "unknown": sum(1 for c in calls if c.outcome == UNKNOWN)}
-    checked = Checked(ANSWERS_CHECKS, "calls", len(calls), figures)
+    outcomes = Counter(call.outcome for call in calls)
+    figures = {
+        "calls": len(calls),
+        "answered": outcomes[OK],
+        "refused": outcomes[FAIL],
+        "unknown": outcomes[UNKNOWN],
+    }
+    checked = Checked(ANSWERS_CHECKS, "answered calls", outcomes[OK], figures)
     if not calls:
         return Verdict((), checked)
     start = calls[0].invoked if started is None else started

@@ -3,7 +3,8 @@
 An outcome is ``ok`` (an answer), ``fail`` (a refusal, which changed nothing) or ``unknown``
 (no answer: a connection error, a timeout or a server error, so it may or may not have
 taken effect). :class:`Call` is one call to a lobby service over HTTP, as the client saw
-it (:mod:`lobbysim.checks.answers` checks a run of them).
+it (:mod:`lobbysim.checks.answers` checks a run of them); :func:`unanswered` says why the
+calls without an answer got none.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FAIL", "OK", "UNKNOWN", "Call", "interned"]
+__all__ = ["CUT_OFF", "FAIL", "OK", "UNKNOWN", "Call", "interned", "unanswered"]
 
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 
@@ -45,6 +47,10 @@ class Call:
     """book: the idempotency key sent (calls with one key are one booking)."""
     code: str | None = None
     """A refusal's machine-readable code (``already_booked``, ``not_in_lobby``...)."""
+    error: str | None = None
+    """Why no answer came, for an ``unknown`` call: the connection error (``connection
+    refused to 127.0.0.1:8000``), the server error (``HTTP 503``)... None for a call the
+    end of the run cut off."""
 
     @property
     def until(self) -> float:
@@ -58,6 +64,7 @@ class Call:
             f"{self.kind} by {list(self.users)} invoked {self.invoked:.6f} {answered} "
             f"status={self.status} {self.outcome} lobby={self.lobby_id}{shown}"
             + (f" code={self.code}" if self.code else "")
+            + (f" error={self.error}" if self.error else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,12 +79,15 @@ class Call:
     def from_dict(cls, data: Mapping[str, Any]) -> Call:
         lobby_users = data.get("lobby_users")
         lobby_id = data.get("lobby_id")
+        error = data.get("error")
         return cls(
             **{
                 **data,
                 "users": interned(data["users"]),
                 "lobby_id": None if lobby_id is None else sys.intern(lobby_id),
                 "lobby_users": None if lobby_users is None else interned(lobby_users),
+                # One string per reason: a run against a closed port repeats it on every call.
+                "error": None if error is None else sys.intern(error),
             }
         )
 
@@ -86,3 +96,13 @@ def interned(ids: Iterable[str]) -> tuple[str, ...]:
     """Ids as one shared string each: a history repeats every user and lobby id in many
     answers, and a long run's history is held in memory."""
     return tuple(sys.intern(i) for i in ids)
+
+
+CUT_OFF = "cut off by the end of the run"
+"""Why an unknown call without an ``error`` got no answer: it was in flight at the end."""
+
+
+def unanswered(calls: Iterable[Call]) -> Counter[str]:
+    """Why the calls without an answer got none: each reason (the connection error, the
+    server error, the end of the run), with how many calls it left unanswered."""
+    return Counter(call.error or CUT_OFF for call in calls if call.outcome == UNKNOWN)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from lobbycore.audit import POOL_CHECKS, PoolSnapshot, check
 from lobbycore.violations import Finding, Verdict, Violation
 
-__all__ = ["RUN_CHECKS", "RunCounts", "check_run"]
+__all__ = ["RUN_CHECKS", "RunCounts", "check_run", "over_answers"]
 
 RUN_CHECKS: tuple[Violation, ...] = (*POOL_CHECKS, Violation.UNEXPLAINED_PARTIAL_LOBBIES)
 """The guarantees :func:`check_run` looks for: the pool's, and the run's counts."""
@@ -75,11 +75,16 @@ def check_run(snap: PoolSnapshot, run: RunCounts, *, initial_seats: int | None =
                 f"{run.server_joins}",
             )
         )
-    # A run whose calls all went unanswered (no user, a server that refused every call)
-    # checked nothing about the run, however clean the pool it never changed.
+    checked = dataclasses.replace(pool.checked, guarantees=RUN_CHECKS)
     answered = run.placed + run.bookings + run.leaves + run.party_joins
-    what, count = (
-        ("answered calls", 0) if answered == 0 else (pool.checked.what, pool.checked.count)
-    )
-    checked = dataclasses.replace(pool.checked, guarantees=RUN_CHECKS, what=what, count=count)
-    return Verdict(tuple(found), checked)
+    return over_answers(Verdict(tuple(found), checked), answered)
+
+
+def over_answers(verdict: Verdict, answered: int) -> Verdict:
+    """A pool's verdict as the verdict of a run whose calls got ``answered`` answers. A run
+    whose calls all went unanswered (no user, a server that refused every call) checked
+    nothing about the run, however clean the pool it never changed."""
+    if answered:
+        return verdict
+    nothing = dataclasses.replace(verdict.checked, what="answered calls", count=0)
+    return dataclasses.replace(verdict, checked=nothing)
