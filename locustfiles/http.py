@@ -15,7 +15,9 @@ Every call is recorded with its invocation and answer times, and at the end the 
 history is checked from the answers alone (lobbysim.checks.answers): no Redis access, so the
 service may be anyone's. In a distributed run each worker sends its history to the master,
 which checks the union. Any broken guarantee exits 1 and lands, with the first few
-counter-examples (the calls, with their times), in ``--result-file``.
+counter-examples (the calls, with their times), in ``--result-file``. So does a run none of
+whose calls was answered (``checked=nothing``: no call, every one refused, or the service
+unreachable), with why the calls got no answer (``connection refused to 127.0.0.1:8000``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import json
 import logging
 import random
 import re
+import socket
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import gevent
 from locust import constant, events, task
@@ -40,7 +45,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from lobbycore import InvalidInput
 from lobbycore.violations import Verdict, Violation
 from lobbysim.checks.answers import check_answers
-from lobbysim.checks.calls import FAIL, OK, UNKNOWN, Call, interned
+from lobbysim.checks.calls import FAIL, OK, UNKNOWN, Call, interned, unanswered
 from lobbysim.run.options import add_to_locust, validate
 from locustfiles.http_target import Target, TargetError, dig, load_target
 
@@ -271,8 +276,8 @@ class LobbyBuyer(FastHttpUser):
                 return replace(call, answered=answered, outcome=OK, lobby_users=booked)
             lobby = target.lobby.read(body)
             if lobby is None:
-                response.failure(f"{call.kind}: the answer shows no lobby")
-                return call  # it may have taken effect: unknown
+                response.failure(f"{call.kind}: {NO_LOBBY}")
+                return replace(call, error=NO_LOBBY)  # it may have taken effect: unknown
             lobby_id, lobby_users, size = lobby
             response.success()
             return replace(
@@ -300,8 +305,33 @@ class LobbyBuyer(FastHttpUser):
         if 400 <= status < 500:  # refused as malformed: nothing changed
             response.failure(f"{call.kind}: HTTP {status}")
             return replace(call, answered=answered, outcome=FAIL, code=str(status))
-        response.failure(f"{call.kind}: {'HTTP ' + str(status) if status else 'no answer'}")
-        return call  # a server error or no answer: unknown
+        reason = sys.intern(f"HTTP {status}" if status else _no_answer(response))
+        response.failure(f"{call.kind}: {reason}")
+        return replace(call, error=reason)  # a server error or no answer: unknown
+
+
+NO_LOBBY = "the answer shows no lobby"
+
+
+def _no_answer(response: Any) -> str:
+    """Why a call got no answer, naming the server it was sent to (host and port only: never
+    credentials), so that the error table and the verdict say 'connection refused to
+    127.0.0.1:8000' rather than 'no answer'."""
+    error = getattr(response, "error", None)
+    url = urlsplit(str(getattr(getattr(response, "request", None), "url", "") or ""))
+    server = f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused to {server}"
+    if isinstance(error, ConnectionResetError):
+        return f"connection reset by {server}"
+    if isinstance(error, TimeoutError | gevent.Timeout):
+        return f"no answer in time from {server}"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve {url.hostname}"
+    if error is None:
+        return f"no answer from {server}"
+    text = " ".join(str(error).split())[:120]
+    return f"{type(error).__name__}{': ' + text if text else ''} ({server})"
 
 
 # -- collecting and checking the history ------------------------------------------------------
@@ -373,29 +403,34 @@ def _check_at_exit(environment: Environment, **_kwargs: Any) -> None:
         calls, seats=run.seats, lobby_ttl=run.target.lobby_ttl, started=run.started
     )
     took = time.perf_counter() - clock
-    _print(report, took)
+    no_answer = unanswered(calls)
+    _print(report, took, no_answer)
     if run.history_file is not None:
         with run.history_file.open("w", encoding="utf-8") as out:
             for call in calls:
                 out.write(json.dumps(call.to_dict()) + "\n")
     if run.result_file is not None:
-        run.result_file.write_text(json.dumps(_result(report, took), indent=2) + "\n")
+        result = _result(report, took, no_answer)
+        run.result_file.write_text(json.dumps(result, indent=2) + "\n")
     if not report.ok:
         environment.process_exit_code = 1
 
 
-def _print(verdict: Verdict, took: float) -> None:
+def _print(verdict: Verdict, took: float, no_answer: Counter[str]) -> None:
     for finding in verdict.findings[:EXAMPLES]:
         print(f"  {finding}"[:300])
         for call in finding.calls:
             print(f"      {call.describe()}"[:300])
     if len(verdict.findings) > EXAMPLES:
         print(f"  ... and {len(verdict.findings) - EXAMPLES} more")
+    # Why calls went unanswered: with checked=nothing, why nothing could be checked.
+    for reason, count in no_answer.most_common(EXAMPLES):
+        print(f"  no answer to {count} calls: {reason}"[:300])
     print(f"lobbysim history check: {verdict.summary(Violation)} check_seconds={took:.3f}")
     sys.stdout.flush()
 
 
-def _result(verdict: Verdict, took: float) -> dict[str, Any]:
+def _result(verdict: Verdict, took: float, no_answer: Counter[str]) -> dict[str, Any]:
     counts = verdict.counts()
     calls = verdict.figures["calls"]
     return {
@@ -405,6 +440,10 @@ def _result(verdict: Verdict, took: float) -> dict[str, Any]:
         "counter_examples": [finding.to_dict() for finding in verdict.findings[:EXAMPLES]],
         "calls": calls,
         "unknown": verdict.figures["unknown"],
+        "answered": verdict.figures["answered"],
+        "refused": verdict.figures["refused"],
+        "checked_nothing": verdict.checked_nothing,
+        "no_answer": dict(no_answer.most_common(20)),
         "check_seconds": round(took, 6),
         "calls_checked_per_second": round(calls / took) if took > 0 else None,
     }
