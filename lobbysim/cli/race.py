@@ -31,6 +31,7 @@ from lobbycore.audit import History, Verdict, async_snapshot, check
 from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT, STRATEGIES
 from lobbycore.typing import AsyncStore
 from lobbycore.violations import LIVE_CHECKS
+from lobbysim.checks.counts import over_answers
 from lobbysim.run.options import RunOptions, add_to_argparse
 from lobbysim.run.pools import claim, release
 from lobbysim.run.redis import redis_url, url_help
@@ -264,6 +265,9 @@ async def race_one(
     report = check(
         await async_snapshot(store.client, store.pool, naive=strategy == "naive"), history
     )
+    # A refused call ends the race (its error, exit 2), so every race has answers; were one
+    # to have none, its verdict is over nothing, whatever the pool holds.
+    report = over_answers(report, len(history.joins) + len(history.bookings))
     shown.phase, shown.violations = "done", len(report.findings)
     return RaceResult(
         strategy=strategy,
