@@ -29,6 +29,7 @@ from lobbycore import (
     async_check_naive_supported,
 )
 from lobbycore.admin import async_count_pool_keys, async_delete_pool
+from lobbycore.violations import LIVE_CHECKS, Checked
 
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
@@ -69,6 +70,9 @@ class Simulation(LiveSource):
         self._recovery: asyncio.Task[None] | None = None
         self._ending: asyncio.Event | None = None
         self._running = False
+        self.answered = 0
+        """Calls of the run Redis answered (joins, leaves, bookings): what the live checks
+        compare. None (no buyer arrived, every call failed) and the run checked nothing."""
 
     # -- controls ------------------------------------------------------------------------------
     @property
@@ -290,6 +294,7 @@ class Simulation(LiveSource):
             return
         self.metrics.join_latency.record((time.perf_counter() - started) * 1000)
         self.metrics.joins.add(len(users))
+        self.answered += 1
         self.auditor.joined(users, lobby)
         card = self.board.upsert(lobby)
         who = users[0] if len(users) == 1 else f"party of {len(users)}"
@@ -348,6 +353,7 @@ class Simulation(LiveSource):
             if epoch != self.generation:
                 return
             self.metrics.leaves.add()
+            self.answered += 1
             self.auditor.left(user)
             if after is None:
                 self.board.remove(lobby.id)
@@ -409,6 +415,7 @@ class Simulation(LiveSource):
         if epoch != self.generation:
             return
         self.metrics.bookings.add()
+        self.answered += 1
         self.auditor.booked_ok(booking)
         self.board.set_state(lobby_id, BOOKED)
         self.note(f"booked {lobby_id[-6:]} for {len(booking.users)}")
@@ -423,6 +430,15 @@ class Simulation(LiveSource):
             await self.audit_live()
 
     # -- reporting -----------------------------------------------------------------------------
+    def clear(self) -> None:
+        super().clear()
+        self.answered = 0
+
+    def checked(self) -> Checked:
+        """The answered calls: a run none of whose calls was answered checked nothing,
+        however clean the pool it never changed."""
+        return Checked(LIVE_CHECKS, "answered calls", self.answered, {"answered": self.answered})
+
     def pool_notes(self) -> list[str]:
         if self._recovery is not None:
             return [f"{STATE_LOST}: starting a fresh pool"]

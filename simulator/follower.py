@@ -5,7 +5,9 @@ the pool checks what can be checked without knowing what clients were told (capa
 users in two lobbies). The totals (joins, leaves, bookings) are the pool's own counters,
 read at the end: exact, however far the stream (capped at about 10,000 events) was trimmed
 before the watch read it. The events feed the board, the log, the rates and the live
-checks; ``joins_unseen`` says how many of the pool's joins they never showed.
+checks; ``joins_unseen`` says how many of the pool's joins they never showed. A watch of a
+pool in which nothing ever happened (no event, no join in its counters), or that never held a
+key, had nothing to check: its verdict says so (``checked=nothing``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import redis
 from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost, PoolStats
 from lobbycore.admin import async_count_pool_keys
 from lobbycore.audit import async_output_buffer_limit, cut_off
+from lobbycore.violations import LIVE_CHECKS, Checked
 
 from .clients import RedisClients
 from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
@@ -55,6 +58,9 @@ class PoolFollower(LiveSource):
         """What the events of the current pool showed."""
         self._retired_seen = _Seen()
         """What the events of lost pools showed (their counters are gone with them)."""
+        self.events = 0
+        """Events read from the pool's stream during the run (from its first one, lost
+        pools' included)."""
 
     @property
     def pool_never_seen(self) -> bool:
@@ -179,6 +185,7 @@ class PoolFollower(LiveSource):
         """Count an event; ``live=False``: one read on catching up, counted in the totals
         but not in the rates (it may be older than the watch)."""
         metrics = self.metrics
+        self.events += 1
         if event.type == "joined":
             metrics.joins.add(len(event.users), rated=live)
             self._seen.joins += len(event.users)
@@ -208,6 +215,13 @@ class PoolFollower(LiveSource):
             self.last_event = events[-1].id
             read += len(events)
         return read
+
+    def checked(self) -> Checked:
+        """The pool's activity: the events read, and the joins only its counters showed (the
+        stream is capped). None: nothing ever happened in the pool, or it never held a key."""
+        counters = self.counters
+        unseen = 0 if counters is None else max(0, counters.joins - self._seen.joins)
+        return Checked(LIVE_CHECKS, "events", self.events + unseen, {"events": self.events})
 
     def summary(self) -> dict[str, str]:
         """The headless summary: the counts of the whole run, a lost pool's included."""

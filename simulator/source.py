@@ -11,7 +11,7 @@ import redis
 from lobbycore import LobbyError, NotConfirmed, PoolRolledBack, PoolStateLost, ServerRefused
 from lobbycore.audit import async_read_lobbies
 from lobbycore.typing import AsyncStore
-from lobbycore.violations import Violation
+from lobbycore.violations import Checked, Finding, Verdict, Violation
 
 from .auditor import LiveAuditor
 from .board import Board
@@ -89,8 +89,11 @@ class LiveSource:
         """Periodic audits that read the pool since the last Redis failure (or the start)."""
         self.lost_pools: list[str] = []
         """Pools whose state the server lost during the run, in the order it happened."""
-        self._retired: Counter[Violation] = Counter()
+        self._retired: list[Finding] = []
         """Violations found in those pools: the auditor starts over, the summary keeps them."""
+        self.last_failure: str | None = None
+        """The Redis failure that began the latest outage (redacted): what a summary that
+        checked nothing names."""
         self.stop_requested = False
         """Asked to end (a signal): the run stops as if its duration were up."""
 
@@ -136,18 +139,29 @@ class LiveSource:
         """Give up the current pool (its state was lost): its violations stay counted, the
         auditor and the board start over."""
         self.lost_pools.append(self.pool)
-        self._retired.update(self.auditor.counts())
+        self._retired.extend(self.auditor.found.values())
         self.auditor = LiveAuditor()
         self.board = Board()
 
     def violation_counts(self) -> dict[Violation, int]:
         """Violations of the run, by kind: the current pool's and those of lost pools."""
         counts = self.auditor.counts()
-        return {kind: n + self._retired[kind] for kind, n in counts.items()}
+        retired = Counter(finding.violation for finding in self._retired)
+        return {kind: n + retired[kind] for kind, n in counts.items()}
 
     @property
     def violations(self) -> int:
-        return self.auditor.violations + self._retired.total()
+        return self.auditor.violations + len(self._retired)
+
+    def verdict(self) -> Verdict:
+        """The run's verdict: the live auditor's findings, lost pools' included, over what
+        the run checked (:meth:`checked`: nothing, and the verdict is not ok, when the run
+        had nothing to check)."""
+        return Verdict((*self._retired, *self.auditor.found.values()), self.checked())
+
+    def checked(self) -> Checked:
+        """What the run's live checks covered, and how much of it."""
+        raise NotImplementedError
 
     @property
     def pool_never_seen(self) -> bool:
@@ -183,8 +197,9 @@ class LiveSource:
             self.disconnected_since = time.monotonic()
             self.outages += 1
             reason = self.clients.shown(" ".join(str(exc).split()))[:120] or type(exc).__name__
+            self.last_failure = f"{type(exc).__name__}: {reason}"
             self.outage = outage_kind(exc)
-            self.note(f"{self.outage} ({type(exc).__name__}: {reason})")
+            self.note(f"{self.outage} ({self.last_failure})")
 
     def reached(self) -> None:
         """A call succeeded: an outage, if any, is over."""

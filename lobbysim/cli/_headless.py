@@ -2,7 +2,10 @@
 
 The run ends when its duration is up, on SIGINT (ctrl-c) or SIGTERM (a second one stops it
 at once, skipping the last look at the pool), or on an error; each ending prints the
-summary, with ``ended=`` saying which it was. The exit status: see ``status``.
+summary, with ``ended=`` saying which it was. The summary opens with the run's verdict
+(``ok=``) and ends with what it covered (``answered=`` calls for demo, ``events=`` for watch)
+and, when that is nothing, ``checked=nothing``: a run that had nothing to check is never ok.
+The exit status: see ``status``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from typing import TYPE_CHECKING
 
 from ._common import EXIT_VIOLATIONS, headless_status, summary_line
@@ -54,15 +58,32 @@ async def _follow(source: LiveSource, duration: float) -> int | None:
 
 def status(source: LiveSource, signalled: int | None) -> int:
     """1 if a guarantee broke (even in a run cut short), else 128 + the signal that ended
-    it, else 4 if the pool never held a key, 3 if Redis failed or lost the pool, else 0."""
+    it, else 4 if the pool never held a key, 3 if Redis failed or lost the pool, 1 if the
+    run checked nothing all the same (no call answered, no event), else 0."""
     found = headless_status(
         violations=source.violations,
         incomplete=source.incomplete,
         pool_missing=source.pool_never_seen,
     )
-    if found == EXIT_VIOLATIONS or signalled is None:
+    if found == EXIT_VIOLATIONS:
         return found
-    return EXIT_SIGNALLED + signalled
+    if signalled is not None:
+        return EXIT_SIGNALLED + signalled
+    if found == 0 and source.verdict().checked_nothing:
+        return EXIT_VIOLATIONS  # not ok, as a load run that checked nothing exits 1
+    return found
+
+
+def summary(source: LiveSource, ended: str) -> dict[str, str]:
+    """The summary line's fields: the verdict, the source's counts, what was checked."""
+    verdict = source.verdict()
+    return {
+        "ok": str(verdict.ok).lower(),
+        **source.summary(),
+        **{name: str(value) for name, value in verdict.figures.items()},
+        **({"checked": "nothing"} if verdict.checked_nothing else {}),
+        "ended": ended,
+    }
 
 
 def run_headless(source: LiveSource, duration: float) -> int:
@@ -77,7 +98,16 @@ def run_headless(source: LiveSource, duration: float) -> int:
     except Exception as exc:
         failure = exc
     ended = "error" if failure else "duration" if signalled is None else SIGNALS[signalled]
-    print(summary_line({**source.summary(), "ended": ended}), flush=True)
+    print(summary_line(summary(source, ended)), flush=True)
+    verdict = source.verdict()
+    if verdict.checked_nothing and source.last_failure is not None:
+        # Why nothing could be checked, in words (the summary's values hold no space).
+        print(
+            f"lobbysim: warning: checked nothing (no {verdict.checked.what}); "
+            f"Redis failed: {source.last_failure}",
+            file=sys.stderr,
+            flush=True,
+        )
     if failure is not None:
         raise failure
     return status(source, signalled)
