@@ -257,10 +257,13 @@ class ClusterAutoPipeline(_Batching):
         wait = commands[-1:] if waits else []
         cut_off = len(again) == len(commands) - waits
         acknowledged: list[Any] = [] if cut_off or not waits else [replies[-1]]
+        refreshed = False
         for key, indexes in by_key.items():
             route = ClusterRoute(key, [commands[i] for i in indexes] + wait)
             try:
                 route.failed(replies[indexes[0]])  # the batch's send was the first attempt
+                if route.refresh:  # the slot map: once for all of them
+                    route.refresh, refreshed = not refreshed, True
                 answered = send_routed(self._client, route)
             except Exception as exc:  # ClusterError, a connection error: these calls' answer
                 answered = [exc] * len(route.commands)
