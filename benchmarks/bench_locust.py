@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_locust.py                 # 10 s per run, 1 round
     .venv/bin/python benchmarks/bench_locust.py --rounds 3 --pin
+    .venv/bin/python benchmarks/bench_locust.py --cluster --users 500 --rounds 3
 
 For each user count (50, 500, 2000) it runs the per-call client (``--client per-call``: one
 round trip per call, the client before auto-pipelining) and the pipelined client, A and B
@@ -12,6 +13,15 @@ Then an open-model run (OpenJoins, 500 users) at half the pipelined client's -u 
 for the latency at a load the generator can hold.
 
 ``--pin`` puts redis-server on CPU 0 and Locust on CPU 1 (``taskset``), so each has a core.
+
+``--cluster`` compares instead, for a pool of 3 shards (``--shards 3``), the pipelined client
+on one redis-server, the pipelined client on a private 3-primary Redis Cluster (batched per
+primary) and the per-call client on that cluster, interleaved round after round; then the
+median generator CPU per join of each, and the cluster's pipelined client against the
+single server's (Redis CPU: all the cluster's primaries together). JoinStorm runs as fast
+as each can, so a slower target spreads the generator's per-second costs (stats, reports)
+over fewer joins; an open-model run (OpenJoins, 500 users, ``--open-rate`` joins/s in all)
+compares them at one rate.
 """
 
 from __future__ import annotations
@@ -25,10 +35,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
-from lobbysim.testing import RedisServer
+from lobbysim.testing import RedisClusterProcesses, RedisServer
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfiles" / "lobby.py"
 CLIENTS = ("per-call", "pipelined")
@@ -45,16 +57,38 @@ class Result:
     ok: str
 
 
-def redis_cpu_seconds(server: RedisServer) -> float:
-    info = server.client().info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def redis_cpu_seconds(*servers: RedisServer) -> float:
+    total = 0.0
+    for server in servers:
+        with server.client() as client:
+            info = client.info("cpu")
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
+
+
+@dataclass
+class Target:
+    """Where a run sends its calls: the URL, and the CPU seconds its Redis has used."""
+
+    url: str
+    cpu: Callable[[], float]
+
+
+def target_of(server: RedisServer) -> Target:
+    return Target(server.url, lambda: redis_cpu_seconds(server))
+
+
+def cluster_target(cluster: RedisClusterProcesses) -> Target:
+    return Target(
+        f"redis://127.0.0.1:{cluster.ports[0]}/0", lambda: redis_cpu_seconds(*cluster.nodes)
+    )
 
 
 class RedisCpuWindow:
     """Redis's CPU between two lines of Locust's log: all users spawned, then the stop."""
 
-    def __init__(self, server: RedisServer) -> None:
-        self.server = server
+    def __init__(self, target: Target) -> None:
+        self.target = target
         self.start: tuple[float, float] | None = None
         self.end: tuple[float, float] | None = None
         self.log: list[str] = []
@@ -63,9 +97,9 @@ class RedisCpuWindow:
         for line in stream:  # type: ignore[attr-defined]
             self.log.append(line)
             if self.start is None and "All users spawned" in line:
-                self.start = (time.monotonic(), redis_cpu_seconds(self.server))
+                self.start = (time.monotonic(), self.target.cpu())
             elif self.end is None and "--run-time limit reached" in line:
-                self.end = (time.monotonic(), redis_cpu_seconds(self.server))
+                self.end = (time.monotonic(), self.target.cpu())
 
     def share(self) -> float:
         if self.start is None or self.end is None or self.end[0] <= self.start[0]:
@@ -73,22 +107,20 @@ class RedisCpuWindow:
         return (self.end[1] - self.start[1]) / (self.end[0] - self.start[0])
 
 
-def run(
-    server: RedisServer, users: int, seconds: int, pin: bool, scenario: str, *extra: str
-) -> Result:
+def run(target: Target, users: int, seconds: int, pin: bool, scenario: str, *extra: str) -> Result:
     with tempfile.TemporaryDirectory() as out:
         prefix = str(Path(out) / "run")
         command = [
             *(["taskset", "-c", "1"] if pin else []),
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             "--only-summary", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
-            "--redis-url", server.url, "--csv", prefix, "--result-file", f"{prefix}.json",
+            "--redis-url", target.url, "--csv", prefix, "--result-file", f"{prefix}.json",
             *extra, scenario,
         ]  # fmt: skip
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        window = RedisCpuWindow(server)
+        window = RedisCpuWindow(target)
         follower = threading.Thread(target=window.follow, args=(process.stderr,))
         follower.start()
         assert process.stdout is not None
@@ -115,7 +147,7 @@ def run(
 
 def show(label: str, result: Result) -> None:
     print(
-        f"  {label:<28} {result.rate:>9,.0f} {result.p50:>6} {result.p99:>6} "
+        f"  {label:<36} {result.rate:>9,.0f} {result.p50:>6} {result.p99:>6} "
         f"{result.failures:>8} {result.cpu_us:>9} {result.redis_cpu:>9.0%}   ok={result.ok}",
         flush=True,
     )
@@ -133,8 +165,22 @@ def main() -> None:
     parser.add_argument(
         "--pin", action="store_true", help="redis-server on CPU 0, Locust on CPU 1 (taskset)"
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="3 shards: pipelined on one server, pipelined and per-call on a 3-primary cluster",
+    )
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=1500.0,
+        help="--cluster: the open-model runs' joins/s, the same for all three (default 1500)",
+    )
     args = parser.parse_args()
     user_counts = [int(u) for u in args.users.split(",")]
+    if args.cluster:
+        compare_cluster(user_counts, args.seconds, args.rounds, args.pin, args.open_rate)
+        return
     with RedisServer() as server:
         if args.pin:
             assert server.process is not None
@@ -145,7 +191,7 @@ def main() -> None:
             f"redis-server{', pinned: Redis CPU 0, Locust CPU 1' if args.pin else ''}"
         )
         print(
-            f"  {'run':<28} {'joins/s':>9} {'p50ms':>6} {'p99ms':>6} {'failures':>8} "
+            f"  {'run':<36} {'joins/s':>9} {'p50ms':>6} {'p99ms':>6} {'failures':>8} "
             f"{'us CPU/call':>9} {'Redis CPU':>9}"
         )
         rates: dict[tuple[int, str], list[float]] = {}
@@ -154,8 +200,9 @@ def main() -> None:
                 order = CLIENTS if round_number % 2 else tuple(reversed(CLIENTS))
                 for client in order:
                     result = run(
-                        server, users, args.seconds, args.pin, "JoinStorm", "--client", client
-                    )
+                        target_of(server), users, args.seconds, args.pin, "JoinStorm",
+                        "--client", client,
+                    )  # fmt: skip
                     rates.setdefault((users, client), []).append(result.rate)
                     show(f"r{round_number} -u {users} {client}", result)
         pipelined_50 = rates.get((50, "pipelined"))
@@ -163,10 +210,81 @@ def main() -> None:
             half = sorted(pipelined_50)[len(pipelined_50) // 2] / 2
             # 500 users, each one call at a time: a late reply must not delay the next send.
             result = run(
-                server, 500, args.seconds, args.pin, "OpenJoins",
+                target_of(server), 500, args.seconds, args.pin, "OpenJoins",
                 "--arrival-rate", f"{half / 500:.3f}",
             )  # fmt: skip
             show(f"open model at {half:,.0f}/s", result)
+
+
+# (label, where, the client's flags): every run is of a pool of 3 shards.
+CLUSTER_RUNS = (
+    ("single-node pipelined", "server", ()),
+    ("cluster pipelined", "cluster", ()),
+    ("cluster per-call", "cluster", ("--client", "per-call")),
+)
+
+
+OPEN_USERS = 500
+
+
+def compare_cluster(
+    user_counts: list[int], seconds: int, rounds: int, pin: bool, open_rate: float
+) -> None:
+    """The generator's CPU per join: pipelined on one server, pipelined and per-call on a
+    3-primary cluster, 3 shards each, interleaved (the order turns round each round); each
+    in JoinStorm at each user count, then in the open model at ``open_rate`` joins/s (so
+    that the costs the generator pays per second, not per call, weigh the same on all)."""
+    with RedisServer() as server:
+        cluster = RedisClusterProcesses(3).start()
+        try:
+            if pin:
+                for node in (server, *cluster.nodes):
+                    assert node.process is not None
+                    subprocess.run(["taskset", "-pc", "0", str(node.process.pid)], check=True,
+                                   capture_output=True)  # fmt: skip
+            targets = {"server": target_of(server), "cluster": cluster_target(cluster)}
+            print(
+                f"--shards 3, one Locust process, {seconds}s per run, lobbies of 4: one private "
+                f"redis-server, and a private 3-primary Redis Cluster"
+                f"{' (Redis on CPU 0, Locust on CPU 1)' if pin else ''}"
+            )
+            print(
+                f"  {'run':<36} {'joins/s':>9} {'p50ms':>6} {'p99ms':>6} {'failures':>8} "
+                f"{'us CPU/join':>11} {'Redis CPU':>9}"
+            )
+            loads = [(f"-u {users}", users, "JoinStorm", ()) for users in user_counts]
+            loads.append((
+                f"open {open_rate:,.0f}/s", OPEN_USERS, "OpenJoins",
+                ("--arrival-rate", f"{open_rate / OPEN_USERS:.3f}"),
+            ))  # fmt: skip
+            costs: dict[tuple[str, str], list[float]] = {}
+            for round_number in range(1, rounds + 1):
+                for load, users, scenario, load_flags in loads:
+                    order = CLUSTER_RUNS if round_number % 2 else CLUSTER_RUNS[::-1]
+                    for label, where, flags in order:
+                        result = run(
+                            targets[where], users, seconds, pin, scenario,
+                            "--shards", "3", *load_flags, *flags,
+                        )  # fmt: skip
+                        if result.cpu_us != "?":
+                            costs.setdefault((load, label), []).append(float(result.cpu_us))
+                        show(f"r{round_number} {load} {label}", result)
+            print("generator CPU per join, median of the rounds (us):")
+            for load, *_ in loads:
+                medians = {
+                    label: median(costs[(load, label)])
+                    for label, _, _ in CLUSTER_RUNS
+                    if costs.get((load, label))
+                }
+                row = "  ".join(f"{label} {cost:.0f}" for label, cost in medians.items())
+                single = medians.get("single-node pipelined")
+                clustered = medians.get("cluster pipelined")
+                ratio = (
+                    f"  cluster/single {clustered / single:.2f}x" if single and clustered else ""
+                )
+                print(f"  {load}: {row}{ratio}", flush=True)
+        finally:
+            cluster.close()
 
 
 if __name__ == "__main__":
