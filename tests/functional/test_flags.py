@@ -53,9 +53,10 @@ FLAGS: list[tuple[str, str, tuple[str, ...]]] = [
     ("capacity", "--target-utilization", ("0", "1.5", "nan")),
     ("capacity", "--max-users", ("0", "1001")),
     ("capacity", "--shards", ("0", "1025")),
+    ("capacity", "--warmup-seconds", ("3601",)),
     *(
         (command, flag, values)
-        for command in ("race", "demo", "serve")
+        for command in ("race", "demo", "serve", "capacity")
         for flag, values in (("--wait-replicas", ("1.5", "101")), ("--wait-timeout", ("0", "5")))
     ),
 ]

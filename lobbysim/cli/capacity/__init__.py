@@ -17,16 +17,20 @@ from lobbysim.run.redis import open_clients, required_redis_url, url_help
 
 from .._common import (
     EXIT_INTERRUPTED,
+    EXIT_NO_POOL,
+    UsageError,
     add_redis_url,
     float_in,
     int_in,
     positive_float,
     require_extra,
+    summary_line,
 )
-from .measure import primaries_of
-from .model import Step, recommend
+from .findings import plural
+from .measure import in_sync_replicas, primaries_of
+from .model import Step
 from .plan import MAX_RATE, MAX_STEPS, plan_of
-from .report import CsvLog, command_line, write_plot, write_report
+from .report import CsvLog, all_findings, command_line, write_plot, write_report
 from .run import Verification, sweep, verify
 
 if TYPE_CHECKING:
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 NAME = "capacity"
+EXIT_MEASURED_NOTHING = EXIT_NO_POOL
+"""A step answered no join in its window: as ``watch`` and ``audit`` exit when there was
+nothing to look at (4), after the report is written."""
 MAX_STEP_SECONDS = 3600.0
 MAX_LOCUST_USERS = 10_000
 MAX_PROCESSES = 64
@@ -58,10 +65,12 @@ def add_parser(commands: Commands) -> None:
         "--out", required=True, help="folder for capacity.csv, report.md, capacity.png"
     )
     # Each run option takes a list here: the sweep compares every combination (the naive
-    # store, which has no shards, runs unsharded only); the report adds throughput against
-    # shard count; point --redis-url at a cluster to spread the sub-pools over its primaries.
-    run_options = ["max_users", "strategy", "shards"]
+    # store, which has no shards and cannot wait, runs unsharded and without a wait only);
+    # the report adds throughput against shard count; point --redis-url at a cluster to
+    # spread the sub-pools over its primaries. --wait-replicas 0,1 prices the wait.
+    run_options = ["max_users", "strategy", "shards", "wait_replicas"]
     add_to_argparse(capacity, run_options, lists=run_options)
+    add_to_argparse(capacity, ["wait_timeout"])
     capacity.add_argument(
         "--steps",
         type=int_in(1, MAX_STEPS),
@@ -72,7 +81,16 @@ def add_parser(commands: Commands) -> None:
         "--step-seconds",
         type=float_in(0, MAX_STEP_SECONDS),
         default=10.0,
-        help=f"seconds per step, at most {MAX_STEP_SECONDS:g} (default 10)",
+        help=f"seconds each step is measured for, after its warm-up, at most "
+        f"{MAX_STEP_SECONDS:g} (default 10)",
+    )
+    capacity.add_argument(
+        "--warmup-seconds",
+        type=float_in(0, MAX_STEP_SECONDS, low_included=True),
+        default=2.0,
+        help="seconds each step runs before it is measured: the users ramp up over the first "
+        "half, open their connections, load the scripts (default 2; 0: measure from the "
+        "start)",
     )
     capacity.add_argument(
         "--start-rate",
@@ -118,7 +136,9 @@ def add_parser(commands: Commands) -> None:
         "redis-server behind a loopback URL), with as many Locust processes as needed",
     )
     capacity.add_argument(
-        "--quick", action="store_true", help="a sub-minute sweep: 3 steps of 3 s, 500..4000 joins/s"
+        "--quick",
+        action="store_true",
+        help="a sub-minute sweep: 3 steps of 3 s (after 1 s of warm-up), 500..4000 joins/s",
     )
     capacity.set_defaults(handler=run)
 
@@ -133,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_of(args, url)
     client = open_clients(url).sync  # fail fast, in one line, if the server cannot be reached
     primaries = primaries_of(client, url)
+    replicas = _replicas(client, plan.replicas_needed)
     plan.out.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
     verifications: list[Verification] = []
@@ -151,32 +172,36 @@ def run(args: argparse.Namespace) -> int:
         interrupted = True
     finally:  # whatever stopped the run, the plan for what finished is written
         log.close()
-        _write(plan, steps, verifications, command_line(args.argv), interrupted)
-    _summary(plan, steps)
-    return EXIT_INTERRUPTED if interrupted else 0
+        _write(plan, steps, verifications, command_line(args.argv), interrupted, replicas)
+    for found, _ in all_findings(plan, steps):
+        if found.summary:
+            print(summary_line(found.summary))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_MEASURED_NOTHING if any(s.vacuous for s in steps) else 0
+
+
+def _replicas(client: object, needed: int) -> str | None:
+    """The replication a plan that waits needs, checked before any step (a wait no replica
+    can answer would fail every join); in words for the report. None if no wait."""
+    if not needed:
+        return None
+    in_sync = in_sync_replicas(client)
+    if in_sync < needed:
+        raise UsageError(
+            f"--wait-replicas {needed} needs {plural(needed, 'replica', 'replicas')} in sync "
+            f"with each primary; the Redis measured has {in_sync}"
+        )
+    return f"{plural(in_sync, 'replica', 'replicas')} in sync with each primary"
 
 
 def _write(
     plan: Plan, steps: list[Step], verifications: list[Verification], command: str,
-    interrupted: bool,
+    interrupted: bool, replicas: str | None,
 ) -> None:  # fmt: skip
     out = plan.out
-    write_report(out / "report.md", plan, steps, verifications, command, interrupted)
+    write_report(out / "report.md", plan, steps, verifications, command, interrupted, replicas)
     if steps:
         write_plot(out / "capacity.png", plan, steps)
     print(f"wrote {out / 'capacity.csv'}, {out / 'report.md'}"
           + (f", {out / 'capacity.png'}" if steps else ""), file=sys.stderr)  # fmt: skip
-
-
-def _summary(plan: Plan, steps: list[Step]) -> None:
-    for config in plan.configs:
-        rows = [s for s in steps if s.config == config]
-        plan_for = recommend(rows, plan.slo_ms, plan.target_utilization, plan.peak)
-        if plan_for is None:
-            continue
-        print(
-            f"strategy={config.strategy} max_users={config.max_users} shards={config.shards} "
-            f"primaries={plan_for.primaries} per_primary={plan_for.per_primary:.0f} "
-            f"us_per_join={plan_for.prediction.us_per_op:.1f} "
-            f"bottlenecks={','.join(str(s.bottleneck) for s in rows)}"
-        )

@@ -1,10 +1,9 @@
 """What a step measures on both sides while it runs: Redis (INFO of every primary) and the
 load generator (every Locust process, from /proc), sampled a few times a second.
 
-A *window* is the part of the step when joins were arriving: the intervals between samples
-in which the server ran script calls, without the first and last (partly idle) ones. CPU on
-both sides is counted over that window only, so Locust's start-up and end-of-run audit are
-left out of the figures.
+CPU on both sides is counted over the step's measured window only (the one its latencies
+come from, see ``capacity_window``): the sampling intervals that lie inside it. Locust's
+start-up, the warm-up, the stop and the end-of-run audit are left out of the figures.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ SCRIPT_COMMANDS = ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_fcall")
 """How lobbycore's atomic store runs each operation: one script call per join."""
 
 _NS = 1e-9
-ACTIVE_FLOOR = 5
-"""Calls per sampling interval below which the interval counts as idle."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +110,15 @@ def primaries_of(client: Any, url: str) -> list[Primary]:
     return found
 
 
+def in_sync_replicas(client: Any) -> int:
+    """Replicas in sync (INFO's ``state=online``) with the primary that has fewest."""
+    counts = []
+    for _, info in per_primary(client, "replication"):
+        replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+        counts.append(sum(1 for r in replicas if r.get("state") == "online"))
+    return min(counts, default=0)
+
+
 def _is_redis_process(pid: int) -> bool:
     try:
         return "redis" in Path(f"/proc/{pid}/comm").read_text()
@@ -185,23 +191,13 @@ def sample(client: Any, primaries: list[Primary], generator_root: int | None, at
     )
 
 
-def window(samples: list[Sample], local: list[bool] | None = None) -> Window | None:
-    """The window of ``samples`` in which script calls ran (None if none ran); ``local``:
-    which primaries run on this machine (their CPU is not counted as other programs')."""
-    pairs = list(itertools.pairwise(samples))
-    if not pairs:
-        return None
-    scripts = sum(samples[-1].script_calls) > sum(samples[0].script_calls)
-
-    def progress(s: Sample) -> int:  # the naive store runs no scripts: count its commands
-        return sum(s.script_calls) if scripts else s.commands
-
-    deltas = [progress(b) - progress(a) for a, b in pairs]
-    # Above a trickle: the run's own set-up and audit calls, and INFO polls, do not count.
-    floor = max(ACTIVE_FLOOR, 0.01 * max(deltas))
-    active = [pair for pair, delta in zip(pairs, deltas, strict=True) if delta > floor]
-    if len(active) >= 4:  # the first and last intervals are partly idle: leave them out
-        active = active[1:-1]
+def window(
+    samples: list[Sample], opens: float, closes: float, local: list[bool] | None = None
+) -> Window | None:
+    """Both sides over the sampling intervals that lie between ``opens`` and ``closes`` (the
+    step's measured window, time.monotonic() values); None if none does. ``local``: which
+    primaries run on this machine (their CPU is not counted as other programs')."""
+    active = [(a, b) for a, b in itertools.pairwise(samples) if a.at >= opens and b.at <= closes]
     if not active:
         return None
     seconds = sum(b.at - a.at for a, b in active)
@@ -248,6 +244,7 @@ __all__ = [
     "Sample",
     "Window",
     "cores_for_load",
+    "in_sync_replicas",
     "is_loopback",
     "per_primary",
     "primaries_of",

@@ -23,6 +23,12 @@ costly as it is near saturation."""
 KEEPS_UP = 0.9
 """A step keeps up when it achieves at least this share of its offered rate."""
 
+VERIFY_TOLERANCE = 0.15
+"""A verification agrees with its prediction within this share."""
+
+GENERATOR_HEADROOM = 0.7
+"""Verify gives Locust enough processes to run each at most this busy."""
+
 
 class Bottleneck(StrEnum):
     SERVER = "server-bound"
@@ -52,17 +58,21 @@ class Step:
     """``sweep`` or ``verify``."""
     offered: float
     achieved: float
+    """Joins answered without error in the measured window, per second."""
     p50_ms: float
     p95_ms: float
     p99_ms: float
     max_ms: float
     requests: int
+    """Joins answered (an error included) in the measured window: the latencies are theirs,
+    each from its intended send time."""
     errors: int
     audit_ok: bool
     exact_count: bool | None
     """Locust's count of placed buyers equals the server's (None: the naive store keeps none)."""
     window_s: float
-    """Seconds over which both sides' CPU was measured (while joins arrived)."""
+    """Seconds over which both sides' CPU was measured (the sampling intervals inside the
+    measured window)."""
     redis_cpu_pct: float
     """Redis CPU over the window, % of one core, summed over the primaries."""
     busiest_primary_pct: float
@@ -91,10 +101,50 @@ class Step:
     """CPU of every other program on this machine (not Locust, not a local Redis), % of
     one core: what a shared machine took from the two sides."""
     redis_memory_mb: float
+    wait_replicas: int = 0
+    """Each writing call waited (WAIT, same round trip) for this many replicas."""
+    p999_ms: float = math.nan
+    measured_s: float = math.nan
+    """Seconds of the measured window: the step's latencies and achieved rate are the joins
+    answered in it, after ``warmup_s`` of warm-up."""
+    warmup_s: float = 0.0
+    run_joins: int = 0
+    """Joins answered in the whole Locust run, its warm-up and cool-down included (its
+    audit's count): what the window left out is the difference."""
 
     @property
     def config(self) -> Config:
-        return Config(self.strategy, self.max_users, self.shards)
+        return Config(self.strategy, self.max_users, self.shards, self.wait_replicas)
+
+    @property
+    def answered(self) -> int:
+        """Joins answered without error in the measured window."""
+        return self.requests - self.errors
+
+    @property
+    def vacuous(self) -> bool:
+        """No join was answered in the measured window: the step measured (and its audit
+        checked) nothing about the server's capacity."""
+        return self.answered <= 0
+
+    def slo_miss(self, slo_ms: float) -> str | None:
+        """Why this step missed the objective, in words (None: it met it). A step meets it
+        when joins were answered, without error, at p99 ≤ ``slo_ms``, keeping up."""
+        if self.requests == 0:
+            return "no join was made"
+        if self.vacuous:
+            return "no join was answered"
+        why = []
+        if not self.p99_ms <= slo_ms:
+            why.append(f"p99 {self.p99_ms:g} ms")
+        if self.errors:
+            why.append(f"{self.errors:,} failed joins")
+        if not self.keeps_up:
+            why.append(f"fell behind ({self.achieved:,.0f} of {self.offered:,.0f} joins/s)")
+        return ", ".join(why) or None
+
+    def meets(self, slo_ms: float) -> bool:
+        return self.slo_miss(slo_ms) is None
 
     @property
     def bottleneck(self) -> Bottleneck:
@@ -116,14 +166,15 @@ class Step:
 
 
 def knee(steps: list[Step], slo_ms: float) -> Step | None:
-    """The step with the highest achieved rate whose p99 met the objective (and kept up)."""
-    good = [s for s in steps if s.p99_ms <= slo_ms and s.errors == 0 and s.keeps_up]
+    """The step with the highest achieved rate that met the objective (see Step.meets)."""
+    good = [s for s in steps if s.meets(slo_ms)]
     return max(good, key=lambda s: s.achieved, default=None)
 
 
 def knee_limit(steps: list[Step], best: Step) -> Step | None:
-    """The step that ended the knee: the next offered rate above it (None: the sweep ended)."""
-    above = [s for s in steps if s.offered > best.offered]
+    """The step that ended the knee: the next offered rate above it that measured something
+    (None: the sweep ended)."""
+    above = [s for s in steps if s.offered > best.offered and not s.vacuous]
     return min(above, key=lambda s: s.offered, default=None)
 
 
@@ -157,9 +208,83 @@ class Prediction:
 def predict(steps: list[Step], utilization: float) -> Prediction | None:
     """From the step where Redis was busiest (cost per join falls as load rises, so that is
     the closest to saturation); None if no step counted script calls without errors."""
-    measured = [s for s in steps if s.redis_us_per_op > 0 and s.errors == 0]
+    measured = [s for s in steps if s.redis_us_per_op > 0 and s.errors == 0 and not s.vacuous]
     basis = max(measured, key=lambda s: s.busiest_primary_pct, default=None)
     return None if basis is None else Prediction(basis, utilization)
+
+
+def processes_needed(rate: float, steps: list[Step]) -> int:
+    """Locust processes that run ``rate`` each at most GENERATOR_HEADROOM busy, from the
+    generator's own cost per join in ``steps``."""
+    costs = [s.generator_us_per_op for s in steps if s.generator_us_per_op > 0]
+    if not costs:
+        return 1
+    return max(1, math.ceil(rate * min(costs) / 1e6 / GENERATOR_HEADROOM))
+
+
+@dataclass(frozen=True)
+class Check:
+    """A verify step against what its configuration's sweep predicted, from the rows alone."""
+
+    step: Step
+    prediction: Prediction
+    """From the sweep's rows only."""
+
+    @property
+    def primaries(self) -> int:
+        """Primaries the pool's shards ran on in the sweep."""
+        return max(1, self.prediction.basis.primaries_used)
+
+    @property
+    def predicted(self) -> float:
+        """Joins/s the pool's primaries sustain at 100 % of a core each, as predicted."""
+        return self.prediction.saturation * self.primaries
+
+    @property
+    def ratio(self) -> float:
+        return self.step.achieved / self.predicted
+
+    @property
+    def redis_predicted_pct(self) -> float:
+        """Busiest primary's CPU the prediction expects at the achieved rate."""
+        return self.step.achieved / self.primaries * self.prediction.us_per_op / 1e4
+
+    @property
+    def conclusive(self) -> bool:
+        """Only a server-bound step that answered joins can confirm or refute the prediction."""
+        return not self.step.vacuous and self.step.bottleneck is Bottleneck.SERVER
+
+    @property
+    def agrees(self) -> bool:
+        return self.conclusive and abs(self.ratio - 1) <= VERIFY_TOLERANCE
+
+    @property
+    def key(self) -> str:
+        """The verdict as a summary line's value."""
+        if self.step.vacuous:
+            return "checked_nothing"
+        if not self.conclusive:
+            return "inconclusive"
+        return "agrees" if self.agrees else f"off_by_{self.ratio - 1:+.0%}"
+
+    @property
+    def verdict(self) -> str:
+        """In words: agrees, off by how much, or why it cannot say."""
+        if self.step.vacuous:
+            return "checked nothing: no join was answered"
+        if not self.conclusive:
+            return f"inconclusive: {self.step.bottleneck}, Redis did not saturate"
+        if self.agrees:
+            return f"agrees (within {VERIFY_TOLERANCE:.0%})"
+        return f"off by {self.ratio - 1:+.0%}"
+
+
+def checks(steps: list[Step], utilization: float) -> list[Check]:
+    """Each verify step of one configuration's rows, against its sweep's prediction."""
+    prediction = predict([s for s in steps if s.phase == "sweep"], utilization)
+    if prediction is None:
+        return []
+    return [Check(s, prediction) for s in steps if s.phase == "verify"]
 
 
 @dataclass(frozen=True)

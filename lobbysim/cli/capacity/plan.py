@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lobbycore.defaults import DEFAULT_WAIT_TIMEOUT
 
 from .._common import UsageError
 
@@ -17,16 +19,23 @@ MAX_STEPS = 50
 
 @dataclass(frozen=True)
 class Config:
-    """One line of the report: a store, a lobby size, a shard count."""
+    """One line of the report: a store, a lobby size, a shard count, a durability wait."""
 
     strategy: str
     max_users: int
     shards: int
+    wait_replicas: int = 0
 
     @property
     def label(self) -> str:
         shards = f", {self.shards} shards" if self.shards > 1 else ""
-        return f"{self.strategy}, lobbies of {self.max_users}{shards}"
+        wait = f", {wait_basis(self.wait_replicas)}" if self.wait_replicas else ""
+        return f"{self.strategy}, lobbies of {self.max_users}{shards}{wait}"
+
+
+def wait_basis(replicas: int) -> str:
+    """What a durability wait costs each join, in the report's words."""
+    return f"with WAIT {replicas} per write"
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,9 @@ class Plan:
     shards: list[int]
     rates: list[float]
     step_seconds: float
+    """Seconds of each step's measured window."""
+    warmup_seconds: float
+    """Seconds each step runs before its window opens."""
     users: int
     processes: int
     slo_ms: float
@@ -45,16 +57,25 @@ class Plan:
     target_utilization: float
     """Share of one core each primary is planned to run at."""
     verify: bool
+    wait_replicas: list[int] = field(default_factory=lambda: [0])
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
 
     @property
     def configs(self) -> list[Config]:
-        """Every configuration; the naive store has no shards, so it runs unsharded only."""
+        """Every configuration; the naive store has no shards and cannot wait for replicas,
+        so it runs unsharded and without a wait only."""
         return [
-            Config(strategy, max_users, shards)
+            Config(strategy, max_users, shards, wait)
             for strategy in self.strategies
             for max_users in self.max_users
             for shards in (self.shards if strategy == "atomic" else [1])
+            for wait in (self.wait_replicas if strategy == "atomic" else [0])
         ]
+
+    @property
+    def replicas_needed(self) -> int:
+        """Replicas each primary must have in sync for the plan's waits (0: none)."""
+        return max((c.wait_replicas for c in self.configs), default=0)
 
 
 def rates_between(low: float, high: float, steps: int) -> list[float]:
@@ -68,6 +89,7 @@ def rates_between(low: float, high: float, steps: int) -> list[float]:
 QUICK: dict[str, Any] = {
     "steps": 3,
     "step_seconds": 3.0,
+    "warmup_seconds": 1.0,
     "users": 20,
     "start_rate": 500.0,
     "max_rate": 4000.0,
@@ -92,10 +114,13 @@ def plan_of(args: argparse.Namespace, redis_url: str) -> Plan:
         shards=args.shards,
         rates=rates_between(settings["start_rate"], settings["max_rate"], settings["steps"]),
         step_seconds=settings["step_seconds"],
+        warmup_seconds=settings["warmup_seconds"],
         users=settings["users"],
         processes=args.processes,
         slo_ms=args.slo_ms,
         peak=args.peak,
         target_utilization=args.target_utilization,
         verify=args.verify,
+        wait_replicas=args.wait_replicas,
+        wait_timeout=args.wait_timeout,
     )

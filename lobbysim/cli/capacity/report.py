@@ -1,6 +1,6 @@
 """What a capacity sweep writes: capacity.csv (a row as each step finishes), report.md (the
 plan: answer first, then each step with its bottleneck, then the assumptions) and
-capacity.png."""
+capacity.png. The answer's sentences are ``findings``', from the rows the tables show."""
 
 from __future__ import annotations
 
@@ -13,20 +13,19 @@ from typing import IO, Any
 
 from lobbycore import redact_args, redact_url
 
+from .findings import Criteria, Findings, bottleneck_of, findings, plural
 from .model import (
     BOTTLENECK_RULE,
     BUSY,
+    VERIFY_TOLERANCE,
     Bottleneck,
-    Recommendation,
     Step,
+    checks,
     knee,
-    recommend,
+    processes_needed,
 )
 from .plan import Config, Plan
-from .run import VERIFY_OVER, Verification
-
-VERIFY_TOLERANCE = 0.15
-"""A verification agrees with its prediction within this share."""
+from .run import COOL_DOWN_SECONDS, RAMP_SHARE, VERIFY_OVER, Verification
 
 CSV_COLUMNS = [
     *(f.name for f in fields(Step)),
@@ -55,8 +54,10 @@ class CsvLog:
 
     def write(self, step: Step) -> None:
         row = asdict(step) | {
-            "bottleneck": str(step.bottleneck),
-            "primary_joins_per_s_at_target": step.primary_rate(self.plan.target_utilization),
+            "bottleneck": bottleneck_of(step),
+            "primary_joins_per_s_at_target": math.nan
+            if step.vacuous
+            else step.primary_rate(self.plan.target_utilization),
         }
         self._writer.writerow({key: _cell(value) for key, value in row.items()})
         self._file.flush()
@@ -74,117 +75,45 @@ def _n(value: float, digits: int = 0) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def criteria(plan: Plan) -> Criteria:
+    return Criteria(plan.slo_ms, plan.target_utilization, plan.peak, plan.wait_timeout)
 
 
-def _answer(plan: Plan, steps: list[Step], verifications: list[Verification]) -> list[str]:
-    lines: list[str] = []
-    measured = [s for s in steps if s.strategy == "atomic"]
-    if measured and not any(s.bottleneck is Bottleneck.SERVER for s in measured):
-        busiest = max((s.busiest_primary_pct for s in measured if s.busiest_primary_pct >= 0),
-                      default=math.nan)  # fmt: skip
-        generator = sum(1 for s in measured if s.bottleneck is Bottleneck.GENERATOR)
-        neither = len(measured) - generator
-        lines += [
-            f"**No step was server-bound**: Redis never ran out of CPU (its busiest primary "
-            f"used at most {_n(busiest)} % of a core); of {_plural(len(measured), 'step', 'steps')}"
-            f", {generator} {'was' if generator == 1 else 'were'} generator-bound and "
-            f"{neither} neither. The primaries below are a **prediction** from Redis's own CPU "
-            "cost per join, not a measured limit; its basis is given with each figure.",
-            "",
-        ]
-    for config in [c for c in plan.configs if c.strategy == "atomic"]:
+def all_findings(plan: Plan, steps: list[Step]) -> list[tuple[Findings, list[Step]]]:
+    """Each configuration that has rows: what its rows say, and the rows."""
+    found = []
+    for config in plan.configs:
         rows = [s for s in steps if s.config == config]
-        if not rows:
-            continue
-        plan_for = recommend(rows, plan.slo_ms, plan.target_utilization, plan.peak)
-        if plan_for is None:
-            lines += [f"- **{config.label}**: no join was counted on the server; no plan.", ""]
-            continue
-        lines += [_config_answer(plan, config, plan_for, verifications), ""]
+        if rows:
+            found.append((findings(config, rows, criteria(plan)), rows))
+    return found
+
+
+def _answer(plan: Plan, steps: list[Step]) -> list[str]:
+    lines = [
+        f"- **{f.config.label}**: {f.text}"
+        for f, _ in all_findings(plan, steps)
+        if f.config.strategy == "atomic"
+    ]
     if not lines:
-        lines = ["No step of the atomic store finished: no plan.", ""]
-    return lines
+        return ["No step of the atomic store finished: no plan.", ""]
+    return [line for text in lines for line in (text, "")]
 
 
-def _config_answer(
-    plan: Plan, config: Config, r: Recommendation, verifications: list[Verification]
-) -> str:
-    p = r.prediction
-    basis = p.basis
-    where = (
-        f"measured at {basis.achieved:,.0f} joins/s ({basis.phase} step), where Redis was "
-        f"{basis.busiest_primary_pct:.0f} % busy"
-    )
-    own = [v for v in verifications if v.config == config]
-    quality = (
-        "busy enough to measure it well"
-        if p.busy
-        else f"below {BUSY:.0%}: at light load joins arrive a few at a time and each pays its "
-        "own I/O, so this cost is overstated and the count errs high"
-        + ("" if own else "; --verify takes Redis further where the machine allows")
-    )
-    text = (
-        f"- **{config.label}**: for a peak of {plan.peak:,.0f} joins/s you need "
-        f"**{_plural(r.primaries, 'primary', 'primaries')}**, each planned at "
-        f"{r.per_primary:,.0f} joins/s ({plan.target_utilization:.0%} of one core). "
-        f"Basis: {r.source}; cost {where} ({quality}); one primary saturates at "
-        f"{p.saturation:,.0f} joins/s."
-    )
-    text += " " + _knee_sentence(plan, r)
-    if config.shards > 1:
-        text += (
-            f" A pool of {config.shards} shards spreads over at most {config.shards} primaries, "
-            f"so it carries at most {config.shards * r.per_primary:,.0f} joins/s at this "
-            f"utilisation; the peak needs at least {r.primaries} shards on "
-            f"{_plural(r.primaries, 'primary', 'primaries')}."
-        )
-    elif r.primaries > 1:
-        text += (
-            f" One pool lives on one primary: spread the peak over {r.primaries} pools, or "
-            f"shard the pool (--shards ≥ {r.primaries}) on a cluster."
-        )
-    if own:
-        v = own[0]
-        text += (
-            f" Verification: predicted {v.predicted:,.0f} joins/s at saturation, achieved "
-            f"{v.step.achieved:,.0f} ({v.ratio:.0%} of predicted, {v.step.bottleneck}"
-            + (
-                "): it confirms the prediction only when server-bound; Redis's CPU there, "
-                f"{v.step.busiest_primary_pct:.0f} % against {v.redis_predicted_pct:.0f} % "
-                "predicted at that rate, checks the cost per join."
-                if v.step.bottleneck is not Bottleneck.SERVER
-                else ")."
-            )
-        )
-    return text
-
-
-def _knee_sentence(plan: Plan, r: Recommendation) -> str:
-    slo = f"p99 ≤ {plan.slo_ms:g} ms"
-    if r.knee is None:
-        return f"No sweep step met {slo} while keeping up."
-    at = f"{r.knee.achieved:,.0f} joins/s with Redis {r.knee.busiest_primary_pct:.0f} % busy"
-    if r.knee_limited_by is None:
-        return f"The SLO ({slo}) held at every sweep step, up to {at}."
-    if r.knee_limited_by is Bottleneck.SERVER:
-        used = "used" if r.knee_used else "not the lower figure"
-        return f"The sweep's knee at {slo} ({at}) was server-bound: {used}."
-    return (
-        f"The sweep's knee at {slo} ({at}) was {r.knee_limited_by}: it says how far this "
-        "generator goes, not the server, and is not used."
-    )
+def _ms_cell(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:g}"
 
 
 def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
     u = plan.target_utilization
     lines = [
-        "| step | offered joins/s | achieved joins/s | p50 ms | p99 ms | errors | audit "
+        f"| step | offered joins/s | achieved joins/s | p50 ms | p99 ms | p99.9 ms "
+        f"| SLO (p99 ≤ {plan.slo_ms:g} ms) | errors | audit "
         "| Redis CPU % (busiest primary) | Redis µs/join | Locust CPU % (of cores) "
         "| Locust µs/join | machine CPU % (other programs, % of a core) | bottleneck "
         f"| one primary at {u:.0%}, joins/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: "
+        "| ---: | ---: | --- | ---: |",
     ]
     for s in rows:
         generator = f"{_n(s.generator_cpu_pct)} ({s.generator_cores})"
@@ -193,20 +122,27 @@ def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
         redis = _n(s.busiest_primary_pct)
         if s.busiest_primary_demand_pct - s.busiest_primary_pct >= 10:
             redis += f", {_n(s.busiest_primary_demand_pct)} with wait"
-        bottleneck = str(s.bottleneck)
-        if s.bottleneck is Bottleneck.NEITHER and not s.keeps_up and s.machine_cpu_pct >= 90:
+        bottleneck = bottleneck_of(s)
+        if s.vacuous:
+            bottleneck = f"**{bottleneck}**"
+        elif s.bottleneck is Bottleneck.NEITHER and not s.keeps_up and s.machine_cpu_pct >= 90:
             bottleneck += f" (fell behind; machine {s.machine_cpu_pct:.0f} % busy)"
+        miss = s.slo_miss(plan.slo_ms)
+        slo = "met" if miss is None else f"**missed**: {miss}"
+        audit = "checked nothing" if s.vacuous else "ok" if s.audit_ok else "**FAILED**"
         lines.append(
-            f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {s.p50_ms:g} | {s.p99_ms:g} "
-            f"| {s.errors} | {'ok' if s.audit_ok else '**FAILED**'} | {redis} "
-            f"| {_n(s.redis_us_per_op, 1)} | {generator} | {_n(s.generator_us_per_op, 1)} "
-            f"| {_n(s.machine_cpu_pct)} ({_n(s.others_cpu_pct)}) | {bottleneck} "
-            f"| {_n(s.primary_rate(u))} |"
+            f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {_ms_cell(s.p50_ms)} "
+            f"| {_ms_cell(s.p99_ms)} | {_ms_cell(s.p999_ms)} | {slo} | {s.errors} | {audit} "
+            f"| {redis} | {_n(s.redis_us_per_op, 1)} | {generator} "
+            f"| {_n(s.generator_us_per_op, 1)} | {_n(s.machine_cpu_pct)} ({_n(s.others_cpu_pct)}) "
+            f"| {bottleneck} | {'—' if s.vacuous else _n(s.primary_rate(u))} |"
         )
     return lines
 
 
-def _verification_section(verifications: list[Verification]) -> list[str]:
+def _verification_section(
+    plan: Plan, steps: list[Step], verifications: list[Verification]
+) -> list[str]:
     if not verifications:
         return []
     lines = [
@@ -223,22 +159,24 @@ def _verification_section(verifications: list[Verification]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
     ]
     for v in verifications:
+        own = [s for s in steps if s.config == v.config]
+        check = next((c for c in checks(own, plan.target_utilization) if c.step is v.step), None)
+        if check is None:
+            continue
         s = v.step
-        if s.bottleneck is not Bottleneck.SERVER:
-            verdict = f"inconclusive: {s.bottleneck}, Redis did not saturate"
-            if v.placement.processes < v.processes_needed:
-                verdict += (
-                    f" (Locust needed {v.processes_needed} cores at its measured cost per "
-                    f"join; it had {v.placement.processes})"
-                )
-        elif abs(v.ratio - 1) <= VERIFY_TOLERANCE:
-            verdict = f"**agrees** (within {VERIFY_TOLERANCE:.0%})"
-        else:
-            verdict = f"**off by {v.ratio - 1:+.0%}**"
+        needed = processes_needed(s.offered, [r for r in own if r.phase == "sweep"])
+        verdict = check.verdict
+        if check.conclusive:
+            verdict = f"**{verdict}**"
+        elif s.load_processes < needed:
+            verdict += (
+                f" (Locust needed {needed} cores at its measured cost per join; it had "
+                f"{s.load_processes})"
+            )
         lines.append(
-            f"| {v.config.label} | {v.predicted:,.0f} | {s.offered:,.0f} | {s.achieved:,.0f} "
-            f"| {v.ratio:.2f} | {s.bottleneck} | {_n(s.busiest_primary_pct)} "
-            f"({v.redis_predicted_pct:.0f}) | {v.placement.processes} ({v.processes_needed}) "
+            f"| {v.config.label} | {check.predicted:,.0f} | {s.offered:,.0f} | {s.achieved:,.0f} "
+            f"| {check.ratio:.2f} | {bottleneck_of(s)} | {_n(s.busiest_primary_pct)} "
+            f"({check.redis_predicted_pct:.0f}) | {s.load_processes} ({needed}) "
             f"| {v.pinning} | {verdict} |"
         )
     lines.append("")
@@ -252,35 +190,43 @@ def write_report(
     verifications: list[Verification],
     command: str,
     interrupted: bool = False,
+    replicas: str | None = None,
 ) -> None:
+    """``replicas``: what the server's replication was, in words (for a plan that waits)."""
     lines = ["# Capacity plan", "", f"Command: `{command}`", ""]
     if interrupted:
         lines += [
-            f"**Interrupted** after {_plural(len(steps), 'finished step', 'finished steps')}: "
+            f"**Interrupted** after {plural(len(steps), 'finished step', 'finished steps')}: "
             "this plan covers those only.",
             "",
         ]
-    lines += _answer(plan, steps, verifications)
+    lines += _answer(plan, steps)
+    ramp = plan.warmup_seconds * RAMP_SHARE
     lines += [
-        f"Redis: {redact_url(plan.redis_url)}. Load: Locust `OpenJoins` (open model: joins "
+        f"Redis: {redact_url(plan.redis_url)}"
+        + (f" ({replicas})" if replicas else "")
+        + ". Load: Locust `OpenJoins` (open model: joins "
         "sent on a fixed schedule, latency counted from the intended send time), "
         f"{plan.users} Locust users, {plan.processes} load process"
-        f"{'es' if plan.processes > 1 else ''} in the sweep, {plan.step_seconds:g} s per step, "
-        "a fresh pool per step (deleted after it).",
+        f"{'es' if plan.processes > 1 else ''} in the sweep, a fresh pool per step (deleted "
+        f"after it). Each step warmed up for {plan.warmup_seconds:g} s (users started over "
+        f"the first {ramp:g} s, connections opened, scripts loaded), then measured for "
+        f"{plan.step_seconds:g} s, then ran {COOL_DOWN_SECONDS:g} s more before Locust stopped "
+        "it: the latencies, the achieved rate and both sides' CPU are the measured window's "
+        "only.",
         "",
         "## How each step is classified",
         "",
-        BOTTLENECK_RULE,
+        BOTTLENECK_RULE
+        + " A step **measured nothing** when no join was answered without error in its "
+        "window: it is left out of the plan, and the run exits 4.",
         "",
         "![throughput, p99 and Redis CPU against offered load](capacity.png)",
         "",
     ]
-    lines += _verification_section(verifications)
-    for config in plan.configs:
-        rows = [s for s in steps if s.config == config]
-        if not rows:
-            continue
-        lines += [f"## {config.label}", "", *_step_table(plan, rows), ""]
+    lines += _verification_section(plan, steps, verifications)
+    for f, rows in all_findings(plan, steps):
+        lines += [f"## {f.config.label}", "", *_step_table(plan, rows), ""]
         exact = [s.exact_count for s in rows if s.exact_count is not None]
         if exact:
             lines += [
@@ -288,12 +234,8 @@ def write_report(
                 f"{len(exact)} steps.",
                 "",
             ]
-        if config.strategy == "naive":
-            lines += [
-                "The naive store breaks the guarantees (see its audit column), so it is not "
-                "sized; its rows show what the article's algorithm costs.",
-                "",
-            ]
+        if f.config.strategy != "atomic":
+            lines += [f.text, ""]
     lines += _shard_section(plan, steps)
     lines += _assumptions(plan, steps)
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -313,8 +255,8 @@ def _assumptions(plan: Plan, steps: list[Step]) -> list[str]:
         f"- One primary is one Redis main thread on one core; it is planned at "
         f"{plan.target_utilization:.0%} of that core (--target-utilization), which leaves "
         "room for bursts, bookings and leaves, and background work.",
-        "- A join's cost is Redis CPU (user + system, from INFO) over the part of the step "
-        "when joins arrived, divided by the script calls Redis counted there (one per join). "
+        "- A join's cost is Redis CPU (user + system, from INFO) over the step's measured "
+        "window, divided by the script calls Redis counted there (one per join). "
         "It is taken from the step where Redis was busiest: the cost falls as load rises, "
         f"because busy Redis serves many clients per event-loop turn. Below {BUSY:.0%} busy it "
         "can be about twice the saturated cost, so a prediction from there errs towards too "
@@ -390,56 +332,127 @@ def _shard_section(plan: Plan, steps: list[Step]) -> list[str]:
     return lines
 
 
+SPAN = 1.12
+"""A shaded step covers its offered rate divided and multiplied by this (the x axis is log)."""
+
+
 def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
-    """Throughput (with Redis CPU on a second axis) and p99 against offered load."""
+    """Left: achieved throughput and the busiest primary's CPU against offered load, the
+    target utilisation as a labelled line carrying each configuration's plan. Right: p99
+    and p99.9 on a linear axis against the SLO. On both, generator-bound steps are shaded
+    and named, a step that measured nothing is crossed out, the verify step is a star."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(12, 4.6))
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(14, 5.6))
     cpu = throughput.twinx()
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, config in enumerate(c for c in plan.configs if any(s.config == c for s in steps)):
+    plans: list[str] = []
+    shaded: set[float] = set()
+    for i, (found, rows) in enumerate(all_findings(plan, steps)):
         color = colors[i % len(colors)]
-        rows = sorted((s for s in steps if s.config == config), key=lambda s: s.offered)
-        offered = [s.offered for s in rows]
-        throughput.plot(
-            offered, [s.achieved for s in rows], marker="o", color=color, label=config.label
-        )
+        label = found.config.label
+        sweep = sorted((s for s in rows if s.phase == "sweep" and not s.vacuous),
+                       key=lambda s: s.offered)  # fmt: skip
+        offered = [s.offered for s in sweep]
+        throughput.plot(offered, [s.achieved for s in sweep], marker="o", color=color, label=label)
         cpu.plot(
-            offered, [s.busiest_primary_pct for s in rows], linestyle="--", marker="x",
-            color=color, alpha=0.7, label=f"Redis CPU, {config.label}",
+            offered, [s.busiest_primary_pct for s in sweep], linestyle="--", marker="x",
+            color=color, alpha=0.6, label=f"Redis CPU, {label}",
         )  # fmt: skip
-        latency.plot(offered, [s.p99_ms for s in rows], marker="o", color=color, label=config.label)
+        latency.plot(offered, [s.p99_ms for s in sweep], marker="o", color=color,
+                     label=f"p99, {label}")  # fmt: skip
+        missed = [s for s in sweep if s.slo_miss(plan.slo_ms) is not None]
+        if missed:
+            latency.plot([s.offered for s in missed], [s.p99_ms for s in missed], marker="o",
+                         markersize=13, markerfacecolor="none", markeredgecolor="red",
+                         linestyle="none", label=f"missed the SLO, {label}")  # fmt: skip
+        if any(not math.isnan(s.p999_ms) for s in sweep):
+            latency.plot(offered, [s.p999_ms for s in sweep], marker="^", linestyle=":",
+                         color=color, alpha=0.7, label=f"p99.9, {label}")  # fmt: skip
         for s in rows:
-            if s.bottleneck is not Bottleneck.NEITHER:
+            if s.vacuous:
+                for axes, y in ((throughput, 0.0), (latency, 0.0)):
+                    axes.plot([s.offered], [y], marker="X", markersize=12, color="black")
+                    axes.annotate("measured nothing", (s.offered, y), textcoords="offset points",
+                                  xytext=(-6, 8), ha="right", fontsize=8)  # fmt: skip
+            elif s.bottleneck is Bottleneck.GENERATOR and s.offered not in shaded:
+                shaded.add(s.offered)
+                for axes in (throughput, latency):
+                    axes.axvspan(s.offered / SPAN, s.offered * SPAN, color="orange", alpha=0.18,
+                                 label=None if len(shaded) > 1
+                                 else "generator-bound step (measures Locust)")  # fmt: skip
                 throughput.annotate(
-                    "S" if s.bottleneck is Bottleneck.SERVER else "G", (s.offered, s.achieved),
-                    textcoords="offset points", xytext=(4, -10), fontsize=8, color=color,
+                    "generator-\nbound", (s.offered, 0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8,
+                    color="darkorange",
                 )  # fmt: skip
+            if s.phase == "verify" and not s.vacuous:
+                check = next((c for c in checks(rows, plan.target_utilization) if c.step is s),
+                             None)  # fmt: skip
+                words = "" if check is None else f" ({check.ratio:.0%} of predicted)"
+                throughput.plot([s.offered], [s.achieved], marker="*", markersize=16,
+                                color=color, markeredgecolor="black", linestyle="none",
+                                label=f"verify, {label}")  # fmt: skip
+                throughput.annotate(f"verify: {s.achieved:,.0f}{words}", (s.offered, s.achieved),
+                                    textcoords="offset points", xytext=(-8, 10), ha="right",
+                                    fontsize=8)  # fmt: skip
+                latency.plot([s.offered], [s.p99_ms], marker="*", markersize=16, color=color,
+                             markeredgecolor="black", linestyle="none",
+                             label=f"verify p99, {label}")  # fmt: skip
+        r = found.recommendation
+        if r is not None:
+            plans.append(
+                f"{label}: {plural(r.primaries, 'primary', 'primaries')} for "
+                f"{plan.peak:,.0f} joins/s ({r.per_primary:,.0f} each)"
+            )
     top = max(s.offered for s in steps)
-    throughput.plot([0, top], [0, top], color="grey", linestyle=":", label="offered = achieved")
+    low = min(s.offered for s in steps)
+    # y = x drawn point by point: on a log x axis a two-point segment would bend away from it.
+    diagonal = [low * (top / low) ** (i / 50) for i in range(51)]
+    throughput.plot(diagonal, diagonal, color="grey", linestyle=":",
+                    label="offered = achieved")  # fmt: skip
+    throughput.set_xscale("log")
     throughput.set(
-        xlabel="offered joins/s",
+        xlabel="offered joins/s (log)",
         ylabel="achieved joins/s",
-        title="Throughput (S: server-bound, G: generator-bound)",
+        title="Throughput, and Redis CPU (dashed, right axis)",
     )
-    cpu.set_ylabel("Redis CPU, busiest primary (% of a core, dashed)")
-    cpu.set_ylim(
-        0, max(110.0, *(s.busiest_primary_pct for s in steps if s.busiest_primary_pct >= 0))
+    busiest = [s.busiest_primary_pct for s in steps if not math.isnan(s.busiest_primary_pct)]
+    cpu.set_ylabel("Redis CPU, busiest primary (% of a core)")
+    cpu.set_ylim(0, max(110.0, *busiest))
+    target = plan.target_utilization * 100
+    cpu.axhline(target, color="green", linestyle="-.", linewidth=1.2)
+    cpu.annotate(
+        f"target utilisation {plan.target_utilization:.0%}: "
+        + ("; ".join(plans) if plans else "no plan"),
+        (0.01, target), xycoords=("axes fraction", "data"), xytext=(0, 4),
+        textcoords="offset points", fontsize=8, color="darkgreen", fontweight="bold",
+    )  # fmt: skip
+    latency.axhline(
+        plan.slo_ms, color="red", linestyle="--", label=f"SLO: p99 ≤ {plan.slo_ms:g} ms"
     )
-    cpu.axhline(plan.target_utilization * 100, color="grey", linestyle="-.", linewidth=0.8)
-    latency.axhline(plan.slo_ms, color="red", linestyle="--", label=f"SLO {plan.slo_ms:g} ms")
+    latency.annotate(f"SLO {plan.slo_ms:g} ms", (0.99, plan.slo_ms), xycoords=("axes fraction", "data"),
+                     xytext=(0, 4), textcoords="offset points", ha="right", fontsize=8,
+                     color="red")  # fmt: skip
+    latency.set_xscale("log")
+    latency.set_ylim(bottom=0)
     latency.set(
-        xlabel="offered joins/s",
-        ylabel="p99 latency (ms, from intended send)",
-        title="p99 latency",
-        yscale="log",
+        xlabel="offered joins/s (log)",
+        ylabel="latency, ms, from the intended send time (linear)",
+        title=f"p99 and p99.9 of the measured window (after {plan.warmup_seconds:g} s warm-up)",
     )
+    ticks = sorted({s.offered for s in steps})
     for axes in (throughput, latency):
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=7, loc="upper left")
+        axes.set_xticks(ticks, [f"{t:,.0f}" for t in ticks], rotation=30, fontsize=8)
+        axes.minorticks_off()
+    handles, labels = throughput.get_legend_handles_labels()
+    more, more_labels = cpu.get_legend_handles_labels()
+    throughput.legend(handles + more, labels + more_labels, fontsize=7, loc="upper left")
+    latency.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

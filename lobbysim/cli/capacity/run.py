@@ -1,6 +1,11 @@
 """Running the steps of a capacity sweep: real Locust runs of ``OpenJoins``, each on a fresh
 pool, measured on both sides while they run; and the ``--verify`` step.
 
+Each step warms up first (the users ramp up over half the warm-up, open their connections,
+load the scripts, learn the pool's epoch), then measures for ``--step-seconds``, then runs
+on for COOL_DOWN_SECONDS before Locust stops it: only the window in between counts, on both
+sides (``capacity_window`` keeps it on the Locust side).
+
 Locust runs in its own process group (one process, or a master with ``--processes``
 workers), so what is measured is what a user's own Locust runs measure, and an interrupt
 stops it here, in order: Locust first, then the pool is deleted, finished or not.
@@ -9,7 +14,6 @@ stops it here, in order: Locust first, then the pool is deleted, finished or not
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -34,20 +38,27 @@ from lobbysim.run.pools import claim, release
 
 from ..load import LOBBY, installed_locustfile
 from .measure import Primary, Sample, cores_for_load, per_primary, sample, window
-from .model import Prediction, Step, predict
+from .model import Step, predict, processes_needed
 from .plan import MAX_RATE, Config, Plan
 
-STEP_NAME = "join (open)"
-"""The Locust request name of OpenJoins' joins."""
+WINDOW_PLUGIN = Path(__file__).with_name("capacity_window.py")
+"""Loaded by each step's Locust beside the scenarios: it keeps the measured window."""
+RAMP_SHARE = 0.5
+"""The users are all started after this share of the warm-up."""
+COOL_DOWN_SECONDS = 1.0
+"""A step runs this long after its window closes: the calls Locust holds up while it stops
+its users fall outside the window."""
+WORKERS_LATE_SECONDS = 2.0
+"""Locust workers start their run (and their window) when their master's first spawn
+message reaches them, and open their store then: up to this much after the master's ``-t``
+has started counting."""
 SAMPLE_SECONDS = 0.25
 STEP_GRACE_SECONDS = 180.0
 """How long a step may run past its duration (start-up, audit) before it is stopped."""
 STOP_SECONDS = 10.0
 VERIFY_OVER = 1.2
 """The verify step offers this much more than the predicted saturation rate, so that a
-Redis faster than predicted can show it (the achieved rate cannot pass the offered one)."""
-GENERATOR_HEADROOM = 0.7
-"""Verify gives Locust enough processes to run each at most this busy."""
+Redis faster than predicted can show it (a step achieves about what it is offered, at most)."""
 
 Progress = Callable[[str], None]
 
@@ -67,15 +78,9 @@ def _free_port() -> int:
         return port
 
 
-def _number(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return math.nan
-
-
 def read_result(path: Path) -> dict[str, Any] | None:
-    """The Locust run's result file (its end-of-run audit), or None if the audit never ran."""
+    """A JSON file the Locust run wrote (its audit's result file, its measured window), or
+    None if it never got that far."""
     try:
         result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -83,18 +88,35 @@ def read_result(path: Path) -> dict[str, Any] | None:
     return result
 
 
+def run_seconds(plan: Plan, processes: int) -> int:
+    """Locust's ``-t`` (whole seconds, from the master's start): the warm-up, the window and
+    the cool-down, and the workers' late start if there are workers."""
+    late = WORKERS_LATE_SECONDS if processes > 1 else 0.0
+    return math.ceil(plan.warmup_seconds + plan.step_seconds + COOL_DOWN_SECONDS + late)
+
+
 def _locust_command(
     plan: Plan, config: Config, rate: float, pool: str, processes: int, locustfile: Path,
     folder: Path,
 ) -> list[str]:  # fmt: skip
     users = max(processes, min(plan.users, int(rate)))
+    ramp = plan.warmup_seconds * RAMP_SHARE
+    spawn_rate = users / ramp if ramp > 0 else users
+    options: dict[str, object] = {
+        "pool": pool, "strategy": config.strategy, "max_users": config.max_users,
+        "shards": config.shards,
+    }  # fmt: skip
+    if config.wait_replicas:
+        options |= {"wait_replicas": config.wait_replicas, "wait_timeout": plan.wait_timeout}
     command = [
-        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-        "-u", str(users), "-r", str(users), "-t", f"{plan.step_seconds:g}s", "--stop-timeout", "3",
+        sys.executable, "-m", "locust", "-f", f"{locustfile},{WINDOW_PLUGIN}", "--headless",
+        "--only-summary", "-u", str(users), "-r", f"{spawn_rate:g}",
+        "-t", f"{run_seconds(plan, processes)}s", "--stop-timeout", "3",
         "--redis-url", plan.redis_url, "--arrival-rate", f"{rate / users:.6f}",
-        *to_locust_args({"pool": pool, "strategy": config.strategy,
-                         "max_users": config.max_users, "shards": config.shards}),
-        "--csv", str(folder / "step"), "--result-file", str(folder / "result.json"),
+        *to_locust_args(options),
+        "--capacity-warmup", f"{plan.warmup_seconds:g}", "--capacity-window",
+        f"{plan.step_seconds:g}", "--capacity-window-file", str(folder / "window.json"),
+        "--result-file", str(folder / "result.json"),
     ]  # fmt: skip
     if processes > 1:
         # The master and its workers talk over a port of their own: Locust's default (5557)
@@ -202,79 +224,84 @@ def run_step(
             )
             samples = _run_locust(
                 command, client, primaries, placement.cores, folder / "locust.log",
-                plan.step_seconds + STEP_GRACE_SECONDS,
+                run_seconds(plan, placement.processes) + STEP_GRACE_SECONDS,
             )  # fmt: skip
             memory = _memory_mb(client)
-            try:
-                with open(folder / "step_stats.csv", newline="") as f:
-                    row = next((r for r in csv.DictReader(f) if r["Name"] == STEP_NAME), None)
-            except FileNotFoundError:
-                row = None
+            measured = read_result(folder / "window.json")
             result = read_result(folder / "result.json")
             log = (folder / "locust.log").read_text(errors="replace")
     finally:
         with _no_interrupts():
             release(client, claimed, keep=False)
-    if row is None:
+    if measured is None:
         last = (log.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"the Locust step did not run: {redact_text(last, plan.redis_url)}")
-    return _step(plan, config, rate, phase, placement, primaries, row, result, samples, memory)
+    return _step(config, rate, phase, placement, primaries, measured, result, samples, memory)
+
+
+def _ms(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _step(
-    plan: Plan, config: Config, rate: float, phase: str, placement: Placement,
-    primaries: list[Primary], row: dict[str, str], result: dict[str, Any] | None,
-    samples: list[Sample], memory: float,
+    config: Config, rate: float, phase: str, placement: Placement, primaries: list[Primary],
+    measured: dict[str, Any], result: dict[str, Any] | None, samples: list[Sample],
+    memory: float,
 ) -> Step:  # fmt: skip
-    measured = window(samples, [p.pid is not None for p in primaries])
-    requests = int(row["Request Count"])
+    """The step's row: its latencies and rate from the window Locust measured, both sides'
+    CPU over the sampling intervals inside that window."""
+    cpu = window(
+        samples, measured["opens"], measured["closes"], [p.pid is not None for p in primaries]
+    )
+    requests, errors = int(measured["requests"]), int(measured["failures"])
+    measured_s = float(measured["seconds"])
     available = len(placement.cores) if placement.cores is not None else cores_for_load()
     slots = max(1, min(placement.processes, available))
-    placed_server = None if result is None else result["placed_server"]
+    placed_server = None if result is None else result.get("placed_server")
     nan = math.nan
-    seconds = measured.seconds if measured else nan
+    seconds = cpu.seconds if cpu else nan
     return Step(
         strategy=config.strategy,
         max_users=config.max_users,
         shards=config.shards,
         phase=phase,
         offered=rate,
-        achieved=requests / plan.step_seconds,
-        p50_ms=_number(row["50%"]),
-        p95_ms=_number(row["95%"]),
-        p99_ms=_number(row["99%"]),
-        max_ms=_number(row["100%"]),
+        achieved=(requests - errors) / measured_s if measured_s > 0 else 0.0,
+        p50_ms=_ms(measured["p50_ms"]),
+        p95_ms=_ms(measured["p95_ms"]),
+        p99_ms=_ms(measured["p99_ms"]),
+        max_ms=_ms(measured["max_ms"]),
         requests=requests,
-        errors=int(row["Failure Count"]),
+        errors=errors,
         audit_ok=result is not None and result["ok"] is True,
         exact_count=None
         if result is None or placed_server is None
         else result["placed_reported"] == placed_server,
         window_s=seconds,
-        redis_cpu_pct=measured.redis_cpu / seconds * 100 if measured else nan,
-        busiest_primary_pct=measured.busiest_cpu * 100 if measured else nan,
-        busiest_primary_demand_pct=measured.busiest_demand * 100 if measured else nan,
-        primaries_used=measured.primaries_used if measured else 0,
-        redis_ops=measured.script_calls if measured else 0,
-        redis_us_per_op=measured.used_cpu / measured.script_calls * 1e6
-        if measured and measured.script_calls
-        else nan,
+        redis_cpu_pct=cpu.redis_cpu / seconds * 100 if cpu else nan,
+        busiest_primary_pct=cpu.busiest_cpu * 100 if cpu else nan,
+        busiest_primary_demand_pct=cpu.busiest_demand * 100 if cpu else nan,
+        primaries_used=cpu.primaries_used if cpu else 0,
+        redis_ops=cpu.script_calls if cpu else 0,
+        redis_us_per_op=cpu.used_cpu / cpu.script_calls * 1e6 if cpu and cpu.script_calls else nan,
         load_processes=placement.processes,
         generator_cores=slots,
         pinned=placement.cores is not None,
-        generator_cpu_pct=measured.generator_cpu / seconds / slots * 100 if measured else nan,
-        generator_demand_pct=(measured.generator_cpu + measured.generator_wait)
-        / seconds
-        / slots
-        * 100
-        if measured
+        generator_cpu_pct=cpu.generator_cpu / seconds / slots * 100 if cpu else nan,
+        generator_demand_pct=(cpu.generator_cpu + cpu.generator_wait) / seconds / slots * 100
+        if cpu
         else nan,
-        generator_us_per_op=measured.generator_cpu / measured.script_calls * 1e6
-        if measured and measured.script_calls
+        generator_us_per_op=cpu.generator_cpu / cpu.script_calls * 1e6
+        if cpu and cpu.script_calls
         else nan,
-        machine_cpu_pct=measured.machine_busy * 100 if measured else nan,
-        others_cpu_pct=measured.others * 100 if measured else nan,
+        machine_cpu_pct=cpu.machine_busy * 100 if cpu else nan,
+        others_cpu_pct=cpu.others * 100 if cpu else nan,
         redis_memory_mb=memory,
+        wait_replicas=config.wait_replicas,
+        p999_ms=_ms(measured["p999_ms"]),
+        measured_s=measured_s,
+        warmup_s=float(measured["warmup"]),
+        run_joins=0 if result is None else int(result.get("joins", 0)),
     )
 
 
@@ -291,42 +318,14 @@ def sweep(plan: Plan, client: Any, primaries: list[Primary], progress: Progress)
 
 @dataclass(frozen=True)
 class Verification:
-    """The verify step of one configuration, against what the sweep predicted."""
+    """How the verify step of one configuration was run (its figures against the prediction
+    are model.checks', from the rows)."""
 
     config: Config
-    prediction: Prediction
-    """From the sweep's steps only."""
-    primaries: int
-    """Primaries the pool's shards ran on in the sweep."""
-    processes_needed: int
     placement: Placement
     pinning: str
     """How the two sides were placed, in words."""
     step: Step
-
-    @property
-    def predicted(self) -> float:
-        """Joins/s the pool's primaries sustain at 100 % of a core each, as predicted."""
-        return self.prediction.saturation * self.primaries
-
-    @property
-    def ratio(self) -> float:
-        return self.step.achieved / self.predicted
-
-    @property
-    def redis_predicted_pct(self) -> float:
-        """Busiest primary's CPU the prediction expects at the achieved rate."""
-        return self.step.achieved / self.primaries * self.prediction.us_per_op / 1e4
-
-
-def _processes_needed(rate: float, steps: list[Step]) -> int:
-    """Locust processes that run ``rate`` each at most GENERATOR_HEADROOM busy, from the
-    generator's own cost per join in the sweep."""
-    costs = [s.generator_us_per_op for s in steps if s.generator_us_per_op > 0]
-    if not costs:
-        return 1
-    cores = rate * min(costs) / 1e6 / GENERATOR_HEADROOM
-    return max(1, math.ceil(cores))
 
 
 @contextlib.contextmanager
@@ -388,11 +387,11 @@ def verify(
             continue
         used = max(1, prediction.basis.primaries_used)
         rate = min(prediction.saturation * used * VERIFY_OVER, MAX_RATE)
-        needed = _processes_needed(rate, own)
+        needed = processes_needed(rate, own)
         with _separate_cores(primaries, needed) as (placement, pinning):
             progress(
                 f"[verify {done + 1}/{len(configs)}] {config.label}, {rate:,.0f} joins/s, "
                 f"{placement.processes} Locust process(es); {pinning}"
             )
             step = run_step(plan, client, primaries, config, rate, "verify", placement)
-        yield Verification(config, prediction, used, needed, placement, pinning, step)
+        yield Verification(config, placement, pinning, step)
