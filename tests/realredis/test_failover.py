@@ -14,9 +14,11 @@ raised NotConfirmed, which counts as unknown, never as a success.
 Cluster: 3 primaries with a replica each, a pool in 3 shards. A primary whose replica
 lags is stalled (DEBUG SLEEP) and the replica forced to take over (CLUSTER FAILOVER
 FORCE): the stores of its shards are refused there and nothing is written on them, while
-the other shards go on. A primary killed (SIGKILL): the stores get connection errors or
-retryable refusals, never another error, and are answered again once the replica took
-over; on loopback the replica had caught up, so nothing is lost and nothing refused.
+the other shards go on; with ``wait_replicas=1`` nothing acknowledged is lost (each
+WAIT goes to the primary that ran the call). A primary killed (SIGKILL): the stores get
+connection errors or retryable refusals, never another error, and are answered again once
+the replica took over; on loopback the replica had caught up, so nothing is lost and
+nothing refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +43,15 @@ from lobbycore import (
     connect,
     pool_prefix,
 )
+from lobbycore._sharding import shard_of
 from lobbycore.audit import History, PoolSnapshot, snapshot
 from lobbycore.violations import Verdict, Violation
-from lobbysim.checks.calls import OK
+from lobbysim.checks.calls import FAIL, OK
 from lobbysim.checks.history import Op, Recorder, check_history
 from lobbysim.testing import RedisClusterProcesses, RedisServer
 from tests.damage import Dump, _scan, dump
 
-from .harness import EXPECTED, Mix, Tally, Worker, _recorded, in_threads
+from .harness import EXPECTED, Mix, Plan, Tally, Worker, _recorded, in_threads
 from .proxy import Proxy
 from .test_rollback import wait_in_sync
 
@@ -103,7 +106,12 @@ class Load:
     recorded for the history checker, until ``stop``, or until the server refused the
     thread (PoolStateLost, PoolRolledBack) ``REFUSALS`` times after ``moved``. Any error
     other than a LobbyError or an unanswered call (see UNANSWERED) ends the run: it is
-    raised by :meth:`finish`."""
+    raised by :meth:`finish`.
+
+    A store refuses a pool it found rolled back without asking again, so only its first
+    call to a promoted server shows whether that server would let it write: the threads
+    can be parked between two calls (:meth:`park`) and given that first call
+    (``probes``) before they go on (:meth:`unpark`)."""
 
     stores: list[LobbyStore]
     recorder: Recorder = field(default_factory=lambda: Recorder(unanswered=UNANSWERED))
@@ -113,12 +121,26 @@ class Load:
     refused_after_move: list[int] = field(default_factory=list)
     troubles: list[tuple[int, float]] = field(default_factory=list)
     """(thread, when) of each call that got no answer or a retryable refusal."""
+    probes: dict[int, Plan] = field(default_factory=dict)
+    """Thread -> the call it makes first once unparked."""
+    probed: list[Plan] = field(default_factory=list)
     error: BaseException | None = None
 
     def __post_init__(self) -> None:
         self.refused_after_move = [0] * len(self.stores)
+        self._held: set[int] = set()
+        self._parked: set[int] = set()
+        self._released = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def park(self, threads: Iterable[int]) -> None:
+        """Lets each of ``threads`` end the call it is in, then waits until all wait."""
+        self._held = set(threads)
+        wait_until(lambda: self._parked >= self._held or not self._thread.is_alive(), SETTLE)
+
+    def unpark(self) -> None:
+        self._released.set()
 
     def finish(self, until: Callable[[], bool] = lambda: False) -> None:
         """Stops the threads once ``until()`` holds, or once every thread stopped on its
@@ -143,7 +165,13 @@ class Load:
         worker = Worker(k, USERS_PER_WORKER, MAX_USERS, Mix(), seed=k, shards=store.shards)
         told = History()  # the worker's own view of its users; the recorder keeps the history
         while not self.stop.wait(PACE):
-            plan = worker.next()
+            if k in self._held and not self._released.is_set():
+                self._parked.add(k)
+                self._released.wait(timeout=30)
+            probe = self.probes.pop(k, None)
+            if probe is not None:
+                self.probed.append(probe)
+            plan = probe or worker.next()
             try:
                 result = _recorded(store, plan, MAX_USERS, self.recorder)
             except PoolStateLost as exc:
@@ -229,10 +257,13 @@ def fail_over_standalone(wait_replicas: int) -> Failover:
         link.blackhole()
         time.sleep(CUT)
         primary.kill()
+        load.park(range(THREADS))  # each ends the call it was in: no answer
         follower.replicaof("NO", "ONE")
         at_promotion, promoted = dump(follower, pool), snapshot(follower, pool)
+        load.probes = probes(load, range(THREADS), cut, promoted)
         front.switch(replica.port)
         load.moved.set()
+        load.unpark()
         load.finish()
         failover = Failover(
             load,
@@ -249,10 +280,46 @@ def fail_over_standalone(wait_replicas: int) -> Failover:
     return failover
 
 
+def probes(
+    load: Load, threads: Iterable[int], cut: float, promoted: PoolSnapshot
+) -> dict[int, Plan]:
+    """The first call of each of ``threads`` to the promoted server, one that writes on any
+    pool that lets it: a booking, under a new request id, of a lobby holding one of the
+    thread's users that was booked after the cut (an answered or an unconfirmed booking)
+    and that the promoted server holds unbooked: a resale; else a newcomer's join."""
+    lost = {
+        op.lobby_id
+        for op in list(load.recorder.ops)
+        if op.kind == "book" and op.outcome != FAIL and op.invoked > cut
+    }
+    chosen: dict[int, Plan] = {}
+    for k in threads:
+        mine = f"w{k}-"
+        resale = [
+            (user, lobby.id)
+            for lobby in promoted.lobbies.values()
+            if lobby.id in lost
+            for user in lobby.users
+            if user.startswith(mine)
+        ]
+        if resale:
+            user, lobby_id = resale[0]
+            chosen[k] = Plan("book", (user,), lobby_id)
+        else:
+            shards = load.stores[k].shards
+            names = (f"{mine}new{i}" for i in range(1000))
+            newcomer = next(u for u in names if shard_of(u, shards) == k % shards)
+            chosen[k] = Plan("join", (newcomer,))
+    return chosen
+
+
 def record(request: pytest.FixtureRequest, load: Load, verdict: Verdict | None = None) -> None:
     """The run's figures among the test's report properties (``--junitxml`` shows them):
-    calls by kind and outcome, the history checker's findings and figures."""
-    figures: list[tuple[str, object]] = [("calls", dict(sorted(load.tally.ops.items())))]
+    calls by kind and outcome, the probes sent, the history checker's findings and figures."""
+    figures: list[tuple[str, object]] = [
+        ("calls", dict(sorted(load.tally.ops.items()))),
+        ("probes", sorted(plan.op for plan in load.probed)),
+    ]
     if verdict is not None:
         figures.append(("findings", {str(k): n for k, n in verdict.counts().items()}))
         figures.append(("history", dict(verdict.figures)))
@@ -276,9 +343,12 @@ def test_the_default_store_refuses_a_promoted_lagging_replica_and_writes_nothing
     load, verdict = failover.load, failover.check()
     record(request, load, verdict)
     # Every running store was refused by the promoted server, which kept what it had at
-    # promotion: nothing was written after the rollback, so nothing was sold since.
+    # promotion: nothing was written after the rollback, so nothing was sold since. The
+    # first call of each there would have written (see probes), and one or more of them
+    # booked again a lobby whose answered booking the failover had lost.
     assert failover.after == failover.at_promotion
     assert failover.final.bookings == failover.promoted.bookings
+    assert len(load.probed) == THREADS and any(p.op == "book" for p in load.probed)
     assert load.refused_after_move == [REFUSALS] * THREADS, load.tally.ops
     assert load.count("PoolRolledBack") >= REFUSALS * THREADS
     assert load.count("PoolStateLost") == 0  # the same epoch: rolled back, not replaced
@@ -308,8 +378,9 @@ def test_with_wait_replicas_nothing_acknowledged_is_lost(request: pytest.Fixture
     assert failover.answered_after_cut() == []
     assert load.count("Unconfirmed") > 0
     # The stores saw the unconfirmed writes' sequences too: they refuse the promoted pool
-    # (PoolRolledBack) rather than build on it.
+    # (PoolRolledBack) rather than build on it, their first call there (a write) included.
     assert failover.after == failover.at_promotion
+    assert len(load.probed) == THREADS
     assert load.refused_after_move == [REFUSALS] * THREADS, load.tally.ops
 
 
@@ -445,17 +516,23 @@ def force_failover(wait_replicas: int) -> ClusterFailover:
                 primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
             cut = time.monotonic()
             time.sleep(CUT)
-            # The primary stalls, and its replica is forced to take over without it.
+            # The primary stalls, and its replica is forced to take over without it. The
+            # threads of its shards are parked meanwhile, so that the first call of each
+            # to the new primary is its probe; the other shards' go on.
+            victims = sharded.victim_threads
+            load.park(victims)
             stalled = threading.Thread(target=stall, args=(sharded.victim,))
             stalled.start()
             follower.execute_command("CLUSTER", "FAILOVER", "FORCE")
             wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
         at_promotion = sharded.state(sharded.replica)
+        stalled.join()  # it wakes up, learns it was replaced, and follows the new primary
+        wait_until(lambda: cluster.role(sharded.victim) == "slave", TAKEOVER)
+        load.probes = probes(load, victims, cut, sharded.final())
         moved = time.monotonic()
         load.moved.set()
-        victims = sharded.victim_threads
+        load.unpark()
         load.finish(until=lambda: all(load.refused_after_move[k] >= REFUSALS for k in victims))
-        stalled.join()
         failover = ClusterFailover(
             load,
             victims,
@@ -478,8 +555,10 @@ def test_cluster_forced_failover_to_a_lagging_replica_is_refused_never_resold(
     load, victims, verdict = failover.load, failover.victims, failover.check()
     record(request, load, verdict)
     # Every store using the failed-over shards was refused there (PoolRolledBack), and
-    # nothing was written on them since the promotion: no lobby booked again, no seat sold.
+    # nothing was written on them since the promotion: no lobby booked again, no seat sold,
+    # though the first call of each there would have written (see probes).
     assert failover.after == failover.at_promotion
+    assert len(load.probed) == len(victims)
     assert [k for k, n in enumerate(load.refused_after_move) if n] == victims, load.tally.ops
     assert all(load.refused_after_move[k] == REFUSALS for k in victims)
     assert load.count("PoolStateLost") == 0
@@ -493,6 +572,28 @@ def test_cluster_forced_failover_to_a_lagging_replica_is_refused_never_resold(
     # default store), which the history checker finds, and only that.
     assert lost and failover.answered_after_cut()
     assert verdict.findings and set(verdict.counts()) <= LOSSES, verdict.counts()
+
+
+def test_cluster_forced_failover_with_wait_replicas_loses_nothing_acknowledged(
+    request: pytest.FixtureRequest,
+) -> None:
+    failover = force_failover(wait_replicas=1)
+    load, victims, verdict = failover.load, failover.victims, failover.check()
+    record(request, load, verdict)
+    # Every answered call is in the pool after the failover (unconfirmed: unanswered).
+    assert verdict.ok, [str(f) for f in verdict.findings[:5]]
+    assert lost_bookings(load.recorder.ops, failover.final) == ([], [])
+    # Once the link was cut the failed-over shards acknowledged nothing: NotConfirmed.
+    assert failover.answered_after_cut() == []
+    assert load.count("Unconfirmed") > 0
+    # Their stores refuse the new primary, which misses their unconfirmed writes, their
+    # first call there (a write) included; the other shards went on, confirmed by their
+    # replicas.
+    assert failover.after == failover.at_promotion
+    assert len(load.probed) == len(victims)
+    assert [k for k, n in enumerate(load.refused_after_move) if n] == victims, load.tally.ops
+    others = [k for k in range(CLUSTER_THREADS) if k not in victims]
+    assert all(load.answered_since(k, failover.moved) for k in others)
 
 
 def stall(node: RedisServer) -> None:
