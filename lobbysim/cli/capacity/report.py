@@ -334,6 +334,8 @@ def _shard_section(plan: Plan, steps: list[Step]) -> list[str]:
 
 SPAN = 1.12
 """A shaded step covers its offered rate divided and multiplied by this (the x axis is log)."""
+LATENCY_CAP = 10
+"""The latency axis shows at most this many times the SLO."""
 
 
 def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
@@ -438,7 +440,22 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
                      xytext=(0, 4), textcoords="offset points", ha="right", fontsize=8,
                      color="red")  # fmt: skip
     latency.set_xscale("log")
-    latency.set_ylim(bottom=0)
+    # Linear, and readable around the SLO: a tail far above it is clipped at the top edge,
+    # an arrow there and its values written under it.
+    cap = LATENCY_CAP * plan.slo_ms
+    tails = [s for s in steps if max(s.p99_ms, s.p999_ms) > cap]  # NaN compares false
+    latency.set_ylim(0, cap if tails else None)
+    for s in tails:
+        words = "\n".join(
+            f"{name} {value:,.0f} ms"
+            for name, value in (("p99", s.p99_ms), ("p99.9", s.p999_ms))
+            if value > cap
+        )
+        latency.plot([s.offered], [cap], marker="^", markersize=10, color="red", clip_on=False,
+                     linestyle="none")  # fmt: skip
+        latency.annotate(words + " (off scale)", (s.offered, cap), textcoords="offset points",
+                         xytext=(-8, -8), ha="right", va="top", fontsize=7,
+                         color="dimgrey")  # fmt: skip
     latency.set(
         xlabel="offered joins/s (log)",
         ylabel="latency, ms, from the intended send time (linear)",
