@@ -628,6 +628,7 @@ def test_cluster_primary_killed_typed_errors_then_answered_again_nothing_lost(
 
     verdict = check_history(load.recorder.ops, final)
     record(request, load, verdict)
+    request.node.user_properties.append(("takeover_s", round(took_over - killed, 2)))
     # The threads of the killed primary's shards were told while it was down, and every
     # thread had calls answered once the replica took over.
     victims = sharded.victim_threads
