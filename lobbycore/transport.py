@@ -84,9 +84,11 @@ __all__ = [
     "ClusterRoute",
     "Command",
     "Dispatch",
+    "Redirected",
     "ScriptCall",
     "ScriptSender",
     "send_routed",
+    "send_routed_async",
 ]
 
 
@@ -362,6 +364,83 @@ class ClusterRoute:
             self.asking, self.refresh = None, True
 
 
+class Redirected:
+    """Sans-IO: a batch's round sent to one cluster node (see :class:`ClusterRoute`) whose
+    replies hold redirects (``MOVED``, ``ASK``) or connection errors, or which was cut off
+    whole: those calls are sent again (only those; the others have their replies), one
+    :class:`ClusterRoute` per key in :attr:`routes`, each ending with the round's WAIT if
+    it had one. Send each route in turn (the first refreshes the slot map if one must, for
+    all of them), hand what came back to :meth:`answer`, then :meth:`replies` is the round's
+    replies; the WAIT's stands for the fewest replicas of them all.
+
+    :meth:`of` gives None when the round needs nothing of the kind.
+    """
+
+    __slots__ = ("_acknowledged", "_indexes", "_replies", "_waits", "routes")
+
+    def __init__(self, commands: list[Command], waits: bool, replies: list[Any]) -> None:
+        """``replies``: the round's, the failed ones as their error (the send's own error
+        for every call of a round cut off whole)."""
+        self._waits = waits
+        self._replies = replies
+        calls = len(commands) - waits
+        again = [i for i in range(calls) if isinstance(replies[i], _REDIRECTS)]
+        # The calls answered already were covered by the round's WAIT on their node.
+        self._acknowledged: list[Any] = [replies[-1]] if waits and len(again) < calls else []
+        by_key: dict[str, list[int]] = {}
+        for i in again:
+            # EVALSHA sha | EVAL source | FCALL name, numkeys, then the keys: the
+            # (sub-)pool's stats key first, whose slot every key of the call shares.
+            by_key.setdefault(str(commands[i][3]), []).append(i)
+        wait = commands[-1:] if waits else []
+        self.routes: list[ClusterRoute] = []
+        self._indexes: list[list[int]] = []
+        refreshed = False
+        for key, indexes in by_key.items():
+            route = ClusterRoute(key, [commands[i] for i in indexes] + wait)
+            route.failed(replies[indexes[0]])  # the round's send was its first attempt
+            if route.refresh:  # the slot map: refreshed once, for every route
+                route.refresh, refreshed = not refreshed, True
+            self.routes.append(route)
+            self._indexes.append(indexes)
+
+    @classmethod
+    def of(
+        cls, commands: list[Command], waits: bool, replies: list[Any] | BaseException
+    ) -> Redirected | None:
+        """``replies``: the round's, or the connection error that cut it off whole."""
+        if isinstance(replies, BaseException):
+            return cls(commands, waits, [replies] * len(commands))
+        if any(isinstance(reply, _REDIRECTS) for reply in replies):
+            return cls(commands, waits, replies)
+        return None
+
+    def answer(self, route: ClusterRoute, replies: list[Any] | BaseException) -> None:
+        """What sending ``route`` gave: its replies, or the error it raised in the end
+        (:class:`~redis.exceptions.ClusterError`, a connection error), then each of its
+        calls' answer."""
+        indexes = self._indexes[self.routes.index(route)]
+        if isinstance(replies, BaseException):
+            replies = [replies] * len(route.commands)
+        for i, reply in zip(indexes, replies, strict=False):
+            self._replies[i] = reply
+        if self._waits:
+            self._acknowledged.append(replies[-1])
+
+    def replies(self) -> list[Any]:
+        """The round's replies, once every route is answered."""
+        if self._waits:
+            acknowledged = self._acknowledged
+            errors = [a for a in acknowledged if isinstance(a, BaseException)]
+            self._replies[-1] = errors[0] if errors else min(acknowledged, key=int)
+        return self._replies
+
+
+# The replies that send a call of a batch again: a redirect (MovedError is an AskError),
+# or the connection lost before its reply.
+_REDIRECTS: Final = (AskError, RedisConnectionError, RedisTimeoutError)
+
+
 def send_routed(client: Any, route: ClusterRoute) -> list[Any]:
     """The replies of ``route``'s round, pipelined on one connection of the node that holds
     its key (a sync cluster client's own connection to that node), sent again as ``route``
@@ -381,6 +460,28 @@ def send_routed(client: Any, route: ClusterRoute) -> list[Any]:
             route.failed(exc)
             continue
         replies = route.replies(sent)
+        if replies is not None:
+            return replies
+
+
+async def send_routed_async(client: Any, route: ClusterRoute) -> list[Any]:
+    """:func:`send_routed` for a ``redis.asyncio`` cluster client (from its own pool for
+    the node)."""
+    await client.initialize()  # at once unless the client has no slot map yet
+    while True:
+        if route.refresh:
+            await client.nodes_manager.initialize()
+        node = client.get_node(*route.asking) if route.asking else None
+        if node is None:
+            node = client.get_node_from_key(route.key)
+        commands = [PipelineCommand(i, *command) for i, command in enumerate(route.sent())]
+        try:
+            # Error replies and a failed read come back as the commands' results.
+            await node.execute_pipeline(commands)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            route.failed(exc)
+            continue
+        replies = route.replies([command.result for command in commands])
         if replies is not None:
             return replies
 
@@ -438,33 +539,11 @@ class AsyncClientTransport:
         while dispatch.commands:
             if dispatch.waits and self.sender.scripts.cluster:
                 route = ClusterRoute(call.keys[0], dispatch.commands)
-                dispatch.receive(await self._on_owner(route))
+                dispatch.receive(await send_routed_async(self.client, route))
             else:
                 dispatch.receive(await self._round_trip(dispatch.commands))
         result: T = dispatch.result(0)
         return result
-
-    async def _on_owner(self, route: ClusterRoute) -> list[Any]:
-        """The replies of ``route``'s round, pipelined on one connection of the node that
-        holds its key (from the cluster client's own pool for that node)."""
-        client = self.client
-        await client.initialize()  # at once unless the client has no slot map yet
-        while True:
-            if route.refresh:
-                await client.nodes_manager.initialize()
-            node = client.get_node(*route.asking) if route.asking else None
-            if node is None:
-                node = client.get_node_from_key(route.key)
-            commands = [PipelineCommand(i, *command) for i, command in enumerate(route.sent())]
-            try:
-                # Error replies and a failed read come back as the commands' results.
-                await node.execute_pipeline(commands)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                route.failed(exc)
-                continue
-            replies = route.replies([command.result for command in commands])
-            if replies is not None:
-                return replies
 
     async def _round_trip(self, commands: list[Command]) -> list[Any]:
         if len(commands) == 1:

@@ -17,7 +17,7 @@ On a Redis Cluster (:class:`ClusterAutoPipeline`) calls are batched per primary:
 a call's first key (its (sub-)pool's stats key; every key of a (sub-)pool shares one hash
 tag) picks the primary, in the client's slot map, and each primary's batches go out on its
 own connections. A call redirected (``MOVED``, ``ASK``) or cut off with its batch is sent
-again on its own route, as :class:`lobbycore.transport.ClusterRoute` says (the slot map
+again on its own route, as :class:`lobbycore.transport.Redirected` says (the slot map
 refreshed, or ``ASKING`` first; a bounded number of attempts): only those calls, since the
 others of the batch have their replies.
 """
@@ -35,20 +35,13 @@ from gevent.event import Event
 from gevent.greenlet import Greenlet
 from gevent.hub import Waiter, get_hub
 from redis.cluster import RedisCluster
-from redis.exceptions import AskError, ResponseError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, SlotNotCoveredError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lobbycore import LobbyStore
 from lobbycore.defaults import DEFAULT_WAIT_REPLICAS, DEFAULT_WAIT_TIMEOUT
-from lobbycore.transport import (
-    ClusterRoute,
-    Command,
-    Dispatch,
-    ScriptCall,
-    ScriptSender,
-    send_routed,
-)
+from lobbycore.transport import Command, Dispatch, Redirected, ScriptCall, ScriptSender, send_routed
 
 T = TypeVar("T")
 
@@ -233,61 +226,21 @@ class ClusterAutoPipeline(_Batching):
 
     def _round_trip(self, lane: _Lane, dispatch: Dispatch) -> list[Any]:
         commands = dispatch.commands
+        sent: list[Any] | BaseException
         try:
-            replies = _exchange(lane.pool, commands)
+            sent = _exchange(lane.pool, commands)
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            # Cut off (after the connection's retries): every call of the round again.
-            calls = len(commands) - dispatch.waits
-            return self._resend(commands, dispatch.waits, list(range(calls)), [exc] * len(commands))
-        redirected = [i for i, reply in enumerate(replies) if isinstance(reply, AskError)]
-        if redirected:  # MOVED is an AskError too
-            return self._resend(commands, dispatch.waits, redirected, replies)
-        return replies
-
-    def _resend(
-        self, commands: list[Command], waits: bool, again: list[int], replies: list[Any]
-    ) -> list[Any]:
-        """``replies`` with those of ``commands[i]`` for ``i`` in ``again`` (redirected, or
-        cut off with the round: their error in ``replies``) replaced by the replies of
-        sending them again, one :class:`ClusterRoute` per key, each with the round's WAIT if
-        it had one; the round's WAIT reply then stands for the fewest replicas of them all."""
-        by_key: dict[str, list[int]] = {}
-        for i in again:
-            by_key.setdefault(_first_key(commands[i]), []).append(i)
-        wait = commands[-1:] if waits else []
-        cut_off = len(again) == len(commands) - waits
-        acknowledged: list[Any] = [] if cut_off or not waits else [replies[-1]]
-        refreshed = False
-        for key, indexes in by_key.items():
-            route = ClusterRoute(key, [commands[i] for i in indexes] + wait)
+            sent = exc  # cut off, after the connection's retries: every call again
+        redirected = Redirected.of(commands, dispatch.waits, sent)
+        if redirected is None:
+            assert not isinstance(sent, BaseException)
+            return sent
+        for route in redirected.routes:
             try:
-                route.failed(replies[indexes[0]])  # the batch's send was the first attempt
-                if route.refresh:  # the slot map: once for all of them
-                    route.refresh, refreshed = not refreshed, True
-                answered = send_routed(self._client, route)
+                redirected.answer(route, send_routed(self._client, route))
             except Exception as exc:  # ClusterError, a connection error: these calls' answer
-                answered = [exc] * len(route.commands)
-            for i, reply in zip(indexes, answered, strict=False):
-                replies[i] = reply
-            if waits:
-                acknowledged.append(answered[-1])
-        if waits:
-            replies[-1] = _fewest(acknowledged)
-        return replies
-
-
-def _first_key(command: Command) -> str:
-    # A script call's command: EVALSHA sha, EVAL source or FCALL name, then numkeys, then
-    # the keys (every script has one at least: its (sub-)pool's stats key first).
-    return str(command[3])
-
-
-def _fewest(acknowledged: list[Any]) -> Any:
-    """The WAIT reply standing for several: an error reply if one is, else the fewest."""
-    for reply in acknowledged:
-        if isinstance(reply, BaseException):
-            return reply
-    return min(acknowledged)
+                redirected.answer(route, exc)
+        return redirected.replies()
 
 
 def _exchange(pool: Any, commands: list[Command]) -> list[Any]:

@@ -1,6 +1,7 @@
-"""The Locust client's gevent auto-pipeline on a Redis Cluster (ClusterAutoPipeline): calls
+"""The Locust client's gevent auto-pipeline on a Redis Cluster (ClusterAutoPipeline), and
+lobbycore's asyncio one (AsyncLobbyStore(autopipeline=True)) on a cluster client: calls
 batched per primary by their key's slot, and a redirected (MOVED, ASK) or cut-off call sent
-again, alone, where lobbycore's ClusterRoute says, a bounded number of times.
+again, alone, where lobbycore's Redirected and ClusterRoute say, a bounded number of times.
 
 Plain gevent, no monkey-patching: a stand-in for redis-py's cluster client over fake nodes
 that answer as Redis Cluster primaries do (a script call whose slot the node does not serve
@@ -10,6 +11,7 @@ tests/functional/test_locust_cluster.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Any
 
@@ -20,6 +22,7 @@ from redis.exceptions import AskError, ClusterError, MovedError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from lobbycore import NotConfirmed
+from lobbycore._pipeline import AutoPipeline
 from lobbycore.transport import ROUTE_ATTEMPTS, Command, ScriptCall
 from locustfiles.pipeline import ClusterAutoPipeline
 from tests.pipeline_fakes import RegistersScripts, ran
@@ -54,17 +57,20 @@ class FakeCluster(RegistersScripts):
         self.writes: list[tuple[int, list[Command]]] = []  # (node, its commands) per write
         self.slots_cache: dict[int, list[FakeNode]] = {}
         self.refreshes = -1
-        self.initialize()
+        self.refresh()
 
     # -- the parts of RedisCluster --
     def keyslot(self, key: str) -> int:
         return SLOTS[key]
 
-    def initialize(self) -> None:
+    def refresh(self) -> None:
+        """The slot map, as the nodes' owners are now: ``nodes_manager.initialize()``."""
         self.refreshes += 1
         self.slots_cache = {SLOTS[k]: [self.nodes[port]] for k, port in self.owner.items()}
         for key in self.moves_on:  # ...and the map is stale again
             self.owner[key] = self.owner[key] % len(PORTS) + 1
+
+    initialize = refresh
 
     def get_node(self, host: str, port: int) -> FakeNode | None:
         assert host == "127.0.0.1"
@@ -139,6 +145,15 @@ class FakeNode:
         assert not raise_on_error
         gevent.sleep(0.005)
         return self.cluster.answer(self.port, self.stack)
+
+    async def execute_pipeline(self, commands: list[Any]) -> bool:
+        """As an asyncio ClusterNode's: one write; replies, error replies too, as results."""
+        await asyncio.sleep(0.005)
+        for command, reply in zip(
+            commands, self.cluster.answer(self.port, [c.args for c in commands]), strict=True
+        ):
+            command.result = reply
+        return False
 
 
 class FakeConnection:
@@ -287,3 +302,78 @@ def test_the_rounds_wait_reply_stands_for_the_fewest_replicas_of_its_nodes(acks:
     answers = send_all(pipeline, [call_on(A, "J1"), call_on(B, "J2")])
     confirmed = [not isinstance(answer, NotConfirmed) for answer in answers]
     assert confirmed == [bool(acks)] * 2  # one round, one WAIT reply: the fewest
+
+
+class AsyncFakeCluster(FakeCluster):
+    """The same cluster, as a ``redis.asyncio`` cluster client sees it."""
+
+    def __init__(self, **owners: int) -> None:
+        super().__init__(**owners)
+        self.nodes_manager = AsyncSlotMap(self)  # type: ignore[assignment]
+
+    async def initialize(self) -> None:  # type: ignore[override]
+        """The client's own: at once, its slot map being there."""
+
+
+class AsyncSlotMap:
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    @property
+    def slots_cache(self) -> dict[int, list[FakeNode]]:
+        return self.cluster.slots_cache
+
+    async def initialize(self) -> None:
+        self.cluster.refresh()
+
+
+def send_all_async(cluster: AsyncFakeCluster, calls: list[ScriptCall[Any]]) -> list[Any]:
+    pipeline = AutoPipeline(cluster)
+    pipeline.sender.scripts.cluster = True
+
+    async def run() -> list[Any]:
+        return await asyncio.gather(*map(pipeline.send, calls), return_exceptions=True)
+
+    return asyncio.run(run())
+
+
+def test_asyncio_calls_are_batched_per_primary_one_write_per_node_per_round() -> None:
+    cluster = AsyncFakeCluster(a=1, b=2, c=3)
+    keys = [A, B, C] * 10
+    answers = send_all_async(cluster, [call_on(key, f"J{i}") for i, key in enumerate(keys)])
+    assert answers == [f"J{i}@{cluster.owner[key]}" for i, key in enumerate(keys)]
+    for port, commands in cluster.writes:
+        assert {cluster.owner[command[3]] for command in commands} == {port}
+    assert sorted(port for port, _ in cluster.writes) == [1, 2, 3]
+    assert sorted(cluster.sent()) == sorted(f"J{i}" for i in range(30))
+
+
+def test_asyncio_moved_and_ask_send_only_the_redirected_calls_again() -> None:
+    cluster = AsyncFakeCluster(a=1, b=1, c=1)
+    cluster.owner[B] = 2  # moved: the map still says node 1
+    cluster.migrating[C] = 3  # moving to node 3: ASK
+    calls = [call_on(key, f"J{i}") for i, key in enumerate([A, B, C] * 3)]
+    answers = send_all_async(cluster, calls)
+    assert answers == [f"J{i}@{port}" for i, port in enumerate([1, 2, 3] * 3)]
+    assert cluster.sent(1) == [f"J{i}" for i in range(9)]  # the batch, once
+    assert cluster.sent(2) == ["J1", "J4", "J7"] and cluster.sent(3) == ["J2", "J5", "J8"]
+    assert all(commands[0] == ("ASKING",) for port, commands in cluster.writes if port == 3)
+    assert cluster.refreshes == 1
+
+
+def test_asyncio_a_call_still_redirected_after_route_attempts_raises_alone() -> None:
+    cluster = AsyncFakeCluster(a=1, b=1)
+    cluster.owner[B] = 2
+    cluster.moves_on = {B}
+    answers = send_all_async(cluster, [call_on(A, "J1"), call_on(B, "J2")])
+    assert answers[0] == "J1@1"
+    assert isinstance(answers[1], ClusterError) and "after 3 attempts" in str(answers[1])
+    assert cluster.sent().count("J2") == ROUTE_ATTEMPTS
+
+
+def test_asyncio_a_round_cut_off_is_sent_again_where_the_refreshed_map_says() -> None:
+    cluster = AsyncFakeCluster(a=1, b=1)
+    cluster.down = {1}
+    cluster.owner[A] = cluster.owner[B] = 2  # node 1 died; its replica, node 2, took over
+    assert send_all_async(cluster, [call_on(A, "J1"), call_on(B, "J2")]) == ["J1@2", "J2@2"]
+    assert cluster.sent(2) == ["J1", "J2"] and cluster.refreshes == 1
