@@ -142,6 +142,15 @@ class Load:
     def unpark(self) -> None:
         self._released.set()
 
+    def __enter__(self) -> Load:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A scenario that failed midway must not leave its threads calling dead servers.
+        self.stop.set()
+        self._released.set()
+        self._thread.join(timeout=30)
+
     def finish(self, until: Callable[[], bool] = lambda: False) -> None:
         """Stops the threads once ``until()`` holds, or once every thread stopped on its
         own, or after ``SETTLE`` s, and waits for them."""
@@ -251,32 +260,32 @@ def fail_over_standalone(wait_replicas: int) -> Failover:
             )
             for _ in range(THREADS)
         ]
-        load = Load(stores)
-        time.sleep(BEFORE)
-        cut = time.monotonic()
-        link.blackhole()
-        time.sleep(CUT)
-        primary.kill()
-        load.park(range(THREADS))  # each ends the call it was in: no answer
-        follower.replicaof("NO", "ONE")
-        at_promotion, promoted = dump(follower, pool), snapshot(follower, pool)
-        load.probes = probes(load, range(THREADS), cut, promoted)
-        front.switch(replica.port)
-        load.moved.set()
-        load.unpark()
-        load.finish()
-        failover = Failover(
-            load,
-            cut,
-            at_promotion,
-            dump(follower, pool),
-            promoted,
-            snapshot(follower, pool),
-        )
-        for store in stores:
-            store.client.close()
-        admin.close()
-        follower.close()
+        with Load(stores) as load:
+            time.sleep(BEFORE)
+            cut = time.monotonic()
+            link.blackhole()
+            time.sleep(CUT)
+            primary.kill()
+            load.park(range(THREADS))  # each ends the call it was in: no answer
+            follower.replicaof("NO", "ONE")
+            at_promotion, promoted = dump(follower, pool), snapshot(follower, pool)
+            load.probes = probes(load, range(THREADS), cut, promoted)
+            front.switch(replica.port)
+            load.moved.set()
+            load.unpark()
+            load.finish()
+            failover = Failover(
+                load,
+                cut,
+                at_promotion,
+                dump(follower, pool),
+                promoted,
+                snapshot(follower, pool),
+            )
+            for store in stores:
+                store.client.close()
+            admin.close()
+            follower.close()
     return failover
 
 
@@ -505,46 +514,46 @@ def force_failover(wait_replicas: int) -> ClusterFailover:
     with cluster_with_replicas() as cluster:
         sharded = ShardedPool.make(cluster)
         stores = sharded.stores(wait_replicas)
-        load = Load(stores)
-        time.sleep(BEFORE)
-        # On loopback a replica is nearly in step: to make it miss acknowledged writes, its
-        # link is cut (refused at its next handshake by a wrong password, it keeps its data
-        # and gets nothing more) while the primary goes on acknowledging.
-        with sharded.replica.client(socket_timeout=10) as follower:
-            follower.config_set("masterauth", "not-the-password")
-            with sharded.victim.client(socket_timeout=10) as primary:
-                primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
-            cut = time.monotonic()
-            time.sleep(CUT)
-            # The primary stalls, and its replica is forced to take over without it. The
-            # threads of its shards are parked meanwhile, so that the first call of each
-            # to the new primary is its probe; the other shards' go on.
-            victims = sharded.victim_threads
-            load.park(victims)
-            stalled = threading.Thread(target=stall, args=(sharded.victim,))
-            stalled.start()
-            follower.execute_command("CLUSTER", "FAILOVER", "FORCE")
-            wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
-        at_promotion = sharded.state(sharded.replica)
-        stalled.join()  # it wakes up, learns it was replaced, and follows the new primary
-        wait_until(lambda: cluster.role(sharded.victim) == "slave", TAKEOVER)
-        load.probes = probes(load, victims, cut, sharded.final())
-        moved = time.monotonic()
-        load.moved.set()
-        load.unpark()
-        load.finish(until=lambda: all(load.refused_after_move[k] >= REFUSALS for k in victims))
-        failover = ClusterFailover(
-            load,
-            victims,
-            cut,
-            moved,
-            at_promotion,
-            sharded.state(sharded.replica),
-            sharded.final(),
-        )
-        for store in stores:
-            store.client.close()
-        sharded.admin.close()
+        with Load(stores) as load:
+            time.sleep(BEFORE)
+            # On loopback a replica is nearly in step: to make it miss acknowledged writes, its
+            # link is cut (refused at its next handshake by a wrong password, it keeps its data
+            # and gets nothing more) while the primary goes on acknowledging.
+            with sharded.replica.client(socket_timeout=10) as follower:
+                follower.config_set("masterauth", "not-the-password")
+                with sharded.victim.client(socket_timeout=10) as primary:
+                    primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
+                cut = time.monotonic()
+                time.sleep(CUT)
+                # The primary stalls, and its replica is forced to take over without it. The
+                # threads of its shards are parked meanwhile, so that the first call of each
+                # to the new primary is its probe; the other shards' go on.
+                victims = sharded.victim_threads
+                load.park(victims)
+                stalled = threading.Thread(target=stall, args=(sharded.victim,))
+                stalled.start()
+                follower.execute_command("CLUSTER", "FAILOVER", "FORCE")
+                wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
+            at_promotion = sharded.state(sharded.replica)
+            stalled.join()  # it wakes up, learns it was replaced, and follows the new primary
+            wait_until(lambda: cluster.role(sharded.victim) == "slave", TAKEOVER)
+            load.probes = probes(load, victims, cut, sharded.final())
+            moved = time.monotonic()
+            load.moved.set()
+            load.unpark()
+            load.finish(until=lambda: all(load.refused_after_move[k] >= REFUSALS for k in victims))
+            failover = ClusterFailover(
+                load,
+                victims,
+                cut,
+                moved,
+                at_promotion,
+                sharded.state(sharded.replica),
+                sharded.final(),
+            )
+            for store in stores:
+                store.client.close()
+            sharded.admin.close()
     return failover
 
 
@@ -607,24 +616,24 @@ def test_cluster_primary_killed_typed_errors_then_answered_again_nothing_lost(
     with cluster_with_replicas() as cluster:
         sharded = ShardedPool.make(cluster)
         stores = sharded.stores()
-        load = Load(stores)
-        time.sleep(BEFORE)
-        killed = time.monotonic()
-        sharded.victim.kill()
-        took_over = wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
-        load.moved.set()
+        with Load(stores) as load:
+            time.sleep(BEFORE)
+            killed = time.monotonic()
+            sharded.victim.kill()
+            took_over = wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
+            load.moved.set()
 
-        def every_thread_answered_again() -> bool:
-            return all(load.answered_since(k, took_over) for k in range(CLUSTER_THREADS))
+            def every_thread_answered_again() -> bool:
+                return all(load.answered_since(k, took_over) for k in range(CLUSTER_THREADS))
 
-        # An error that is neither a LobbyError (a retryable ServerRefused, during a
-        # failover) nor the documented unanswered call (redis.ConnectionError,
-        # redis.TimeoutError) would end the load and be raised here.
-        load.finish(until=every_thread_answered_again)
-        final = sharded.final()
-        for store in stores:
-            store.client.close()
-        sharded.admin.close()
+            # An error that is neither a LobbyError (a retryable ServerRefused, during a
+            # failover) nor the documented unanswered call (redis.ConnectionError,
+            # redis.TimeoutError) would end the load and be raised here.
+            load.finish(until=every_thread_answered_again)
+            final = sharded.final()
+            for store in stores:
+                store.client.close()
+            sharded.admin.close()
 
     verdict = check_history(load.recorder.ops, final)
     record(request, load, verdict)
