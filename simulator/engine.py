@@ -453,6 +453,7 @@ class Simulation(LiveSource):
             "joins": str(self.metrics.joins.total),
             "leaves": str(self.metrics.leaves.total),
             "bookings": str(self.metrics.bookings.total),
+            "ok": str(self.verdict().ok).lower(),
             "violations": str(self.violations),
             **{kind: str(n) for kind, n in counts.items()},
             "joins_per_s": f"{self.metrics.joins.total / elapsed:.1f}",
@@ -463,4 +464,5 @@ class Simulation(LiveSource):
             if self.metrics.seats_left is None
             else str(self.metrics.seats_left),
             **self.pool_summary(),
+            **self.coverage(),
         }

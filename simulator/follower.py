@@ -238,11 +238,13 @@ class PoolFollower(LiveSource):
             "totals_from": "events" if counters is None else "counters",
             "joins_unseen": str(max(0, current.joins - seen.joins)),
             "lobbies": str(len(self.board.cards)),
+            "ok": str(self.verdict().ok).lower(),
             "violations": str(self.violations),
             "pool_found": "yes" if self.pool_seen else "no",
             **self.health(),
             "pools_lost": str(len(self.lost_pools)),
             "pool_gone": "yes" if self.pool_gone else "no",
+            **self.coverage(),
         }
 
 

@@ -163,6 +163,13 @@ class LiveSource:
         """What the run's live checks covered, and how much of it."""
         raise NotImplementedError
 
+    def coverage(self) -> dict[str, str]:
+        """The summary line's account of what the run checked: its figures, then
+        ``checked=nothing`` when that is nothing (the verdict's ``ok=`` is then false)."""
+        verdict = self.verdict()
+        figures = {name: str(value) for name, value in verdict.figures.items()}
+        return {**figures, **({"checked": "nothing"} if verdict.checked_nothing else {})}
+
     @property
     def pool_never_seen(self) -> bool:
         """The pool held no key during the whole run (watch)."""

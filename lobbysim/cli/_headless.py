@@ -2,10 +2,10 @@
 
 The run ends when its duration is up, on SIGINT (ctrl-c) or SIGTERM (a second one stops it
 at once, skipping the last look at the pool), or on an error; each ending prints the
-summary, with ``ended=`` saying which it was. The summary opens with the run's verdict
-(``ok=``) and ends with what it covered (``answered=`` calls for demo, ``events=`` for watch)
-and, when that is nothing, ``checked=nothing``: a run that had nothing to check is never ok.
-The exit status: see ``status``.
+summary, with ``ended=`` saying which it was. The summary states the run's verdict (``ok=``,
+before ``violations=``) and what it covered (``answered=`` calls for demo, ``events=`` for
+watch, then ``checked=nothing`` when that is nothing: a run that had nothing to check is
+never ok). The exit status: see ``status``.
 """
 
 from __future__ import annotations
@@ -74,18 +74,6 @@ def status(source: LiveSource, signalled: int | None) -> int:
     return found
 
 
-def summary(source: LiveSource, ended: str) -> dict[str, str]:
-    """The summary line's fields: the verdict, the source's counts, what was checked."""
-    verdict = source.verdict()
-    return {
-        "ok": str(verdict.ok).lower(),
-        **source.summary(),
-        **{name: str(value) for name, value in verdict.figures.items()},
-        **({"checked": "nothing"} if verdict.checked_nothing else {}),
-        "ended": ended,
-    }
-
-
 def run_headless(source: LiveSource, duration: float) -> int:
     """Run ``source`` for ``duration`` seconds, print its summary line, return the exit
     status. An error is raised after the summary is printed (the caller reports it)."""
@@ -98,7 +86,7 @@ def run_headless(source: LiveSource, duration: float) -> int:
     except Exception as exc:
         failure = exc
     ended = "error" if failure else "duration" if signalled is None else SIGNALS[signalled]
-    print(summary_line(summary(source, ended)), flush=True)
+    print(summary_line({**source.summary(), "ended": ended}), flush=True)
     verdict = source.verdict()
     if verdict.checked_nothing and source.last_failure is not None:
         # Why nothing could be checked, in words (the summary's values hold no space).

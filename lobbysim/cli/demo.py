@@ -48,7 +48,7 @@ def add_parser(commands: Commands) -> None:
             "a server that comes back without the pool (a restart without persistence, a "
             "FLUSHALL) is said so, and the run carries on in a fresh pool. "
             "--headless prints one key=value summary line in every ending (ctrl-c and SIGTERM "
-            "too), opening with the verdict (ok=) and ending with checked=nothing when no "
+            "too), with the verdict (ok=) and checked=nothing when no "
             "call was answered; exit 0, 1 if a guarantee broke or the run checked nothing, 2 "
             "on bad input or an error, 3 if Redis failed or lost the pool during the run (the "
             "counts cover only part of it), 130 or 143 if ended by SIGINT or SIGTERM. "

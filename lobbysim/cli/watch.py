@@ -33,7 +33,7 @@ def add_parser(commands: Commands) -> None:
             "read-only. The dashboard rides out Redis outages (its title shows 'disconnected "
             "— retrying'), says when the pool holds no key or is gone (its state lost on the "
             "server), and waits for it. --headless prints one key=value summary line in every "
-            "ending (ctrl-c and SIGTERM too), opening with the verdict (ok=) and ending with "
+            "ending (ctrl-c and SIGTERM too), with the verdict (ok=) and "
             "checked=nothing when nothing ever happened in the pool (no event, no join in its "
             "counters); exit 0, 1 if a guarantee broke or the watch checked nothing, 2 on bad "
             "input or an error, 3 if Redis failed or lost the pool during the run (the counts "
