@@ -266,6 +266,25 @@ def test_a_step_that_answered_no_join_is_shown_and_the_run_exits_4(tmp_path: Pat
     assert fields["primaries"] == "none" and fields["caveats"] == "measured_nothing"
 
 
+def test_a_failed_audit_makes_the_run_exit_1_with_its_files_written(tmp_path: Path) -> None:
+    out = tmp_path / "capacity"
+    # The naive store breaks the guarantees under concurrent joins: its audit fails.
+    with RedisServer() as server:
+        result = lobbysim(
+            "capacity", "--redis-url", server.url, "--out", str(out), *SHORT, "--users", "20",
+            "--strategy", "naive", "--start-rate", "300", "--max-rate", "300", timeout=180,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    [row] = _rows(out / "capacity.csv")
+    assert row["audit_ok"] == "False" and int(row["violations"]) > 0
+    table = (out / "report.md").read_text()
+    assert "| **FAILED** |" in table
+    assert (out / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fields = dict(item.split("=", 1) for item in result.stdout.split())
+    assert fields["strategy"] == "naive" and fields["audit"] == "failed@300"
+    assert "the audit failed" in result.stderr and "naive, lobbies of 4, sweep 300" in result.stderr
+
+
 def test_wait_replicas_is_priced_against_a_replica_and_refused_without_one(
     tmp_path: Path,
 ) -> None:

@@ -4,6 +4,7 @@ nothing, verify steps), the words of its answer and summary line checked against
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -248,3 +249,34 @@ def test_the_chart_is_drawn_from_planted_rows(tmp_path: Path) -> None:
     rows = [*GENERATOR_BOUND, nothing(20000), step(12000, 30.0, phase="verify", redis_pct=90)]
     write_plot(tmp_path / "capacity.png", plan(tmp_path), rows)
     assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failed_audit_sets_the_exit_status_over_an_interrupt_and_a_step_that_measured_nothing(
+) -> None:  # fmt: skip
+    from lobbysim.cli.capacity import exit_status
+
+    broken = step(2000, 3.0, audit_ok=False)  # the audit never passed on a measured step
+    counted = replace(nothing(4000, made=40), violations=3)  # answered nothing, yet broke one
+    assert broken.audit_failed and counted.audit_failed
+    assert not nothing(8000, made=40).audit_failed  # checked nothing: exit 4's, not a failure
+    assert exit_status([step(1000, 2.0)], interrupted=False) == 0
+    assert exit_status([step(1000, 2.0), nothing(8000)], interrupted=False) == 4
+    assert exit_status([nothing(8000)], interrupted=True) == 130
+    for rows in ([step(1000, 2.0), broken], [counted], [broken, nothing(8000)]):
+        assert exit_status(rows, interrupted=False) == 1
+        assert exit_status(rows, interrupted=True) == 1
+
+
+def test_every_configuration_s_summary_says_where_its_audit_failed() -> None:
+    naive = Config("naive", 4, 1)
+    rows = [replace(step(500, 40.0, audit_ok=False), strategy="naive"),
+            replace(step(1000, 40.0), strategy="naive")]  # fmt: skip
+    assert findings(naive, rows, CRITERIA).summary == {
+        "strategy": "naive", "max_users": "4", "shards": "1", "primaries": "none",
+        "audit": "failed@500", "caveats": "not_sized",
+    }  # fmt: skip
+    # No plan (no step counted a script call), a failed audit: the line still says so.
+    unplanned = [step(500, 4.0, us=math.nan, audit_ok=False), nothing(1000)]
+    summary = findings(CONFIG, unplanned, CRITERIA).summary
+    assert summary["primaries"] == "none" and summary["audit"] == "failed@500"
+    assert summary["caveats"] == "measured_nothing,audit_failed"

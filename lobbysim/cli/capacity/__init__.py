@@ -18,6 +18,7 @@ from lobbysim.run.redis import open_clients, required_redis_url, url_help
 from .._common import (
     EXIT_INTERRUPTED,
     EXIT_NO_POOL,
+    EXIT_VIOLATIONS,
     UsageError,
     add_redis_url,
     float_in,
@@ -176,6 +177,22 @@ def run(args: argparse.Namespace) -> int:
     for found, _ in all_findings(plan, steps):
         if found.summary:
             print(summary_line(found.summary))
+    failed = [s for s in steps if s.audit_failed]
+    if failed:
+        print(
+            f"lobbysim capacity: the audit failed (a broken guarantee, or no verdict) at "
+            f"{plural(len(failed), 'step', 'steps')}: "
+            + "; ".join(f"{s.config.label}, {s.phase} {s.offered:,.0f} joins/s" for s in failed),
+            file=sys.stderr,
+        )
+    return exit_status(steps, interrupted)
+
+
+def exit_status(steps: list[Step], interrupted: bool) -> int:
+    """A failed audit (1) wins over everything, an interrupt included, as a broken guarantee
+    does for every command; then the interrupt (130); then a step that measured nothing (4)."""
+    if any(s.audit_failed for s in steps):
+        return EXIT_VIOLATIONS
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_MEASURED_NOTHING if any(s.vacuous for s in steps) else 0

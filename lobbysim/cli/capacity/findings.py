@@ -69,12 +69,17 @@ def bottleneck_of(step: Step) -> str:
 def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findings:
     """The answer for ``config`` from its rows (sweep and verify steps, in the table's order)."""
     rows = list(rows)
+    failed = [s for s in rows if s.audit_failed]
+    audit_key = "failed@" + _key(failed) if failed else "ok"
     if config.strategy != "atomic":
         sentence = (
             "The naive store breaks the guarantees (see its audit column), so it is not sized; "
             "its rows show what the article's algorithm costs."
         )
-        return Findings(config, None, (sentence,), {})
+        # Not sized, but its line still says where its audit failed: the run's exit status
+        # (1) comes from those steps.
+        summary = _summary(config, None, {"audit": audit_key, "caveats": "not_sized"})
+        return Findings(config, None, (sentence,), summary)
     sweep = [s for s in rows if s.phase == "sweep"]
     slo = f"p99 ≤ {criteria.slo_ms:g} ms"
     said: list[str] = []
@@ -149,7 +154,6 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
         if not r.knee_used and Bottleneck.GENERATOR in (r.knee.bottleneck, r.knee_limited_by):
             caveats.append("generator_bound_knee")
 
-    failed = [s for s in measured if not s.audit_ok]
     if failed:
         caveats.append("audit_failed")
         said.append(
@@ -182,7 +186,11 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
         said.append(text)
 
     if r is None:
-        return Findings(config, None, tuple(said), _summary(config, None, {}))
+        # Without a plan, the caveats that qualify a plan do not apply; why there is none
+        # and a failed audit do.
+        kept = [c for c in caveats if c in ("measured_nothing", "audit_failed")]
+        fields = {"audit": audit_key, "caveats": ",".join(kept) or "no_plan"}
+        return Findings(config, None, tuple(said), _summary(config, None, fields))
     basis = r.knee if r.knee_used and r.knee is not None else r.prediction.basis
     fields = {
         "basis": "server_bound_knee" if r.knee_used else "redis_cost_per_join",
@@ -190,7 +198,7 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
         "basis_redis_pct": f"{basis.busiest_primary_pct:.0f}",
         "slo": slo_key,
         "generator_bound": _key(generator),
-        "audit": "failed@" + _key(failed) if failed else "ok",
+        "audit": audit_key,
         "measured_nothing": _key(vacuous),
         "verify": verify_key,
         "caveats": ",".join(caveats) or "none",
@@ -207,7 +215,7 @@ def _summary(config: Config, r: Recommendation | None, fields: dict[str, str]) -
     if config.wait_replicas:
         head["wait_replicas"] = str(config.wait_replicas)
     if r is None:
-        return head | {"primaries": "none", "caveats": "measured_nothing"}
+        return head | {"primaries": "none", **fields}
     return head | {
         "primaries": str(r.primaries),
         "per_primary": f"{r.per_primary:.0f}",

@@ -111,6 +111,8 @@ class Step:
     run_joins: int = 0
     """Joins answered in the whole Locust run, its warm-up and cool-down included (its
     audit's count): what the window left out is the difference."""
+    violations: int = 0
+    """Broken guarantees the step's audit counted (over the whole run)."""
 
     @property
     def config(self) -> Config:
@@ -120,6 +122,14 @@ class Step:
     def answered(self) -> int:
         """Joins answered without error in the measured window."""
         return self.requests - self.errors
+
+    @property
+    def audit_failed(self) -> bool:
+        """The audit did not pass: it counted a broken guarantee, or it never gave a verdict
+        (the pool unreadable, the run stopped before it) on a step that answered joins. A
+        step that answered none and whose audit counted nothing checked nothing: that is
+        ``vacuous``'s, not a failure."""
+        return not self.audit_ok and (self.violations > 0 or not self.vacuous)
 
     @property
     def vacuous(self) -> bool:

@@ -129,7 +129,7 @@ def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
             bottleneck += f" (fell behind; machine {s.machine_cpu_pct:.0f} % busy)"
         miss = s.slo_miss(plan.slo_ms)
         slo = "met" if miss is None else f"**missed**: {miss}"
-        audit = "checked nothing" if s.vacuous else "ok" if s.audit_ok else "**FAILED**"
+        audit = "**FAILED**" if s.audit_failed else "ok" if s.audit_ok else "checked nothing"
         lines.append(
             f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {_ms_cell(s.p50_ms)} "
             f"| {_ms_cell(s.p99_ms)} | {_ms_cell(s.p999_ms)} | {slo} | {s.errors} | {audit} "

@@ -302,6 +302,7 @@ def _step(
         measured_s=measured_s,
         warmup_s=float(measured["warmup"]),
         run_joins=0 if result is None else int(result.get("joins", 0)),
+        violations=0 if result is None else sum(result.get("violations", {}).values()),
     )
 
 
