@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_shards.py --out docs/capacity-shards
     .venv/bin/python benchmarks/bench_shards.py --out /tmp/shards -- --quick
     .venv/bin/python benchmarks/bench_shards.py --server-only
+    .venv/bin/python benchmarks/bench_shards.py --generator --rounds 3
 
 Starts a real Redis Cluster (3 ``redis-server --cluster-enabled yes`` on loopback ports,
 joined by ``redis-cli --cluster create``), then:
@@ -14,7 +15,12 @@ joined by ``redis-cli --cluster create``), then:
    after ``--`` go to ``lobbysim capacity``); the report's command line names the cluster's
    ephemeral port, so this script puts the command that makes it again above it.
 
-Then it shuts the cluster down.
+Then it shuts the cluster down. The Locust runs of step 2 use the pipelined client, which
+on a cluster batches each primary's calls (``locustfiles/pipeline.py``).
+
+``--generator`` measures that client's cost instead: the Locust process's CPU per join with
+3 shards, for the pipelined client on one redis-server, the pipelined client on a 3-primary
+cluster and the per-call client there, side by side (``bench_locust.py --cluster``).
 """
 
 from __future__ import annotations
@@ -138,10 +144,22 @@ def main() -> int:
         "--out", help="folder for the capacity report (required unless --server-only)"
     )
     parser.add_argument("--server-only", action="store_true", help="only the redis-benchmark part")
+    parser.add_argument(
+        "--generator",
+        action="store_true",
+        help="only the generator's CPU per join: pipelined on one server, pipelined and "
+        "per-call on a cluster (bench_locust.py --cluster --users 500)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--generator: rounds (default 2)")
     parser.add_argument("capacity_args", nargs="*", help="extra lobbysim capacity arguments")
     args = parser.parse_args()
+    if args.generator:
+        from bench_locust import compare_cluster  # a script next to this one
+
+        compare_cluster([500], seconds=10, rounds=args.rounds, pin=False, open_rate=1500.0)
+        return 0
     if not args.server_only and not args.out:
-        parser.error("--out is required (or --server-only)")
+        parser.error("--out is required (or --server-only, or --generator)")
     cluster = RedisClusterProcesses(3).start()
     try:
         server_side(cluster)
