@@ -31,7 +31,7 @@ def _step(offered: float, achieved: float, p99: float, redis_pct: float, us: flo
           generator_pct: float, phase: str = "sweep") -> Step:  # fmt: skip
     return Step(
         strategy="atomic", max_users=4, shards=1, phase=phase, offered=offered,
-        achieved=achieved, p50_ms=1.0, p95_ms=p99 / 2, p99_ms=p99, max_ms=p99 * 2,
+        achieved=achieved, p50_us=1000.0, p95_us=p99 * 500, p99_us=p99 * 1000, max_us=p99 * 2000,
         requests=int(achieved * 10), errors=0, audit_ok=True, exact_count=True, window_s=9.0,
         redis_cpu_pct=redis_pct, busiest_primary_pct=redis_pct,
         busiest_primary_demand_pct=redis_pct, primaries_used=1,
@@ -160,7 +160,11 @@ def test_quick_run_with_verify_against_a_password_protected_server(tmp_path: Pat
             TARGET * 1e6 / float(row["redis_us_per_op"]), rel=0.01
         )
         assert float(row["achieved"]) > 0  # how fast is a measurement (it may catch up a stall)
-        assert 0 <= float(row["p50_ms"]) <= float(row["p99_ms"]) <= float(row["max_ms"])
+        # Whole µs from the HDR histograms, not Locust's whole-ms rounding.
+        figures = [row[f"{name}_us"] for name in ("p50", "p95", "p99", "p999", "max")]
+        assert all(f.isdigit() for f in figures), figures
+        assert 0 <= int(figures[0]) <= int(figures[1]) <= int(figures[2]) <= int(figures[3])
+        assert int(figures[3]) <= int(figures[4])
         # Measured after the warm-up, for --step-seconds: the run's first and last joins
         # (start-up, the stop) are no part of the figures.
         assert float(row["warmup_s"]) == 1.0 and float(row["measured_s"]) == 3.0

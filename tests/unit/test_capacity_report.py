@@ -29,14 +29,14 @@ def step(
     achieved = offered if achieved is None else achieved
     return Step(
         strategy="atomic", max_users=4, shards=1, phase=phase, offered=offered,
-        achieved=achieved, p50_ms=1.0, p95_ms=p99 / 2, p99_ms=p99, max_ms=p99 * 3,
+        achieved=achieved, p50_us=1000.0, p95_us=p99 * 500, p99_us=p99 * 1000, max_us=p99 * 3000,
         requests=int(achieved * 3) if requests is None else requests, errors=errors,
         audit_ok=audit_ok, exact_count=True, window_s=3.0, redis_cpu_pct=redis_pct,
         busiest_primary_pct=redis_pct, busiest_primary_demand_pct=redis_pct, primaries_used=1,
         redis_ops=int(achieved * 3), redis_us_per_op=us, load_processes=1, generator_cores=1,
         pinned=False, generator_cpu_pct=generator_pct, generator_demand_pct=generator_pct,
         generator_us_per_op=100.0, machine_cpu_pct=50.0, others_cpu_pct=5.0,
-        redis_memory_mb=5.0, p999_ms=p99 * 2 if p999 is None else p999, measured_s=3.0,
+        redis_memory_mb=5.0, p999_us=(p99 * 2 if p999 is None else p999) * 1000, measured_s=3.0,
         warmup_s=1.0,
     )  # fmt: skip
 
@@ -46,7 +46,7 @@ def nothing(offered: float, *, phase: str = "sweep", made: int = 0) -> Step:
     nan = float("nan")
     return replace(
         step(offered, nan, phase=phase, audit_ok=False, requests=made, errors=made),
-        achieved=0.0, p50_ms=nan, p95_ms=nan, p999_ms=nan, max_ms=nan, redis_us_per_op=nan,
+        achieved=0.0, p50_us=nan, p95_us=nan, p999_us=nan, max_us=nan, redis_us_per_op=nan,
         busiest_primary_pct=nan, busiest_primary_demand_pct=nan, redis_cpu_pct=nan,
     )  # fmt: skip
 
@@ -280,3 +280,18 @@ def test_every_configuration_s_summary_says_where_its_audit_failed() -> None:
     summary = findings(CONFIG, unplanned, CRITERIA).summary
     assert summary["primaries"] == "none" and summary["audit"] == "failed@500"
     assert summary["caveats"] == "measured_nothing,audit_failed"
+
+
+def test_the_slo_is_judged_on_the_us_figures(tmp_path: Path) -> None:
+    # Locust's rounding keeps whole ms below 100 ms: 10.4 ms and 9.6 ms both read "10".
+    over = replace(step(1000, 10.0), p99_us=10_412.0)
+    under = replace(step(2000, 10.0), p99_us=9_600.0)
+    at = replace(step(4000, 10.0), p99_us=10_000.0)
+    assert over.slo_miss(SLO_MS) == "p99 10.412 ms"
+    assert under.meets(SLO_MS) and at.meets(SLO_MS)
+    found = findings(CONFIG, [over, under, at], CRITERIA)
+    assert found.summary["slo"] == "missed@1000"
+    table = table_rows(report(tmp_path, [over, under, at]))
+    assert table[("sweep", "1,000")][3:6] == ["1", "10.412", "20"]
+    assert table[("sweep", "1,000")][SLO_COLUMN] == "**missed**: p99 10.412 ms"
+    assert table[("sweep", "2,000")][4] == "9.6" and table[("sweep", "2,000")][SLO_COLUMN] == "met"

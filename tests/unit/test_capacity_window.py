@@ -51,3 +51,52 @@ def test_a_window_no_interval_fits_in_measures_nothing() -> None:
     assert window(run(), opens=2.1, closes=2.4) is None
     assert window(run(), opens=7.0, closes=9.0) is None
     assert window(run()[:1], opens=0.0, closes=9.0) is None
+
+
+# The Locust side of the window (capacity_window.py) imports Locust, which patches the process
+# it runs in: it is exercised in a subprocess of its own.
+WINDOW_SCRIPT = r"""
+import json, sys
+from lobbysim.cli.capacity.capacity_window import STEP_NAME, Window
+
+def worker(clock, joins):
+    # A worker's window on its own clock: warm-up 1 s, 4 s measured, from `clock`.
+    w = Window(warmup=1.0, length=4.0)
+    w.start(clock)
+    for at, ms, failed in joins:
+        w.record(clock + at, ms, 0, failed)
+    return w
+
+master = Window(warmup=1.0, length=4.0)
+master.start(100.0)  # its window: 101 .. 105 on its clock
+# Two workers, their clocks far from the master's and each other's (other machines); they
+# started their runs 0.3 s and 0.5 s after the master, and report at master time 106.
+a = worker(5000.3, [(0.5, 1.0, False), (1.5, 9.6, False), (2.0, 10.4, True), (5.5, 99.0, False)])
+b = worker(-7.5, [(1.2, 0.25, False), (4.9, 10.412, False)])
+master.add("a", a.report(5000.3 + 5.7), 106.0)
+master.add("b", b.report(-7.5 + 5.5), 106.0)
+json.dump(master.result(), sys.stdout)
+"""
+
+
+def test_the_master_merges_its_workers_windows_in_us_on_its_own_clock() -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", WINDOW_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    # Joins inside each worker's window only (a's at 0.5 s is in its warm-up, at 5.5 s after
+    # its window), every figure in µs, unrounded: 9.6 ms and 10.4 ms are not both "10".
+    assert (result["requests"], result["failures"]) == (4, 1)
+    # Locust's ranks (p50: the 3rd of 4), HDR's precision (within 0.1 % above 2,048 µs).
+    assert result["p50_us"] == pytest.approx(10_400, rel=1e-3)
+    assert result["p99_us"] == result["max_us"] == pytest.approx(10_412, rel=1e-3)
+    # The master's window is what its workers' windows share, on the master's clock (each
+    # worker's bounds placed from the moment it reported): a opens at 101.3, b at 101.5; b
+    # closes at 105.5 and a at 105.3.
+    assert result["opens"] == pytest.approx(101.5) and result["closes"] == pytest.approx(105.3)
+    assert result["seconds"] == pytest.approx(4.0)

@@ -10,16 +10,22 @@ model): the first calls of a run (connections, script loads) and the last ones (
 while Locust stops its users) are left out, so what is measured is the server at a steady
 offered rate. (Answered, not meant to be sent, inside the window: a generator that falls
 behind sends late, possibly after the window, joins meant for it.) Each process keeps its own
-window, in Locust's own kind of entry (its rounding and percentiles); a worker sends what it
-has with each of its reports, and the master or the only process writes the window to
+window: its joins counted, their latencies in µs in the HDR histograms of
+``locustfiles/latency.py`` (the value Locust is given, unrounded: Locust's own entries keep
+whole milliseconds below 100 ms, too coarse to judge a p99 against a 10 ms objective). A
+worker sends what it has with each of its reports (then starts afresh, as Locust does), the
+master adds them up, and the master or the only process writes the window to
 ``--capacity-window-file`` as JSON once the run has ended.
 
-The window's bounds are ``time.monotonic()`` values: one clock for every process of this
-machine, so the capacity command samples both sides' CPU over the same seconds.
+The window's bounds are ``time.monotonic()`` values of the process that writes the file, so
+the capacity command samples both sides' CPU over the same seconds. A worker's bounds reach
+its master as offsets from the worker's own clock at the moment it reports, placed on the
+master's clock when the report arrives: a worker on another machine has a clock of its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import time
@@ -31,14 +37,19 @@ from locust import events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
-from locust.stats import StatsEntry
+
+# This file runs only inside Locust, loaded with -f beside locustfiles/lobby.py, where the
+# scenarios' package is importable. lobbysim's own modules may not import locustfiles (it
+# imports Locust, which patches the process); the import contract cannot tell this file,
+# which sits among them but is never imported by them, so the module is imported by name.
+_latency: Any = importlib.import_module("locustfiles.latency")
 
 STEP_NAME = "join (open)"
 """The Locust request name of OpenJoins' joins (run.STEP_NAME)."""
 REPORT_KEY = "capacity_window"
 """Where a worker's report carries its window's stats to the master."""
-PERCENTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99, "p999_ms": 0.999, "max_ms": 1.0}
-"""Each figure, in Locust's rounding (as its own tables show them)."""
+FIGURES = {"p50_us": "p50", "p95_us": "p95", "p99_us": "p99", "p999_us": "p99.9", "max_us": "max"}
+"""Each figure of the window file, in µs, and its name in a latency summary."""
 
 
 @dataclass
@@ -49,14 +60,19 @@ class Window:
     length: float = 0.0
     opens: float = math.inf
     closes: float = math.inf
-    answered: StatsEntry = field(default_factory=lambda: StatsEntry(None, STEP_NAME, "lobby"))  # type: ignore[arg-type]
+    requests: int = 0
+    """Joins answered in the window (an error included)."""
+    failures: int = 0
+    latencies: Any = field(default_factory=lambda: _latency.Latencies())
+    """Their latencies, in µs (``locustfiles.latency.Latencies``)."""
     workers: dict[str, tuple[float, float]] = field(default_factory=dict)
-    """On a master: each worker's window."""
+    """On a master: each worker's window, on the master's clock."""
 
     def start(self, now: float) -> None:
         self.opens = now + self.warmup
         self.closes = self.opens + self.length
-        self.answered.reset()  # type: ignore[no-untyped-call]
+        self.requests = self.failures = 0
+        self.latencies.reset()
         self.workers.clear()
 
     def stop(self, now: float) -> None:
@@ -66,29 +82,35 @@ class Window:
     def record(self, now: float, response_time: float, length: int, failed: bool) -> None:
         """One join, answered (or failed) at ``now`` after ``response_time`` ms."""
         if self.opens <= now < self.closes:
-            self.answered.log(response_time, length)  # type: ignore[arg-type]
-            if failed:
-                self.answered.log_error(None)
+            self.requests += 1
+            self.failures += failed
+            self.latencies.record(STEP_NAME, response_time / 1000)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, now: float) -> dict[str, Any]:
         """What this worker recorded since its last report (then forgotten, as Locust's),
-        and its window's bounds."""
-        return {
-            "answered": self.answered.get_stripped_report(),
-            "opens": self.opens,
-            "closes": self.closes,
+        and its window's bounds as offsets from ``now``, its clock as it reports."""
+        report = {
+            "requests": self.requests,
+            "failures": self.failures,
+            "latency_us": self.latencies.take_report(),
+            "opens_in": self.opens - now,
+            "closes_in": self.closes - now,
         }
+        self.requests = self.failures = 0
+        return report
 
-    def add(self, worker: str, report: dict[str, Any]) -> None:
-        """A worker's report, on its master. A worker's window opens when its own run
-        starts, later than its master's: the master's window is the part of its workers'
-        windows they all share."""
-        self.answered.extend(StatsEntry.unserialize(report["answered"], None))  # type: ignore[arg-type]
-        self.workers[worker] = (report["opens"], report["closes"])
+    def add(self, worker: str, report: dict[str, Any], now: float) -> None:
+        """A worker's report, on its master, arriving at ``now`` (the master's clock). A
+        worker's window opens when its own run starts, later than its master's: the master's
+        window is the part of its workers' windows they all share."""
+        self.requests += report["requests"]
+        self.failures += report["failures"]
+        self.latencies.add_report(report["latency_us"])
+        self.workers[worker] = (now + report["opens_in"], now + report["closes_in"])
 
     def result(self) -> dict[str, Any]:
-        answered = self.answered
-        some = answered.num_requests > 0
+        some = self.requests > 0
+        figures = self.latencies.summary().get(STEP_NAME, {})
         opens, closes = self.opens, self.closes
         seconds = max(0.0, closes - opens)
         if self.workers:
@@ -102,12 +124,9 @@ class Window:
             "closes": closes,
             "seconds": seconds,
             "warmup": self.warmup,
-            "requests": answered.num_requests,
-            "failures": answered.num_failures,
-            **{
-                name: answered.get_response_time_percentile(fraction) if some else None
-                for name, fraction in PERCENTILES.items()
-            },
+            "requests": self.requests,
+            "failures": self.failures,
+            **{name: figures.get(figure) if some else None for name, figure in FIGURES.items()},
         }
 
 
@@ -152,12 +171,12 @@ def _request(
 
 
 def _report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-    data[REPORT_KEY] = WINDOW.report()
+    data[REPORT_KEY] = WINDOW.report(time.monotonic())
 
 
 def _worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     if REPORT_KEY in data:
-        WINDOW.add(client_id, data[REPORT_KEY])
+        WINDOW.add(client_id, data[REPORT_KEY], time.monotonic())
 
 
 def _write(environment: Environment, **_kwargs: Any) -> None:

@@ -59,10 +59,12 @@ class Step:
     offered: float
     achieved: float
     """Joins answered without error in the measured window, per second."""
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
+    p50_us: float
+    """The measured window's joins' latencies, µs from each join's intended send time (HDR
+    histograms: exact below 2,048 µs, within 0.1 % above; NaN when none was answered)."""
+    p95_us: float
+    p99_us: float
+    max_us: float
     requests: int
     """Joins answered (an error included) in the measured window: the latencies are theirs,
     each from its intended send time."""
@@ -103,7 +105,7 @@ class Step:
     redis_memory_mb: float
     wait_replicas: int = 0
     """Each writing call waited (WAIT, same round trip) for this many replicas."""
-    p999_ms: float = math.nan
+    p999_us: float = math.nan
     measured_s: float = math.nan
     """Seconds of the measured window: the step's latencies and achieved rate are the joins
     answered in it, after ``warmup_s`` of warm-up."""
@@ -139,14 +141,15 @@ class Step:
 
     def slo_miss(self, slo_ms: float) -> str | None:
         """Why this step missed the objective, in words (None: it met it). A step meets it
-        when joins were answered, without error, at p99 ≤ ``slo_ms``, keeping up."""
+        when joins were answered, without error, at p99 ≤ ``slo_ms`` (judged in µs), keeping
+        up."""
         if self.requests == 0:
             return "no join was made"
         if self.vacuous:
             return "no join was answered"
         why = []
-        if not self.p99_ms <= slo_ms:
-            why.append(f"p99 {self.p99_ms:g} ms")
+        if not self.p99_us <= slo_ms * 1000:
+            why.append(f"p99 {ms_text(self.p99_us)} ms")
         if self.errors:
             why.append(f"{self.errors:,} failed joins")
         if not self.keeps_up:
@@ -173,6 +176,13 @@ class Step:
         if not self.redis_us_per_op > 0:
             return math.nan
         return utilization * 1e6 / self.redis_us_per_op
+
+
+def ms_text(us: float) -> str:
+    """A latency in µs written in ms to the µs (``10.412``, ``36``); ``—`` for none."""
+    if math.isnan(us):
+        return "—"
+    return f"{us / 1000:.3f}".rstrip("0").rstrip(".")
 
 
 def knee(steps: list[Step], slo_ms: float) -> Step | None:

@@ -22,6 +22,7 @@ from .model import (
     Step,
     checks,
     knee,
+    ms_text,
     processes_needed,
 )
 from .plan import Config, Plan
@@ -36,9 +37,13 @@ CSV_COLUMNS = [
 primary sustains at the target utilisation if a join costs Redis what it cost at this step."""
 
 
-def _cell(value: Any) -> Any:
+LATENCY_COLUMNS = ("p50_us", "p95_us", "p99_us", "max_us", "p999_us")
+"""Whole µs (the HDR histograms' values), written as such."""
+
+
+def _cell(value: Any, digits: int = 2) -> Any:
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.2f}"
+        return "" if math.isnan(value) else f"{value:.{digits}f}"
     return value
 
 
@@ -59,7 +64,9 @@ class CsvLog:
             if step.vacuous
             else step.primary_rate(self.plan.target_utilization),
         }
-        self._writer.writerow({key: _cell(value) for key, value in row.items()})
+        self._writer.writerow(
+            {key: _cell(value, 0 if key in LATENCY_COLUMNS else 2) for key, value in row.items()}
+        )
         self._file.flush()
 
     def close(self) -> None:
@@ -100,14 +107,10 @@ def _answer(plan: Plan, steps: list[Step]) -> list[str]:
     return [line for text in lines for line in (text, "")]
 
 
-def _ms_cell(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:g}"
-
-
 def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
     u = plan.target_utilization
     lines = [
-        f"| step | offered joins/s | achieved joins/s | p50 ms | p99 ms | p99.9 ms "
+        f"| step | offered joins/s | achieved joins/s | p50 ms (to the µs) | p99 ms | p99.9 ms "
         f"| SLO (p99 ≤ {plan.slo_ms:g} ms) | errors | audit "
         "| Redis CPU % (busiest primary) | Redis µs/join | Locust CPU % (of cores) "
         "| Locust µs/join | machine CPU % (other programs, % of a core) | bottleneck "
@@ -131,8 +134,8 @@ def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
         slo = "met" if miss is None else f"**missed**: {miss}"
         audit = "**FAILED**" if s.audit_failed else "ok" if s.audit_ok else "checked nothing"
         lines.append(
-            f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {_ms_cell(s.p50_ms)} "
-            f"| {_ms_cell(s.p99_ms)} | {_ms_cell(s.p999_ms)} | {slo} | {s.errors} | {audit} "
+            f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {ms_text(s.p50_us)} "
+            f"| {ms_text(s.p99_us)} | {ms_text(s.p999_us)} | {slo} | {s.errors} | {audit} "
             f"| {redis} | {_n(s.redis_us_per_op, 1)} | {generator} "
             f"| {_n(s.generator_us_per_op, 1)} | {_n(s.machine_cpu_pct)} ({_n(s.others_cpu_pct)}) "
             f"| {bottleneck} | {'—' if s.vacuous else _n(s.primary_rate(u))} |"
@@ -364,15 +367,15 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
             offered, [s.busiest_primary_pct for s in sweep], linestyle="--", marker="x",
             color=color, alpha=0.6, label=f"Redis CPU, {label}",
         )  # fmt: skip
-        latency.plot(offered, [s.p99_ms for s in sweep], marker="o", color=color,
+        latency.plot(offered, [s.p99_us / 1000 for s in sweep], marker="o", color=color,
                      label=f"p99, {label}")  # fmt: skip
         missed = [s for s in sweep if s.slo_miss(plan.slo_ms) is not None]
         if missed:
-            latency.plot([s.offered for s in missed], [s.p99_ms for s in missed], marker="o",
+            latency.plot([s.offered for s in missed], [s.p99_us / 1000 for s in missed], marker="o",
                          markersize=13, markerfacecolor="none", markeredgecolor="red",
                          linestyle="none", label=f"missed the SLO, {label}")  # fmt: skip
-        if any(not math.isnan(s.p999_ms) for s in sweep):
-            latency.plot(offered, [s.p999_ms for s in sweep], marker="^", linestyle=":",
+        if any(not math.isnan(s.p999_us) for s in sweep):
+            latency.plot(offered, [s.p999_us / 1000 for s in sweep], marker="^", linestyle=":",
                          color=color, alpha=0.7, label=f"p99.9, {label}")  # fmt: skip
         for s in rows:
             if s.vacuous:
@@ -401,7 +404,7 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
                 throughput.annotate(f"verify: {s.achieved:,.0f}{words}", (s.offered, s.achieved),
                                     textcoords="offset points", xytext=(-8, 10), ha="right",
                                     fontsize=8)  # fmt: skip
-                latency.plot([s.offered], [s.p99_ms], marker="*", markersize=16, color=color,
+                latency.plot([s.offered], [s.p99_us / 1000], marker="*", markersize=16, color=color,
                              markeredgecolor="black", linestyle="none",
                              label=f"verify p99, {label}")  # fmt: skip
         r = found.recommendation
@@ -443,12 +446,12 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
     # Linear, and readable around the SLO: a tail far above it is clipped at the top edge,
     # an arrow there and its values written under it.
     cap = LATENCY_CAP * plan.slo_ms
-    tails = [s for s in steps if max(s.p99_ms, s.p999_ms) > cap]  # NaN compares false
+    tails = [s for s in steps if max(s.p99_us / 1000, s.p999_us / 1000) > cap]  # NaN compares false
     latency.set_ylim(0, cap if tails else None)
     for s in tails:
         words = "\n".join(
             f"{name} {value:,.0f} ms"
-            for name, value in (("p99", s.p99_ms), ("p99.9", s.p999_ms))
+            for name, value in (("p99", s.p99_us / 1000), ("p99.9", s.p999_us / 1000))
             if value > cap
         )
         latency.plot([s.offered], [cap], marker="^", markersize=10, color="red", clip_on=False,

@@ -239,7 +239,7 @@ def run_step(
     return _step(config, rate, phase, placement, primaries, measured, result, samples, memory)
 
 
-def _ms(value: float | None) -> float:
+def _us(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
@@ -267,10 +267,10 @@ def _step(
         phase=phase,
         offered=rate,
         achieved=(requests - errors) / measured_s if measured_s > 0 else 0.0,
-        p50_ms=_ms(measured["p50_ms"]),
-        p95_ms=_ms(measured["p95_ms"]),
-        p99_ms=_ms(measured["p99_ms"]),
-        max_ms=_ms(measured["max_ms"]),
+        p50_us=_us(measured["p50_us"]),
+        p95_us=_us(measured["p95_us"]),
+        p99_us=_us(measured["p99_us"]),
+        max_us=_us(measured["max_us"]),
         requests=requests,
         errors=errors,
         audit_ok=result is not None and result["ok"] is True,
@@ -298,7 +298,7 @@ def _step(
         others_cpu_pct=cpu.others * 100 if cpu else nan,
         redis_memory_mb=memory,
         wait_replicas=config.wait_replicas,
-        p999_ms=_ms(measured["p999_ms"]),
+        p999_us=_us(measured["p999_us"]),
         measured_s=measured_s,
         warmup_s=float(measured["warmup"]),
         run_joins=0 if result is None else int(result.get("joins", 0)),
