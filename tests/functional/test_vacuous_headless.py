@@ -23,16 +23,19 @@ def summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 
 def test_a_demo_no_buyer_reached_checked_nothing(redis_server: RedisServer) -> None:
+    """No call, no verdict: exit 1. Buyers that are answered make the same demo ok."""
+    demo = ("demo", "--headless", "--duration", "1", "--redis-url", redis_server.url)
     # Seed 2 at 0.1 buyers/s: the first buyer would arrive after 31 s.
-    result = lobbysim(
-        "demo", "--headless", "--duration", "1", "--rate", "0.1", "--seed", "2",
-        "--redis-url", redis_server.url,
-    )  # fmt: skip
+    result = lobbysim(*demo, "--rate", "0.1", "--seed", "2")
+    busy = lobbysim(*demo, "--rate", "50", "--seed", "2")
     assert result.returncode == EXIT_VIOLATIONS, result.stdout + result.stderr
     values = summary(result)
     assert (values["ok"], values["joins"], values["violations"]) == ("false", "0", "0"), values
     assert (values["answered"], values["checked"]) == ("0", "nothing"), values
     assert result.stderr == ""  # nothing failed: nothing happened
+    assert busy.returncode == 0, busy.stdout + busy.stderr
+    values = summary(busy)
+    assert values["ok"] == "true" and int(values["answered"]) > 0 and "checked" not in values
 
 
 def test_a_demo_whose_every_call_was_refused_checked_nothing_and_names_why(
