@@ -37,10 +37,18 @@ def make_self_signed_cert(folder: Path) -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+CLUSTER_PORT_LIMIT = 55535
+"""The highest port a Redis Cluster node may listen on (its bus port is 10,000 higher)."""
+
+
+def free_port(highest: int = 65535) -> int:
+    """A free loopback port, at most ``highest`` (the kernel's picks are tried until one is)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= highest:
+            return port
 
 
 class RedisServer:
@@ -80,7 +88,8 @@ class RedisServer:
 
     def start(self, attempts: int = 5, port: int | None = None) -> RedisServer:
         for _ in range(attempts):
-            self.port = port or free_port()
+            highest = CLUSTER_PORT_LIMIT if "--cluster-enabled" in self.extra_args else 65535
+            self.port = port or free_port(highest)
             self.process = subprocess.Popen(
                 [
                     self.binary,
