@@ -7,6 +7,7 @@ import csv
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from lobbysim.cli.capacity.model import Bottleneck, Step, recommend
+from lobbysim.cli.capacity.model import GENERATOR_HEADROOM, Bottleneck, Step, recommend
 from lobbysim.cli.capacity.plan import Plan
 from lobbysim.cli.capacity.report import CSV_COLUMNS, write_report
 from lobbysim.testing import RedisServer
 from tests.cli import lobbysim
+from tests.unit.test_capacity_report import table_rows
 
 PEAK = 50_000.0
 SLO_MS = 10.0
@@ -287,6 +289,71 @@ def test_a_failed_audit_makes_the_run_exit_1_with_its_files_written(tmp_path: Pa
     fields = dict(item.split("=", 1) for item in result.stdout.split())
     assert fields["strategy"] == "naive" and fields["audit"] == "failed@300"
     assert "the audit failed" in result.stderr and "naive, lobbies of 4, sweep 300" in result.stderr
+
+
+def test_expect_workers_runs_the_master_only_and_prints_the_worker_command(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "capacity"
+    with RedisServer() as server:
+        capacity = subprocess.Popen(
+            [
+                sys.executable, "-m", "lobbysim.cli", "capacity", "--redis-url", server.url,
+                "--out", str(out), *SHORT, "--step-seconds", "2", "--start-rate", "300",
+                "--max-rate", "300", "--expect-workers", "2",
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            assert capacity.stderr is not None
+            line = capacity.stderr.readline()
+            assert "waiting for 2 Locust worker(s); start each with: locust -f " in line, line
+            command = shlex.split(line.split("start each with: ", 1)[1])
+            assert command[0] == "locust" and "--worker" in command
+            # Two workers, separate processes as they would be on other machines: nothing
+            # but the printed command (the master sends them the URL, the pool, the rate).
+            for _ in range(2):
+                workers.append(subprocess.Popen(
+                    [sys.executable, "-m", "locust", *command[1:]],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))  # fmt: skip
+            stdout, stderr = capacity.communicate(timeout=240)
+            for worker in workers:  # a worker ends with its step
+                assert worker.wait(timeout=60) == 0
+        finally:
+            for process in (capacity, *workers):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    assert capacity.returncode == 0, stderr[-2000:]
+    [row] = _rows(out / "capacity.csv")
+    assert row["load_processes"] == "2" and row["remote_load"] == "True"
+    assert row["audit_ok"] == "True" and int(row["requests"]) > 0
+    # The workers' CPU, each measured by itself over its window, reached the row.
+    assert float(row["generator_cpu_pct"]) > 0 and float(row["generator_us_per_op"]) > 0
+    table = table_rows((out / "report.md").read_text())
+    assert "2 workers started elsewhere (their own CPU)" in table[("sweep", "300")]
+    assert "primaries=" in stdout
+
+
+def test_processes_auto_sizes_each_step_from_the_first_step_s_generator_cost(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "capacity"
+    with RedisServer() as server:
+        result = lobbysim(
+            "capacity", "--redis-url", server.url, "--out", str(out), *SHORT, "--steps", "2",
+            "--start-rate", "200", "--max-rate", "2000", "--processes", "auto", timeout=240,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, second = (_step_of(r) for r in _rows(out / "capacity.csv"))
+    assert first.load_processes == 1 and first.generator_us_per_op > 0
+    needed = math.ceil(2000 * first.generator_us_per_op / 1e6 / GENERATOR_HEADROOM)
+    assert second.load_processes == max(1, min(needed, len(os.sched_getaffinity(0))))
+    assert f"{second.load_processes} Locust process(es)" in result.stderr
+    table = table_rows((out / "report.md").read_text())
+    assert table[("sweep", "2,000")][11] == str(second.load_processes)
 
 
 def test_wait_replicas_is_priced_against_a_replica_and_refused_without_one(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lobbysim.run.options import add_to_argparse
@@ -29,10 +30,10 @@ from .._common import (
 )
 from .findings import plural
 from .measure import in_sync_replicas, primaries_of
-from .model import Step
-from .plan import MAX_RATE, MAX_STEPS, plan_of
+from .model import GENERATOR_HEADROOM, Step
+from .plan import AUTO, MAX_RATE, MAX_STEPS, plan_of
 from .report import CsvLog, all_findings, command_line, write_plot, write_report
-from .run import Verification, sweep, verify
+from .run import Verification, free_port, sweep, verify
 
 if TYPE_CHECKING:
     from .._common import Commands
@@ -113,9 +114,33 @@ def add_parser(commands: Commands) -> None:
     )
     capacity.add_argument(
         "--processes",
-        type=int_in(1, MAX_PROCESSES),
+        type=_processes,
         default=1,
-        help="Locust processes (default 1; >1 runs a master + workers)",
+        help=f"Locust processes on this machine, 1..{MAX_PROCESSES} (default 1; >1 runs a "
+        "master + workers), or auto: each configuration's first step runs one and measures "
+        "Locust's CPU per join, every later step runs as many as its rate needs at "
+        f"{GENERATOR_HEADROOM:.0%} of a core each, at most this machine's cores",
+    )
+    capacity.add_argument(
+        "--expect-workers",
+        type=int_in(1, MAX_PROCESSES),
+        default=None,
+        help="run each step's Locust master only and wait for N workers started elsewhere "
+        "(the command to start them is printed for each step); their CPU is what each "
+        "measures of itself over its window",
+    )
+    capacity.add_argument(
+        "--master-bind-host",
+        default="127.0.0.1",
+        help="with --expect-workers: the address the master listens on for its workers "
+        "(default 127.0.0.1; 0.0.0.0 for workers on other machines)",
+    )
+    capacity.add_argument(
+        "--master-bind-port",
+        type=int_in(1, 65535),
+        default=None,
+        help="with --expect-workers: the master's port, the same for every step (default: a "
+        "free one, chosen once)",
     )
     capacity.add_argument(
         "--slo-ms", type=positive_float, default=10.0, help="p99 objective in ms (default 10)"
@@ -144,6 +169,16 @@ def add_parser(commands: Commands) -> None:
     capacity.set_defaults(handler=run)
 
 
+def _processes(text: str) -> int | str:
+    """``--processes``: ``auto`` or a count."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return int_in(1, MAX_PROCESSES)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or {AUTO}") from None
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -152,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     require_extra(NAME, "load")
     url = required_redis_url(args.redis_url, NAME, "the Redis to measure")
     plan = plan_of(args, url)
+    if plan.expect_workers and not plan.master_port:
+        plan = replace(plan, master_port=free_port())  # one port: one worker command
     client = open_clients(url).sync  # fail fast, in one line, if the server cannot be reached
     primaries = primaries_of(client, url)
     replicas = _replicas(client, plan.replicas_needed)

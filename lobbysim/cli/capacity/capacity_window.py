@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
@@ -67,6 +68,12 @@ class Window:
     """Their latencies, in µs (``locustfiles.latency.Latencies``)."""
     workers: dict[str, tuple[float, float]] = field(default_factory=dict)
     """On a master: each worker's window, on the master's clock."""
+    cpu_opened: float | None = None
+    cpu_closed: float | None = None
+    """This process's CPU seconds (``time.process_time()``) as its window opened and closed:
+    what a worker on another machine used, which the capacity command cannot sample."""
+    workers_cpu: dict[str, float] = field(default_factory=dict)
+    """On a master: each worker's CPU seconds over its window, as it last reported."""
 
     def start(self, now: float) -> None:
         self.opens = now + self.warmup
@@ -74,10 +81,29 @@ class Window:
         self.requests = self.failures = 0
         self.latencies.reset()
         self.workers.clear()
+        self.workers_cpu.clear()
+        self.cpu_opened = self.cpu_closed = None
 
     def stop(self, now: float) -> None:
         """The users stop: nothing from now on is the steady state."""
         self.closes = min(self.closes, now)
+
+    def cpu_at_open(self, cpu: float) -> None:
+        if self.cpu_opened is None:
+            self.cpu_opened = cpu
+
+    def cpu_at_close(self, cpu: float) -> None:
+        """The window closes (its end, or the stop: the first of them); a window that never
+        opened measured nothing."""
+        if self.cpu_opened is not None and self.cpu_closed is None:
+            self.cpu_closed = cpu
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """This process's CPU over its window (None: it has not closed yet)."""
+        if self.cpu_opened is None or self.cpu_closed is None:
+            return None
+        return self.cpu_closed - self.cpu_opened
 
     def record(self, now: float, response_time: float, length: int, failed: bool) -> None:
         """One join, answered (or failed) at ``now`` after ``response_time`` ms."""
@@ -92,9 +118,15 @@ class Window:
         report = {
             "requests": self.requests,
             "failures": self.failures,
+            "workers": len(self.workers),
+            # Only when every worker measured its window: a partial sum would understate it.
+            "workers_cpu_s": sum(self.workers_cpu.values())
+            if self.workers and len(self.workers_cpu) == len(self.workers)
+            else None,
             "latency_us": self.latencies.take_report(),
             "opens_in": self.opens - now,
             "closes_in": self.closes - now,
+            "cpu_s": self.cpu_seconds,
         }
         self.requests = self.failures = 0
         return report
@@ -107,6 +139,8 @@ class Window:
         self.failures += report["failures"]
         self.latencies.add_report(report["latency_us"])
         self.workers[worker] = (now + report["opens_in"], now + report["closes_in"])
+        if report.get("cpu_s") is not None:
+            self.workers_cpu[worker] = report["cpu_s"]
 
     def result(self) -> dict[str, Any]:
         some = self.requests > 0
@@ -126,6 +160,11 @@ class Window:
             "warmup": self.warmup,
             "requests": self.requests,
             "failures": self.failures,
+            "workers": len(self.workers),
+            # Only when every worker measured its window: a partial sum would understate it.
+            "workers_cpu_s": sum(self.workers_cpu.values())
+            if self.workers and len(self.workers_cpu) == len(self.workers)
+            else None,
             **{name: figures.get(figure) if some else None for name, figure in FIGURES.items()},
         }
 
@@ -156,10 +195,17 @@ def _start(environment: Environment, **_kwargs: Any) -> None:
     WINDOW.warmup = options.capacity_warmup
     WINDOW.length = options.capacity_window
     WINDOW.start(time.monotonic())
+    # This process's CPU as the window opens and closes (a stop closes it earlier).
+    gevent.spawn_later(WINDOW.warmup, lambda: WINDOW.cpu_at_open(time.process_time()))
+    if math.isfinite(WINDOW.length):
+        gevent.spawn_later(
+            WINDOW.warmup + WINDOW.length, lambda: WINDOW.cpu_at_close(time.process_time())
+        )
 
 
 def _stopping(environment: Environment, **_kwargs: Any) -> None:
     WINDOW.stop(time.monotonic())
+    WINDOW.cpu_at_close(time.process_time())
 
 
 def _request(

@@ -115,6 +115,9 @@ class Step:
     audit's count): what the window left out is the difference."""
     violations: int = 0
     """Broken guarantees the step's audit counted (over the whole run)."""
+    remote_load: bool = False
+    """The load processes were workers started by the user (``--expect-workers``): their
+    CPU is what each measured of itself over its window, without its wait for a core."""
 
     @property
     def config(self) -> Config:

@@ -15,6 +15,8 @@ MAX_RATE = 1_000_000.0
 """Joins/s, at most, offered by a step."""
 MAX_STEPS = 50
 """Load steps per configuration, at most."""
+AUTO = "auto"
+"""``--processes auto``."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,14 @@ class Plan:
     verify: bool
     wait_replicas: list[int] = field(default_factory=lambda: [0])
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    auto_processes: bool = False
+    """``--processes auto``: each configuration's first step runs ``processes`` (1) and
+    measures Locust's cost per join; every later step as many as its rate needs."""
+    expect_workers: int = 0
+    """Master-only: each step waits for this many workers started by the user (0: none)."""
+    master_host: str = "127.0.0.1"
+    master_port: int = 0
+    """Where a master-only step's master listens for its workers (the same for every step)."""
 
     @property
     def configs(self) -> list[Config]:
@@ -106,6 +116,13 @@ def plan_of(args: argparse.Namespace, redis_url: str) -> Plan:
             f"--start-rate must be <= --max-rate, got {settings['start_rate']:g} > "
             f"{settings['max_rate']:g}"
         )
+    auto = args.processes == AUTO
+    if args.expect_workers and (auto or args.processes != 1):
+        raise UsageError("--expect-workers runs the master only: drop --processes")
+    if args.expect_workers and args.verify:
+        raise UsageError(
+            "--verify places Locust on this machine's cores: it cannot run with --expect-workers"
+        )
     return Plan(
         redis_url=redis_url,
         out=Path(args.out),
@@ -116,7 +133,11 @@ def plan_of(args: argparse.Namespace, redis_url: str) -> Plan:
         step_seconds=settings["step_seconds"],
         warmup_seconds=settings["warmup_seconds"],
         users=settings["users"],
-        processes=args.processes,
+        processes=1 if auto else args.processes,
+        auto_processes=auto,
+        expect_workers=args.expect_workers or 0,
+        master_host=args.master_bind_host,
+        master_port=args.master_bind_port or 0,
         slo_ms=args.slo_ms,
         peak=args.peak,
         target_utilization=args.target_utilization,

@@ -17,6 +17,7 @@ from .findings import Criteria, Findings, bottleneck_of, findings, plural
 from .model import (
     BOTTLENECK_RULE,
     BUSY,
+    GENERATOR_HEADROOM,
     VERIFY_TOLERANCE,
     Bottleneck,
     Step,
@@ -107,16 +108,24 @@ def _answer(plan: Plan, steps: list[Step]) -> list[str]:
     return [line for text in lines for line in (text, "")]
 
 
+def _load(step: Step) -> str:
+    """The Locust processes that sent the step's joins, and where."""
+    if step.remote_load:
+        return f"{step.load_processes} workers started elsewhere (their own CPU)"
+    pinned = ", pinned" if step.pinned else ""
+    return f"{step.load_processes}{pinned}"
+
+
 def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
     u = plan.target_utilization
     lines = [
         f"| step | offered joins/s | achieved joins/s | p50 ms (to the µs) | p99 ms | p99.9 ms "
         f"| SLO (p99 ≤ {plan.slo_ms:g} ms) | errors | audit "
-        "| Redis CPU % (busiest primary) | Redis µs/join | Locust CPU % (of cores) "
-        "| Locust µs/join | machine CPU % (other programs, % of a core) | bottleneck "
-        f"| one primary at {u:.0%}, joins/s |",
+        "| Redis CPU % (busiest primary) | Redis µs/join | Locust processes "
+        "| Locust CPU % (of cores) | Locust µs/join | machine CPU % (other programs, % of a "
+        f"core) | bottleneck | one primary at {u:.0%}, joins/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: "
-        "| ---: | ---: | --- | ---: |",
+        "| ---: | ---: | ---: | --- | ---: |",
     ]
     for s in rows:
         generator = f"{_n(s.generator_cpu_pct)} ({s.generator_cores})"
@@ -136,7 +145,7 @@ def _step_table(plan: Plan, rows: list[Step]) -> list[str]:
         lines.append(
             f"| {s.phase} | {s.offered:,.0f} | {s.achieved:,.0f} | {ms_text(s.p50_us)} "
             f"| {ms_text(s.p99_us)} | {ms_text(s.p999_us)} | {slo} | {s.errors} | {audit} "
-            f"| {redis} | {_n(s.redis_us_per_op, 1)} | {generator} "
+            f"| {redis} | {_n(s.redis_us_per_op, 1)} | {_load(s)} | {generator} "
             f"| {_n(s.generator_us_per_op, 1)} | {_n(s.machine_cpu_pct)} ({_n(s.others_cpu_pct)}) "
             f"| {bottleneck} | {'—' if s.vacuous else _n(s.primary_rate(u))} |"
         )
@@ -186,6 +195,23 @@ def _verification_section(
     return lines
 
 
+def _processes(plan: Plan) -> str:
+    """How the sweep chose its Locust processes, in words."""
+    if plan.expect_workers:
+        return (
+            f"{plan.expect_workers} Locust workers started by the user for each step, the "
+            "master here"
+        )
+    if plan.auto_processes:
+        return (
+            "as many Locust processes as each step needed (--processes auto: one at each "
+            "configuration's first step, which measured Locust's CPU per join; then enough to "
+            f"run each at most {GENERATOR_HEADROOM:.0%} of a core at the step's rate, at most "
+            "this machine's cores)"
+        )
+    return plural(plan.processes, "load process", "load processes") + " in the sweep"
+
+
 def write_report(
     path: Path,
     plan: Plan,
@@ -210,8 +236,8 @@ def write_report(
         + (f" ({replicas})" if replicas else "")
         + ". Load: Locust `OpenJoins` (open model: joins "
         "sent on a fixed schedule, latency counted from the intended send time), "
-        f"{plan.users} Locust users, {plan.processes} load process"
-        f"{'es' if plan.processes > 1 else ''} in the sweep, a fresh pool per step (deleted "
+        f"{plan.users} Locust users, {_processes(plan)} (each step's in its row), a fresh "
+        "pool per step (deleted "
         f"after it). Each step warmed up for {plan.warmup_seconds:g} s (users started over "
         f"the first {ramp:g} s, connections opened, scripts loaded), then measured for "
         f"{plan.step_seconds:g} s, then ran {COOL_DOWN_SECONDS:g} s more before Locust stopped "

@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -56,6 +57,8 @@ SAMPLE_SECONDS = 0.25
 STEP_GRACE_SECONDS = 180.0
 """How long a step may run past its duration (start-up, audit) before it is stopped."""
 STOP_SECONDS = 10.0
+WORKERS_WAIT_SECONDS = 300.0
+"""How long a master-only step waits for its workers before it fails."""
 VERIFY_OVER = 1.2
 """The verify step offers this much more than the predicted saturation rate, so that a
 Redis faster than predicted can show it (a step achieves about what it is offered, at most)."""
@@ -69,9 +72,12 @@ class Placement:
 
     processes: int
     cores: frozenset[int] | None = None
+    remote: bool = False
+    """The processes are workers the user starts (``--expect-workers``), the master only
+    here."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -97,7 +103,7 @@ def run_seconds(plan: Plan, processes: int) -> int:
 
 def _locust_command(
     plan: Plan, config: Config, rate: float, pool: str, processes: int, locustfile: Path,
-    folder: Path,
+    folder: Path, remote: bool = False,
 ) -> list[str]:  # fmt: skip
     users = max(processes, min(plan.users, int(rate)))
     ramp = plan.warmup_seconds * RAMP_SHARE
@@ -118,13 +124,34 @@ def _locust_command(
         f"{plan.step_seconds:g}", "--capacity-window-file", str(folder / "window.json"),
         "--result-file", str(folder / "result.json"),
     ]  # fmt: skip
-    if processes > 1:
+    if remote:
+        command += [
+            "--master", "--expect-workers", str(processes), "--expect-workers-max-wait",
+            f"{WORKERS_WAIT_SECONDS:g}", "--master-bind-host", plan.master_host,
+            "--master-bind-port", str(plan.master_port),
+        ]  # fmt: skip
+    elif processes > 1:
         # The master and its workers talk over a port of their own: Locust's default (5557)
         # would collide with any other distributed run on this machine.
-        port = str(_free_port())
+        port = str(free_port())
         command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
         command += ["--master-bind-port", port, "--master-port", port]
     return [*command, "OpenJoins"]
+
+
+def worker_command(plan: Plan) -> list[str]:
+    """What starts one worker for a master-only step, on any machine with lobbysim's load
+    extra: the scenarios and the window (paths as installed here); the master sends every
+    other option, the Redis URL and the step's pool included, with its first spawn message.
+    A worker ends with its step."""
+    host = plan.master_host
+    if host in ("0.0.0.0", "::", "*"):
+        host = socket.gethostname()
+    files = f"{installed_locustfile(LOBBY)},{WINDOW_PLUGIN}"
+    return [
+        "locust", "-f", files, "--worker", "--master-host", host,
+        "--master-port", str(plan.master_port),
+    ]  # fmt: skip
 
 
 SPREAD_ATTEMPTS = 1000
@@ -220,11 +247,13 @@ def run_step(
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             command = _locust_command(
-                plan, config, rate, pool, placement.processes, locustfile, folder
-            )
+                plan, config, rate, pool, placement.processes, locustfile, folder,
+                placement.remote,
+            )  # fmt: skip
+            wait = WORKERS_WAIT_SECONDS if placement.remote else 0.0
             samples = _run_locust(
                 command, client, primaries, placement.cores, folder / "locust.log",
-                run_seconds(plan, placement.processes) + STEP_GRACE_SECONDS,
+                run_seconds(plan, placement.processes) + STEP_GRACE_SECONDS + wait,
             )  # fmt: skip
             memory = _memory_mb(client)
             measured = read_result(folder / "window.json")
@@ -260,6 +289,17 @@ def _step(
     placed_server = None if result is None else result.get("placed_server")
     nan = math.nan
     seconds = cpu.seconds if cpu else nan
+    generator_cpu = cpu.generator_cpu if cpu else nan
+    generator_demand = cpu.generator_cpu + cpu.generator_wait if cpu else nan
+    if placement.remote:
+        # Workers elsewhere: their CPU is what each measured of itself over its own window
+        # (its wait for a core unknown), one core each; the master here sends no join.
+        slots = placement.processes
+        reported = measured.get("workers_cpu_s")
+        window_s = float(measured["seconds"])
+        generator_cpu = generator_demand = (
+            nan if reported is None or not window_s > 0 else reported * seconds / window_s
+        )
     return Step(
         strategy=config.strategy,
         max_users=config.max_users,
@@ -287,13 +327,12 @@ def _step(
         load_processes=placement.processes,
         generator_cores=slots,
         pinned=placement.cores is not None,
-        generator_cpu_pct=cpu.generator_cpu / seconds / slots * 100 if cpu else nan,
-        generator_demand_pct=(cpu.generator_cpu + cpu.generator_wait) / seconds / slots * 100
-        if cpu
-        else nan,
-        generator_us_per_op=cpu.generator_cpu / cpu.script_calls * 1e6
+        generator_cpu_pct=generator_cpu / seconds / slots * 100,
+        generator_demand_pct=generator_demand / seconds / slots * 100,
+        generator_us_per_op=generator_cpu / cpu.script_calls * 1e6
         if cpu and cpu.script_calls
         else nan,
+        remote_load=placement.remote,
         machine_cpu_pct=cpu.machine_busy * 100 if cpu else nan,
         others_cpu_pct=cpu.others * 100 if cpu else nan,
         redis_memory_mb=memory,
@@ -306,12 +345,35 @@ def _step(
     )
 
 
+def placement_for(plan: Plan, rate: float, earlier: list[Step]) -> Placement:
+    """The Locust processes of a sweep step at ``rate``, ``earlier`` its configuration's
+    steps so far. ``--expect-workers``: that many, elsewhere. ``--processes auto``: the
+    first step runs one and measures Locust's CPU per join; each later step runs as many as
+    ``rate`` needs at that cost, each at most GENERATOR_HEADROOM busy (processes_needed),
+    capped at the cores this machine lets it use."""
+    if plan.expect_workers:
+        return Placement(plan.expect_workers, remote=True)
+    if not plan.auto_processes or not earlier:
+        return Placement(plan.processes)
+    return Placement(min(processes_needed(rate, earlier[:1]), cores_for_load()))
+
+
 def sweep(plan: Plan, client: Any, primaries: list[Primary], progress: Progress) -> Iterator[Step]:
     """Every step of the plan, in order."""
     steps = [(config, rate) for config in plan.configs for rate in plan.rates]
-    for done, (config, rate) in enumerate(steps):
-        progress(f"[{done + 1}/{len(steps)}] {config.label}, {rate:,.0f} joins/s")
-        yield run_step(plan, client, primaries, config, rate)
+    done: list[Step] = []
+    for n, (config, rate) in enumerate(steps):
+        placement = placement_for(plan, rate, [s for s in done if s.config == config])
+        where = (
+            f"waiting for {placement.processes} Locust worker(s); start each with: "
+            + shlex.join(worker_command(plan))
+            if placement.remote
+            else f"{placement.processes} Locust process(es)"
+        )
+        progress(f"[{n + 1}/{len(steps)}] {config.label}, {rate:,.0f} joins/s, {where}")
+        step = run_step(plan, client, primaries, config, rate, placement=placement)
+        done.append(step)
+        yield step
 
 
 # -- --verify --------------------------------------------------------------------------------
