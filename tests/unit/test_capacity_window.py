@@ -57,7 +57,7 @@ def test_a_window_no_interval_fits_in_measures_nothing() -> None:
 # it runs in: it is exercised in a subprocess of its own.
 WINDOW_SCRIPT = r"""
 import json, sys
-from lobbysim.cli.capacity.capacity_window import STEP_NAME, Window
+from locustfiles.capacity_window import STEP_NAME, Window
 
 def worker(clock, joins):
     # A worker's window on its own clock: warm-up 1 s, 4 s measured, from `clock`.

@@ -2,7 +2,7 @@
 load generator (every Locust process, from /proc), sampled a few times a second.
 
 CPU on both sides is counted over the step's measured window only (the one its latencies
-come from, see ``capacity_window``): the sampling intervals that lie inside it. Locust's
+come from, see ``locustfiles/capacity_window.py``): the sampling intervals that lie inside it. Locust's
 start-up, the warm-up, the stop and the end-of-run audit are left out of the figures.
 """
 

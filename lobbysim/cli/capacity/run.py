@@ -4,7 +4,7 @@ pool, measured on both sides while they run; and the ``--verify`` step.
 Each step warms up first (the users ramp up over half the warm-up, open their connections,
 load the scripts, learn the pool's epoch), then measures for ``--step-seconds``, then runs
 on for COOL_DOWN_SECONDS before Locust stops it: only the window in between counts, on both
-sides (``capacity_window`` keeps it on the Locust side).
+sides (``locustfiles/capacity_window.py`` keeps it on the Locust side).
 
 Locust runs in its own process group (one process, or a master with ``--processes``
 workers), so what is measured is what a user's own Locust runs measure, and an interrupt
@@ -42,7 +42,8 @@ from .measure import Primary, Sample, cores_for_load, per_primary, sample, windo
 from .model import Step, predict, processes_needed
 from .plan import MAX_RATE, Config, Plan
 
-WINDOW_PLUGIN = Path(__file__).with_name("capacity_window.py")
+WINDOW_PLUGIN = "capacity_window.py"
+"""The Locust plugin that keeps each step's measured window (``locustfiles/``)."""
 """Loaded by each step's Locust beside the scenarios: it keeps the measured window."""
 RAMP_SHARE = 0.5
 """The users are all started after this share of the warm-up."""
@@ -114,8 +115,9 @@ def _locust_command(
     }  # fmt: skip
     if config.wait_replicas:
         options |= {"wait_replicas": config.wait_replicas, "wait_timeout": plan.wait_timeout}
+    files = f"{locustfile},{installed_locustfile(WINDOW_PLUGIN)}"
     command = [
-        sys.executable, "-m", "locust", "-f", f"{locustfile},{WINDOW_PLUGIN}", "--headless",
+        sys.executable, "-m", "locust", "-f", files, "--headless",
         "--only-summary", "-u", str(users), "-r", f"{spawn_rate:g}",
         "-t", f"{run_seconds(plan, processes)}s", "--stop-timeout", "3",
         "--redis-url", plan.redis_url, "--arrival-rate", f"{rate / users:.6f}",
@@ -147,7 +149,7 @@ def worker_command(plan: Plan) -> list[str]:
     host = plan.master_host
     if host in ("0.0.0.0", "::", "*"):
         host = socket.gethostname()
-    files = f"{installed_locustfile(LOBBY)},{WINDOW_PLUGIN}"
+    files = f"{installed_locustfile(LOBBY)},{installed_locustfile(WINDOW_PLUGIN)}"
     return [
         "locust", "-f", files, "--worker", "--master-host", host,
         "--master-port", str(plan.master_port),

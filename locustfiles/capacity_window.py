@@ -1,6 +1,5 @@
 """The measured window of a capacity step, on the Locust side: loaded by Locust beside the
-scenarios (``-f locustfiles/lobby.py,<this file>``), never imported by lobbysim itself (Locust
-monkey-patches the process it runs in).
+scenarios by ``lobbysim capacity`` (``-f locustfiles/lobby.py,locustfiles/capacity_window.py``).
 
 A step first warms up (``--capacity-warmup`` seconds: the users ramp up, open their
 connections, load the scripts, learn the pool's epoch), then measures for
@@ -25,7 +24,6 @@ master's clock when the report arrives: a worker on another machine has a clock 
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import time
@@ -39,11 +37,7 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-# This file runs only inside Locust, loaded with -f beside locustfiles/lobby.py, where the
-# scenarios' package is importable. lobbysim's own modules may not import locustfiles (it
-# imports Locust, which patches the process); the import contract cannot tell this file,
-# which sits among them but is never imported by them, so the module is imported by name.
-_latency: Any = importlib.import_module("locustfiles.latency")
+from locustfiles.latency import Latencies
 
 STEP_NAME = "join (open)"
 """The Locust request name of OpenJoins' joins (run.STEP_NAME)."""
@@ -64,8 +58,8 @@ class Window:
     requests: int = 0
     """Joins answered in the window (an error included)."""
     failures: int = 0
-    latencies: Any = field(default_factory=lambda: _latency.Latencies())
-    """Their latencies, in µs (``locustfiles.latency.Latencies``)."""
+    latencies: Latencies = field(default_factory=Latencies)
+    """Their latencies, in µs."""
     workers: dict[str, tuple[float, float]] = field(default_factory=dict)
     """On a master: each worker's window, on the master's clock."""
     cpu_opened: float | None = None
