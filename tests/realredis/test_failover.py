@@ -17,8 +17,9 @@ FORCE): the stores of its shards are refused there and nothing is written on the
 the other shards go on; with ``wait_replicas=1`` nothing acknowledged is lost (each
 WAIT goes to the primary that ran the call). A primary killed (SIGKILL): the stores get
 connection errors or retryable refusals, never another error, and are answered again once
-the replica took over; on loopback the replica had caught up, so nothing is lost and
-nothing refused.
+the replica took over; on loopback the replica had nearly caught up, so the default store
+loses nothing or the last few writes, which a store that saw them refuses to build on;
+with ``wait_replicas=1`` nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from lobbycore import (
     Booking,
     LobbyStore,
     NotConfirmed,
+    PoolRolledBack,
     PoolStateLost,
     ServerRefused,
     connect,
@@ -121,9 +124,15 @@ class Load:
     refused_after_move: list[int] = field(default_factory=list)
     troubles: list[tuple[int, float]] = field(default_factory=list)
     """(thread, when) of each call that got no answer or a retryable refusal."""
+    heard: list[tuple[int, float]] = field(default_factory=list)
+    """(thread, when it was made) of each call the server answered: a result, a typed
+    refusal of the call (SoldOut, ...), or a result it could not confirm (NotConfirmed)."""
     probes: dict[int, Plan] = field(default_factory=dict)
     """Thread -> the call it makes first once unparked."""
     probed: list[Plan] = field(default_factory=list)
+    rollbacks: list[PoolRolledBack] = field(default_factory=list)
+    refusals: Counter[str] = field(default_factory=Counter)
+    """ServerRefused codes met."""
     error: BaseException | None = None
 
     def __post_init__(self) -> None:
@@ -181,22 +190,31 @@ class Load:
             if probe is not None:
                 self.probed.append(probe)
             plan = probe or worker.next()
+            sent = time.monotonic()
             try:
                 result = _recorded(store, plan, MAX_USERS, self.recorder)
             except PoolStateLost as exc:
                 worker.failed(plan, exc, tally)
+                if isinstance(exc, PoolRolledBack):
+                    self.rollbacks.append(exc)
                 if self.moved.is_set():
                     self.refused_after_move[k] += 1
                     if self.refused_after_move[k] >= REFUSALS:
                         return
             except (ServerRefused, *UNANSWERED) as exc:
-                if isinstance(exc, ServerRefused) and not exc.retryable:
-                    raise
+                if isinstance(exc, ServerRefused):
+                    if not exc.retryable:
+                        raise
+                    self.refusals[exc.code] += 1
                 self.troubles.append((k, time.monotonic()))
+                if isinstance(exc, Unconfirmed):
+                    self.heard.append((k, sent))
                 worker.failed(plan, exc, tally)
             except EXPECTED as exc:
+                self.heard.append((k, sent))
                 worker.failed(plan, exc, tally)
             else:
+                self.heard.append((k, sent))
                 worker.done(plan, result, told, tally)
 
     def count(self, outcome: str) -> int:
@@ -204,12 +222,8 @@ class Load:
         return sum(n for what, n in self.tally.ops.items() if what.endswith(f":{outcome}"))
 
     def answered_since(self, k: int, since: float) -> bool:
-        """Whether thread ``k`` had a call answered that it made after ``since``."""
-        mine = f"w{k}-"  # the harness's Worker names its users so
-        return any(
-            op.outcome == OK and op.invoked > since and op.users[0].startswith(mine)
-            for op in list(self.recorder.ops)
-        )
+        """Whether the server answered a call of thread ``k`` made after ``since``."""
+        return any(j == k and sent > since for j, sent in list(self.heard))
 
 
 @dataclass
@@ -328,6 +342,7 @@ def record(request: pytest.FixtureRequest, load: Load, verdict: Verdict | None =
     figures: list[tuple[str, object]] = [
         ("calls", dict(sorted(load.tally.ops.items()))),
         ("probes", sorted(plan.op for plan in load.probed)),
+        ("refusals", dict(load.refusals)),
     ]
     if verdict is not None:
         figures.append(("findings", {str(k): n for k, n in verdict.counts().items()}))
@@ -610,12 +625,13 @@ def stall(node: RedisServer) -> None:
         client.execute_command("DEBUG", "SLEEP", str(STALL))
 
 
-def test_cluster_primary_killed_typed_errors_then_answered_again_nothing_lost(
-    request: pytest.FixtureRequest,
+@pytest.mark.parametrize("wait_replicas", [0, 1])
+def test_cluster_primary_killed_typed_errors_then_answered_again(
+    request: pytest.FixtureRequest, wait_replicas: int
 ) -> None:
     with cluster_with_replicas() as cluster:
         sharded = ShardedPool.make(cluster)
-        stores = sharded.stores()
+        stores = sharded.stores(wait_replicas)
         with Load(stores) as load:
             time.sleep(BEFORE)
             killed = time.monotonic()
@@ -623,13 +639,16 @@ def test_cluster_primary_killed_typed_errors_then_answered_again_nothing_lost(
             took_over = wait_until(lambda: cluster.role(sharded.replica) == "master", TAKEOVER)
             load.moved.set()
 
-            def every_thread_answered_again() -> bool:
-                return all(load.answered_since(k, took_over) for k in range(CLUSTER_THREADS))
+            def answered_again_or_refused() -> bool:
+                return all(
+                    load.answered_since(k, took_over) or load.refused_after_move[k]
+                    for k in range(CLUSTER_THREADS)
+                )
 
             # An error that is neither a LobbyError (a retryable ServerRefused, during a
             # failover) nor the documented unanswered call (redis.ConnectionError,
             # redis.TimeoutError) would end the load and be raised here.
-            load.finish(until=every_thread_answered_again)
+            load.finish(until=answered_again_or_refused)
             final = sharded.final()
             for store in stores:
                 store.client.close()
@@ -638,12 +657,19 @@ def test_cluster_primary_killed_typed_errors_then_answered_again_nothing_lost(
     verdict = check_history(load.recorder.ops, final)
     record(request, load, verdict)
     request.node.user_properties.append(("takeover_s", round(took_over - killed, 2)))
-    # The threads of the killed primary's shards were told while it was down, and every
-    # thread had calls answered once the replica took over.
+    # The threads of the killed primary's shards were told while it was down, and the
+    # server answered every thread again once the replica took over (with wait_replicas,
+    # unconfirmed: the new primary has no replica), unless its store was refused.
     victims = sharded.victim_threads
     assert [k for k, when in load.troubles if k in victims and when > killed]
-    assert every_thread_answered_again(), load.tally.ops
-    # On loopback the replica had caught up (a primary writes to its replicas before it
-    # answers its clients): nothing acknowledged was lost, so nothing was refused either.
-    assert load.count("PoolStateLost") == load.count("PoolRolledBack") == 0
-    assert verdict.ok, [str(f) for f in verdict.findings[:5]]
+    assert answered_again_or_refused(), load.tally.ops
+    assert load.count("PoolStateLost") == 0
+    # On loopback the replica is nearly in step, but a kill may still lose what the primary
+    # answered in its last instant (it may answer a client before it writes to its
+    # replicas): a store that saw it is then refused by the new primary (PoolRolledBack),
+    # and the writes lost are the last few, one per client at most (each has one call in
+    # flight); a store that did not see them goes on (see PoolRolledBack). With
+    # wait_replicas nothing acknowledged is lost.
+    assert all(e.seen - e.sequence <= CLUSTER_THREADS for e in load.rollbacks), load.rollbacks
+    if wait_replicas:
+        assert verdict.ok, [str(f) for f in verdict.findings[:5]]
