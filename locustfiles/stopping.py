@@ -105,10 +105,14 @@ def settle(environment: Environment, state: RunState) -> bool:
 
 
 def _stop_workers(environment: Environment, runner: MasterRunner) -> bool:
-    """Tell the workers still running users to quit and wait until each has: a worker
-    quits after its users stopped and its calls in flight finished. (After the web UI's
-    stop they are already stopped, and stay for the next run.) False if one did not."""
-    busy = [c.id for c in runner.clients.all if c.state in BUSY_WORKER_STATES]
+    """Tell the workers still running users (headless: every worker) to quit and wait until
+    each has: a worker quits after its users stopped and its calls in flight finished.
+    (After the web UI's stop they are already stopped, and stay for the next run.) False if
+    one did not."""
+    # Headless, every worker quits: one that still looked idle or missing to the master (its
+    # messages late on a loaded machine) may be about to spawn, or still running, users.
+    headless = bool(getattr(environment.parsed_options, "headless", False))
+    busy = [c.id for c in runner.clients.all if headless or c.state in BUSY_WORKER_STATES]
     for worker in busy:
         runner.server.send_to_client(Message("quit", None, worker))
     deadline = time.monotonic() + environment.stop_timeout + WORKER_STOP_GRACE_SECONDS
