@@ -8,18 +8,27 @@ before the watch read it. The events feed the board, the log, the rates and the 
 checks; ``joins_unseen`` says how many of the pool's joins they never showed. A watch of a
 pool in which nothing ever happened (no event, no join in its counters), or that never held a
 key, had nothing to check: its verdict says so (``checked=nothing``).
+
+A watch that falls behind by more than the stream keeps loses events to the trim: it says
+so (the title, the log, and ``events_missed`` among its verdict's figures, what its board,
+rates and log never showed). The number is exact, counted with the stream's entries-added
+(Redis 7), whenever the watch finds its cursor behind the stream's first entry or at its
+last one, or no trim since it last did can have passed its cursor; otherwise it is a lower
+bound, named as such (``events_missed_at_least``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
 
 from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost, PoolStats
-from lobbycore.admin import async_count_pool_keys
+from lobbycore.admin import StreamInfo, async_count_pool_keys, async_stream_info
 from lobbycore.audit import async_output_buffer_limit, cut_off
 from lobbycore.violations import LIVE_CHECKS, Checked
 
@@ -32,6 +41,9 @@ BATCH = 1000
 stays under lobbycore.defaults.READ_REPLY_BYTES), so fewer is not the end; none is."""
 MAX_BATCHES = 50
 """Batches read per poll at most: a backlog is read at once, and the screen stays live."""
+NOTES_PER_POLL = 10
+"""Bookings and expiries logged one by one per poll; the rest of the poll's in one line
+(thousands a second would only scroll the log, 500 lines long, past reading)."""
 
 
 def _reader(clients: RedisClients, pool: str, shards: int) -> AsyncLobbyStore:
@@ -61,24 +73,43 @@ class PoolFollower(LiveSource):
         self.events = 0
         """Events read from the pool's stream during the run (from its first one, lost
         pools' included)."""
+        self._gaps = [_Gap() for _ in range(shards)]
+        """Each shard's stream, as the current pool's reads went through it."""
+        self._retired_gap = _Gap()
+        """The events lost pools' streams trimmed before the watch read them."""
+        self._missed_told = 0
+        """events_missed as the log last said it."""
+        self._auditing = False
+        """The periodic audit runs (beside the reads of the stream, during ``run``)."""
 
     @property
     def pool_never_seen(self) -> bool:
         return not self.pool_seen
 
+    @property
+    def events_missed(self) -> tuple[int, bool]:
+        """Events the stream trimmed before the watch read them, in the whole run, and
+        whether that is exact (else a lower bound)."""
+        gaps = [self._retired_gap, *self._gaps]
+        return sum(g.missed for g in gaps), all(g.exact for g in gaps)
+
     def pool_notes(self) -> list[str]:
         if self.pool_gone:
-            return [f"{STATE_LOST}: waiting for the pool"]
-        if self.lost_pools:
-            return [f"{STATE_LOST}: following a new pool"]
-        return super().pool_notes()
+            notes = [f"{STATE_LOST}: waiting for the pool"]
+        elif self.lost_pools:
+            notes = [f"{STATE_LOST}: following a new pool"]
+        else:
+            notes = super().pool_notes()
+        missed, exact = self.events_missed
+        if missed:
+            notes.append(f"{'' if exact else '≥'}{missed:,} events missed")
+        return notes
 
     async def _catch_up(self) -> None:
         """Count the pool's events from its first one (those from before the watch started
         too); the board is drawn from the first read of the pool, not from old news."""
         while batch := await self.store.events(after=self.last_event, count=BATCH):
-            for event in batch:
-                self._count(event, live=False)
+            self._fold(batch, live=False)
             self.last_event = batch[-1].id
         self._caught_up = True
         self.pool_seen = True
@@ -88,21 +119,36 @@ class PoolFollower(LiveSource):
 
     async def run(self, duration: float | None = None) -> None:
         """Follow the pool; Redis failures are counted and retried (see ``lost``), a lost
-        pool is waited for."""
+        pool is waited for. The periodic audit runs beside the reads of the stream: a read of
+        a large pool (seconds, under load) never holds the stream's reads back."""
         deadline = None if duration is None else time.monotonic() + duration
         self.note(f"watching pool {self.pool!r} on {self.clients.where}")
-        next_audit = time.monotonic()
-        while not self.stop_requested and (deadline is None or time.monotonic() < deadline):
-            if not self.paused:
-                audit_due = time.monotonic() >= next_audit
-                await self._follow(look=audit_due and not self.pool_seen)
-                if self._caught_up and audit_due:
-                    next_audit = time.monotonic() + AUDIT_SECONDS
-                    await self.audit_live()
-            await asyncio.sleep(POLL_SECONDS)
+        next_look = time.monotonic()
+        self._auditing = True
+        audits = asyncio.create_task(self._audits())
+        try:
+            while not self.stop_requested and (deadline is None or time.monotonic() < deadline):
+                if not self.paused:
+                    look = not self.pool_seen and time.monotonic() >= next_look
+                    if look:
+                        next_look = time.monotonic() + AUDIT_SECONDS
+                    await self._follow(look=look)
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            # Also stops a loop whose cancellation a Redis client swallowed mid-call.
+            self._auditing = False
+            audits.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await audits
         if not self.paused and self._caught_up:
             await self._follow(look=False)  # the events up to the end of the run
         await self.read_counters()
+
+    async def _audits(self) -> None:
+        while self._auditing:
+            await asyncio.sleep(AUDIT_SECONDS)
+            if not self.paused and self._caught_up:
+                await self.audit_live()
 
     async def read_counters(self) -> None:
         """Read the pool's own counters (one call): the exact totals of the summary."""
@@ -124,9 +170,13 @@ class PoolFollower(LiveSource):
         try:
             if look:
                 await self._look_for_pool()
+            # The stream's position just before and just after the reads: a trim that passed
+            # the cursor in between (and only such a trim) leaves the count a lower bound.
+            await self._gauge()
             if not self._caught_up:
                 await self._catch_up()
             await self.poll()
+            await self._gauge()
         except PoolStateLost as exc:
             self.reached()
             self.state_lost(exc, generation)
@@ -145,6 +195,32 @@ class PoolFollower(LiveSource):
         else:
             self.reached()
 
+    async def _gauge(self) -> None:
+        """Read where each shard's stream stands, and count what it trimmed unread."""
+        generation = self.generation
+        streams = await async_stream_info(self.clients.async_client, self.pool, shards=self.shards)
+        if generation != self.generation:
+            return
+        for gap, cursor, stream in zip(self._gaps, self._cursors(), streams, strict=True):
+            gap.gauge(cursor, stream)
+        self._tell_missed()
+
+    def _tell_missed(self) -> None:
+        missed, exact = self.events_missed
+        if missed > self._missed_told:
+            self.note(
+                f"{'' if exact else 'at least '}{missed:,} events missed: the pool's stream "
+                "(it keeps about 10,000) trimmed them before this watch read them; the totals "
+                "are the pool's counters, the board, the rates and this log lack those events"
+            )
+            self._missed_told = missed
+
+    def _cursors(self) -> list[str]:
+        """Each shard's stream position (a sharded pool's event id holds them all)."""
+        if "/" in self.last_event:
+            return self.last_event.rsplit("/", 1)[1].split(",")
+        return [self.last_event] * self.shards
+
     def state_lost(self, exc: PoolStateLost, generation: int) -> None:
         """The pool is gone from the server (or replaced): say so, and wait for it; its
         counts stay, a pool that appears under the name is followed from its first event."""
@@ -154,6 +230,10 @@ class PoolFollower(LiveSource):
         self.retire_pool()
         self._retired_seen = self._retired_seen + self._seen
         self._seen = _Seen()
+        for gap in self._gaps:
+            self._retired_gap.missed += gap.missed
+            self._retired_gap.exact = self._retired_gap.exact and gap.exact
+        self._gaps = [_Gap() for _ in range(self.shards)]
         self.counters = None
         self.pool_gone = True
         self.store = _reader(self.clients, self.pool, self.shards)  # forgets the old epoch
@@ -181,47 +261,91 @@ class PoolFollower(LiveSource):
                 "(a typo in --pool, or a different --shards?); waiting for it"
             )
 
-    def _count(self, event: LobbyEvent, *, live: bool = True) -> None:
-        """Count an event; ``live=False``: one read on catching up, counted in the totals
-        but not in the rates (it may be older than the watch)."""
-        metrics = self.metrics
-        self.events += 1
-        if event.type == "joined":
-            metrics.joins.add(len(event.users), rated=live)
-            self._seen.joins += len(event.users)
-        elif event.type == "left":
-            metrics.leaves.add(len(event.users), rated=live)
-            self._seen.leaves += len(event.users)
-        elif event.type == "booked":
-            metrics.bookings.add(rated=live)
-            self._seen.bookings += 1
-        elif event.type == "expired":
-            metrics.expired.add(rated=live)
+    def _fold(self, events: Sequence[LobbyEvent], *, live: bool) -> list[LobbyEvent]:
+        """Count a batch of events, each kind once into the metrics; ``live=False``: read on
+        catching up, counted in the totals but not in the rates (they may be older than the
+        watch), and not drawn. Returns the batch's bookings and expiries, for the log."""
+        joins = leaves = bookings = expired = 0
+        ended = []
+        apply = self.board.apply
+        for event in events:
+            kind = event.type
+            if live:
+                apply(event)
+            if kind == "joined":
+                joins += len(event.users) + event.more_users
+            elif kind == "left":
+                leaves += len(event.users) + event.more_users
+            elif kind == "booked":
+                bookings += 1
+                if live:
+                    ended.append(event)
+            elif kind == "expired":
+                expired += 1
+                if live:
+                    ended.append(event)
+        if self.shards == 1:
+            self._gaps[0].read += len(events)
+        else:
+            for event in events:  # <stream id>/<shard>/<cursor>
+                self._gaps[int(event.id.split("/", 2)[1])].read += 1
+        self.events += len(events)
+        metrics, seen = self.metrics, self._seen
+        if joins:
+            metrics.joins.add(joins, rated=live)
+            seen.joins += joins
+        if leaves:
+            metrics.leaves.add(leaves, rated=live)
+            seen.leaves += leaves
+        if bookings:
+            metrics.bookings.add(bookings, rated=live)
+            seen.bookings += bookings
+        if expired:
+            metrics.expired.add(expired, rated=live)
+        return ended
 
     async def poll(self) -> int:
-        """Apply the events since the last one read; how many."""
+        """Apply the events since the last one read, in batches, each folded into the
+        counts at once; how many."""
         read = 0
-        for _ in range(MAX_BATCHES):
-            events = await self.store.events(after=self.last_event, count=BATCH)
-            for event in events:
-                self.board.apply(event)
-                self._count(event)
-                if event.type == "booked":
-                    self.note(f"booked {event.lobby_id[-6:]} for {len(event.users)}")
-                elif event.type == "expired":
-                    self.note(f"expired {event.lobby_id[-6:]}")
-            if not events:
-                break
-            self.last_event = events[-1].id
-            read += len(events)
+        ended: list[LobbyEvent] = []
+        try:
+            for _ in range(MAX_BATCHES):
+                events = await self.store.events(after=self.last_event, count=BATCH)
+                if not events:
+                    break
+                ended += self._fold(events, live=True)
+                self.last_event = events[-1].id
+                read += len(events)
+        finally:
+            self._log_ended(ended)
         return read
+
+    def _log_ended(self, ended: list[LobbyEvent]) -> None:
+        for event in ended[:NOTES_PER_POLL]:
+            if event.type == "booked":
+                users = len(event.users) + event.more_users
+                self.note(f"booked {event.lobby_id[-6:]} for {users}")
+            else:
+                self.note(f"expired {event.lobby_id[-6:]}")
+        rest = ended[NOTES_PER_POLL:]
+        if rest:
+            booked = sum(1 for event in rest if event.type == "booked")
+            self.note(f"… and {booked:,} more booked, {len(rest) - booked:,} more expired")
 
     def checked(self) -> Checked:
         """The pool's activity: the events read, and the joins only its counters showed (the
-        stream is capped). None: nothing ever happened in the pool, or it never held a key."""
+        stream is capped); among the figures, the events it trimmed unread, which nothing
+        checked (``events_missed``, or ``events_missed_at_least`` when only a lower bound is
+        known). None: nothing ever happened in the pool, or it never held a key."""
         counters = self.counters
         unseen = 0 if counters is None else max(0, counters.joins - self._seen.joins)
-        return Checked(LIVE_CHECKS, "events", self.events + unseen, {"events": self.events})
+        missed, exact = self.events_missed
+        figures = {
+            "events": self.events,
+            "events_missed" if exact else "events_missed_at_least": missed,
+        }
+        return Checked(LIVE_CHECKS, "events", self.events + unseen, figures)
 
     def summary(self) -> dict[str, str]:
         """The headless summary: the counts of the whole run, a lost pool's included."""
@@ -246,6 +370,47 @@ class PoolFollower(LiveSource):
             "pool_gone": "yes" if self.pool_gone else "no",
             **self.coverage(),
         }
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class _Gap:
+    """One shard's stream as the watch read it: entries read, and entries it trimmed before
+    they were read (exact, or a lower bound).
+
+    The stream is numbered (see lobbycore.admin.StreamInfo): at a reading of it, the watch's
+    cursor is entry ``missed + read``. ``gauge`` computes ``missed`` afresh when that number
+    is known from the stream alone (the cursor at its last entry, or behind its first), and
+    keeps it when no entry past the cursor can have been trimmed since the last reading (the
+    reads in between were then unbroken); otherwise it is only a lower bound until then."""
+
+    read: int = 0
+    missed: int = 0
+    exact: bool = True
+    """Whether ``missed`` is exact (before any reading: nothing read, nothing missed)."""
+    at: int = 0
+    """The cursor's number in the stream at the last exact reading."""
+
+    def gauge(self, cursor: str, stream: StreamInfo) -> None:
+        trimmed = stream.trimmed
+        if stream.first_id is None:
+            return  # no stream (yet): a pool with no event, or one gone (the read says so)
+        if trimmed is None:  # before Redis 7: no count of what was trimmed
+            self.exact = False
+            return
+        if _stream_order(cursor) >= _stream_order(stream.last_id):
+            self.missed = (stream.added or 0) - self.read  # every entry added was read or missed
+        elif _stream_order(stream.first_id) > _stream_order(cursor):
+            self.missed = trimmed - self.read  # every entry held is unread: the rest was trimmed
+        elif not (self.exact and trimmed <= self.at):
+            self.exact = False  # a trim may have passed the cursor between two readings
+            return
+        self.exact = True
+        self.at = self.missed + self.read
 
 
 @dataclass
