@@ -92,8 +92,10 @@ async def test_asyncio_200_tasks_keep_every_guarantee(
     redis_server: RedisServer, pool_name: str
 ) -> None:
     aclient = redis.asyncio.Redis(
+        # No wait limit: 200 tasks share 64 connections, and a loaded machine made the
+        # last of them wait past the default 20 s (the suite's timeout still bounds it).
         connection_pool=redis.asyncio.BlockingConnectionPool(
-            port=redis_server.port, max_connections=64
+            port=redis_server.port, max_connections=64, timeout=None
         )
     )
     store = AsyncLobbyStore(aclient, pool=pool_name, lobby_ttl=None)
@@ -122,8 +124,10 @@ async def test_naive_store_fails_the_same_asyncio_harness(
     redis_server: RedisServer, pool_name: str
 ) -> None:
     aclient = redis.asyncio.Redis(
+        # No wait limit: 200 tasks share 64 connections, and a loaded machine made the
+        # last of them wait past the default 20 s (the suite's timeout still bounds it).
         connection_pool=redis.asyncio.BlockingConnectionPool(
-            port=redis_server.port, max_connections=64
+            port=redis_server.port, max_connections=64, timeout=None
         )
     )
     store = AsyncNaiveLobbyStore(aclient, pool=pool_name)
