@@ -6,7 +6,8 @@ connected and hear nothing, as across a network partition (a replication link cu
 way stays "up" on the replica and its acknowledgements never reach the primary).
 ``switch(port)`` closes every connection and sends the new ones to another server: the
 clients behind it reconnect (redis-py's retries) to the new one, as after a DNS or
-virtual-IP move.
+virtual-IP move. ``switch(None)`` refuses them meanwhile: once its server is dead, a port
+must not be forwarded to, since another test may start a server on it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Proxy:
     """Listens on 127.0.0.1:``port`` (a free one) and forwards to 127.0.0.1:``upstream``."""
 
     def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
+        self.upstream: int | None = upstream
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -40,12 +41,9 @@ class Proxy:
         """From now on, every byte either way is dropped (connections stay open)."""
         self._swallow = True
 
-    def restore(self) -> None:
-        """Forward again (what was dropped meanwhile is gone)."""
-        self._swallow = False
-
-    def switch(self, upstream: int) -> None:
-        """Close every connection; new ones go to ``upstream`` (and are forwarded)."""
+    def switch(self, upstream: int | None) -> None:
+        """Close every connection; new ones go to ``upstream`` (and are forwarded), or
+        are closed at once if it is None."""
         with self._lock:
             self.upstream = upstream
             self._swallow = False
@@ -67,6 +65,9 @@ class Proxy:
                 return  # the listener was closed
             with self._lock:
                 upstream_port = self.upstream
+            if upstream_port is None:
+                _close(downstream)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", upstream_port), timeout=2)
             except OSError:

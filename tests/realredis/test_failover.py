@@ -280,6 +280,8 @@ def fail_over_standalone(wait_replicas: int) -> Failover:
             link.blackhole()
             time.sleep(CUT)
             primary.kill()
+            link.switch(None)
+            front.switch(None)
             load.park(range(THREADS))  # each ends the call it was in: no answer
             follower.replicaof("NO", "ONE")
             at_promotion, promoted = dump(follower, pool), snapshot(follower, pool)
