@@ -1,24 +1,44 @@
-"""Dashboard refresh cost with thousands of simulated buyers (not a test).
+"""The dashboard's refresh cost, and the demo's throughput and CPU (not a test).
 
-    .venv/bin/python benchmarks/bench_tui.py
+    .venv/bin/python benchmarks/bench_tui.py            # refresh cost
+    .venv/bin/python benchmarks/bench_tui.py --demo     # served against offered, CPU
 
-Runs the real dashboard headless (Textual's test driver) over a simulation that piles up
-about 2,000 waiting buyers in about 500 lobbies (a long checkout keeps full lobbies on
-the board), and reports how often the screen refreshed and what each refresh cost.
+The refresh part runs the real dashboard headless (Textual's test driver) over a simulation
+that piles up about 2,000 waiting buyers in about 500 lobbies (a long checkout keeps full
+lobbies on the board), and reports how often the screen refreshed and what each refresh
+cost.
+
+The demo part starts a private redis-server and runs ``lobbysim demo --headless`` against
+it at rising arrival rates, each run its own process: the joins/s it served against the
+arrivals/s it was offered, and the process's CPU over the run's steady part (start-up and
+imports left out). Then the dashboard itself (Textual's headless driver, the simulation in
+the same process) at the default rate: its CPU share. ``--rounds 2`` runs every
+measurement twice, interleaved, for a shared machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
-from lobbysim.cli._redis import open_embedded
+from lobbysim.cli._redis import open_clients, open_embedded
+from lobbysim.testing import RedisServer
 from simulator import SimConfig, Simulation
 from simulator.dashboard import LobbySimApp
 from simulator.dashboard.widgets import LobbyGrid
 
+RATES = (25.0, 500.0, 2000.0, 4000.0)
+DEFAULT_RATE = SimConfig().rate
+SETTLE_SECONDS = 2.0
+"""Left out of a CPU measure: imports, the first connections, the board filling up."""
+TICKS = os.sysconf("SC_CLK_TCK")
 
-async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
+
+async def refresh_cost(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
     sim = Simulation(
         open_embedded(),
         SimConfig(
@@ -46,5 +66,99 @@ async def main(measure_seconds: float = 5.0, lobbies_wanted: int = 500) -> None:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def headless_run(url: str, rate: float, seconds: float) -> tuple[dict[str, str], float]:
+    """One ``lobbysim demo --headless`` run: its summary, and its CPU share after settling."""
+    command = [sys.executable, "-m", "lobbysim.cli", "demo", "--headless"]
+    command += ["--redis-url", url, "--rate", f"{rate:g}", "--duration", f"{seconds:g}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    first: tuple[float, float] | None = None
+    last: tuple[float, float] | None = None
+    while process.poll() is None:
+        time.sleep(0.1)
+        now = time.monotonic()
+        try:
+            sample = (now, cpu_seconds(process.pid))
+        except (OSError, IndexError, ValueError):  # exiting
+            break
+        if now - started >= SETTLE_SECONDS:
+            first = first or sample
+            last = sample
+    out, err = process.communicate()
+    line = out.strip().splitlines()[-1] if out.strip() else ""
+    if not line.startswith("strategy="):
+        raise SystemExit(f"demo at {rate:g}/s printed no summary: {err.strip()[-300:]}")
+    summary = dict(part.split("=", 1) for part in line.split())
+    share = 0.0
+    if first and last and last[0] > first[0]:
+        share = (last[1] - first[1]) / (last[0] - first[0])
+    return summary, share
+
+
+async def _dashboard_cpu(url: str, seconds: float) -> None:
+    """Run in a child process: the dashboard over a simulation at the default rate."""
+    clients = open_clients(url)
+    app = LobbySimApp(Simulation(clients, SimConfig(pool=f"bench-tui-{os.getpid()}")))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(SETTLE_SECONDS)
+        cpu, wall = time.process_time(), time.monotonic()
+        await pilot.pause(seconds)
+        share = (time.process_time() - cpu) / (time.monotonic() - wall)
+        joins = app.simulation.metrics.joins.total if app.simulation else 0
+        await pilot.press("q")
+    print(f"{share:.4f} {joins}")
+
+
+def dashboard_cpu(url: str, seconds: float) -> float:
+    result = subprocess.run(
+        [sys.executable, __file__, "--dashboard-cpu", url, "--seconds", f"{seconds:g}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    return float(result.stdout.split()[0])
+
+
+def demo(rounds: int, seconds: float) -> None:
+    server = RedisServer().start()
+    try:
+        print(f"private redis-server on {server.url}; {os.cpu_count()} cores, {rounds} round(s)")
+        for round_ in range(1, rounds + 1):
+            for rate in RATES:
+                summary, share = headless_run(server.url, rate, seconds)
+                served = summary.get("served_per_s", "-")
+                print(
+                    f"round {round_} headless --rate {rate:>6g}: "
+                    f"joins/s {float(summary['joins_per_s']):8.1f}  served arrivals/s "
+                    f"{served:>8}  ok={summary['ok']}  CPU {share * 100:5.1f}% of a core"
+                )
+            share = dashboard_cpu(server.url, seconds)
+            print(
+                f"round {round_} dashboard --rate {DEFAULT_RATE:g}: CPU {share * 100:5.1f}% of a "
+                f"core (Textual's headless driver, 160x50, {seconds:g} s after {SETTLE_SECONDS:g})"
+            )
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--demo", action="store_true", help="served against offered, and CPU")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=8.0, help="each demo run's length")
+    parser.add_argument("--dashboard-cpu", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.dashboard_cpu:
+        asyncio.run(_dashboard_cpu(args.dashboard_cpu, args.seconds))
+    elif args.demo:
+        demo(args.rounds, args.seconds)
+    else:
+        asyncio.run(refresh_cost())

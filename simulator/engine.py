@@ -1,10 +1,15 @@
-"""The simulation engine: simulated ticket buyers as asyncio tasks over a lobby store.
+"""The simulation engine: simulated ticket buyers over a lobby store.
 
 No Textual here: the dashboard, the headless mode and the tests drive the same engine.
 Buyers arrive as a Poisson process, join (alone or as a party), wait, leave when their
 patience runs out, and a lobby is booked by one of its members as soon as it is full
 (or, with ``book_after``, once it has waited that long). Every operation really runs
 against Redis, so with the naive strategy the article's races really happen.
+
+One scheduler loop drives them all (see :mod:`simulator.tasks`): each tick it launches the
+tick's arrivals and fires the deadlines due (patience, checkout, book-after), and only a
+call in flight is a task. The atomic store pipelines the calls made together (one round
+trip for a tick's joins); the naive store sends each on its own, as it always has.
 """
 
 from __future__ import annotations
@@ -34,12 +39,30 @@ from lobbycore.violations import LIVE_CHECKS, Checked
 from .board import BOOKED, BOOKING, FULL
 from .clients import RedisClients
 from .config import MAX_RATE, MIN_RATE, RETRY_SECONDS, SimConfig, fresh_pool_name
+from .metrics import Load, load_of
 from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource, what_was_lost
+from .tasks import Arrivals, Timers
 from .tasks import stop_all as _stop
 
 T = TypeVar("T")
 # A write too few replicas confirmed may not survive a failover: an error, as an outage's.
 FAILURES = (*REDIS_FAILURES, NotConfirmed)
+TICK_SECONDS = 0.02
+"""The scheduler's tick: arrivals are launched, and deadlines fired, this often."""
+BOOKING_RECHECK_SECONDS = 0.05
+"""A buyer out of patience while their lobby's booking runs looks again after this."""
+MAX_JOINS_IN_FLIGHT = 1_000
+"""Joins launched and not yet answered, at most: an arrival beyond them is offered but not
+served (the panel shows it), rather than a queue of tasks growing without end. Room for a
+few ticks' arrivals at the highest rate, which the pipelined store sends together."""
+MAX_NAIVE_JOINS_IN_FLIGHT = 64
+"""The naive store's cap: each of its calls is several round trips of its own, and more of
+them at once only contend (on the embedded Redis, served joins fell from 86/s at 16 in
+flight to 51/s at 256, and the live audits' reads waited behind them)."""
+DRAIN_SECONDS = 5.0
+"""At the end of a run, the calls in flight get this long to be answered (and counted)."""
+LIMIT_NOTE = "simulator is the limit"
+"""What the title says while served arrivals fall short of those offered."""
 
 
 class ResetRefused(Exception):
@@ -60,8 +83,17 @@ class Simulation(LiveSource):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fatal: BaseException | None = None
         """The first unexpected error of any task: it ends the run, which raises it."""
-        self._waiting: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, str] = {}
+        """user -> the lobby they wait in; a booking takes them out (patience then spares
+        them)."""
         self._booking: set[str] = set()
+        self._patience: Timers[tuple[tuple[str, ...], Lobby, int]] = Timers()
+        """When each group that joined gives up: (users, lobby, generation)."""
+        self._book_timers: Timers[tuple[str, int, bool]] = Timers()
+        """When a lobby's booking call goes: (lobby id, generation, already claimed)."""
+        self._joins_in_flight = 0
+        self.dropped = 0
+        """Arrivals offered while MAX_JOINS_IN_FLIGHT joins were in flight: never launched."""
         self.created_pools: list[str] = [config.pool] if owns_pool else []
         """Pools this run made (so may delete at its end): the first, if it held no key, and
         each fresh pool started after the server lost the state of the one in use."""
@@ -92,7 +124,9 @@ class Simulation(LiveSource):
             if card.is_full and card.state in (FULL, BOOKING)
         ]
         for lobby_id in full:
-            self._spawn(self._book(lobby_id, self.generation, delay=0.0, force=True))
+            self._booking.add(lobby_id)
+            self.board.set_state(lobby_id, BOOKING)
+            self._spawn(self._book(lobby_id, self.generation))
         self.note(f"booking {len(full)} full lobbies now")
         return len(full)
 
@@ -130,6 +164,9 @@ class Simulation(LiveSource):
         self._tasks.clear()
         self._waiting.clear()
         self._booking.clear()
+        self._patience.clear()
+        self._book_timers.clear()
+        self._joins_in_flight = 0  # a join cancelled before it began never counted itself out
 
     def _use(self, config: SimConfig) -> None:
         """Go on with ``config`` through a new store; reads started before are dropped."""
@@ -220,8 +257,15 @@ class Simulation(LiveSource):
                 await asyncio.wait_for(self._ending.wait(), duration)
         finally:
             self._running = False
-            recovery = {self._recovery} if self._recovery is not None else set()
-            await _stop({arrivals, audits, *recovery, *self._tasks})
+            try:
+                await _stop({arrivals, audits})  # no new arrival, no deadline fired
+                if self.fatal is None and self._tasks:
+                    # The calls in flight finish, so that the counts are the server's: a
+                    # call cut off here may have been done, and would go uncounted.
+                    await asyncio.wait(set(self._tasks), timeout=DRAIN_SECONDS)
+            finally:
+                recovery = {self._recovery} if self._recovery is not None else set()
+                await _stop({arrivals, audits, *recovery, *self._tasks})
         if self.fatal is not None:
             raise self.fatal
         generation = self.generation
@@ -246,6 +290,7 @@ class Simulation(LiveSource):
         exc = task.exception()
         if exc is not None and self.fatal is None:
             self.fatal = exc
+            self.generation += 1  # the run ends here: calls still in flight count no more
             if self._ending is not None:
                 self._ending.set()
 
@@ -255,20 +300,67 @@ class Simulation(LiveSource):
         task.add_done_callback(self._tasks.discard)
 
     async def _arrivals(self) -> None:
+        """The scheduler: once a tick, the tick's arrivals and the deadlines due."""
+        arrivals = Arrivals(self.rng, time.monotonic(), self.config.rate)
         while True:
-            await asyncio.sleep(self.rng.expovariate(self.config.rate))
-            if self.paused or self._switching.locked():
+            await asyncio.sleep(TICK_SECONDS)
+            now, rate = time.monotonic(), self.config.rate
+            if self._switching.locked():
+                arrivals.skip(now, rate)
+                continue  # the buyers are being stopped: their deadlines go with them
+            if self.paused:
+                arrivals.skip(now, rate)
+            else:
+                self._launch(arrivals.due(now, rate))
+            self._fire(now)
+
+    def _launch(self, count: int) -> None:
+        """Start the joins of ``count`` arrivals (each a buyer, or a party)."""
+        if not count:
+            return
+        self.metrics.offered.add(count)
+        config, rng, epoch = self.config, self.rng, self.generation
+        cap = MAX_NAIVE_JOINS_IN_FLIGHT if config.strategy == "naive" else MAX_JOINS_IN_FLIGHT
+        for _ in range(count):
+            if self._joins_in_flight >= cap:
+                self.dropped += 1
                 continue
             size = 1
-            if self.rng.random() < self.config.party_share:
-                size = min(self.rng.randint(2, 3), self.config.max_users)
+            if rng.random() < config.party_share:
+                size = min(rng.randint(2, 3), config.max_users)
             users = tuple(f"buyer-{next(self._ids)}" for _ in range(size))
-            self._spawn(self._buyers(users, self.generation))
+            self._joins_in_flight += 1
+            self._spawn(self._join(users, epoch))
 
-    async def _buyers(self, users: tuple[str, ...], epoch: int) -> None:
-        """One buyer, or a party arriving together, from arrival to booking or leaving."""
+    def _fire(self, now: float) -> None:
+        """The deadlines due: bookings to send, buyers out of patience."""
+        generation = self.generation
+        for lobby_id, epoch, claimed in self._book_timers.due(now):
+            if epoch != generation:
+                continue
+            if not claimed:  # a book-after timer: the lobby may be booking already
+                if lobby_id in self._booking:
+                    continue
+                self._claim(lobby_id)
+            self._spawn(self._book(lobby_id, epoch))
+        for users, lobby, epoch in self._patience.due(now):
+            if epoch != generation:
+                continue
+            if lobby.id in self._booking:  # a booking is running: let it decide
+                self._patience.add(now + BOOKING_RECHECK_SECONDS, (users, lobby, epoch))
+                continue
+            waiting = [user for user in users if self._waiting.pop(user, None) is not None]
+            if waiting:  # not booked meanwhile
+                self._spawn(self._leave(users, lobby, epoch))
+
+    def _claim(self, lobby_id: str) -> None:
+        """A booking is on its way: the lobby's impatient members wait for its outcome."""
+        self._booking.add(lobby_id)
+        self.board.set_state(lobby_id, BOOKING)
+
+    async def _join(self, users: tuple[str, ...], epoch: int) -> None:
+        """One buyer's join, or a party's arriving together; then their deadlines are set."""
         store, config = self.store, self.config
-        patience = self.rng.expovariate(1 / config.patience)
         self.auditor.start(*users)
         started = time.perf_counter()
         try:
@@ -288,42 +380,34 @@ class Simulation(LiveSource):
             self.note(f"join failed: {exc}")
             return
         finally:
+            self._joins_in_flight -= 1
             self.auditor.end(*users)
         self.reached()
         if epoch != self.generation:
             return
         self.metrics.join_latency.record((time.perf_counter() - started) * 1000)
         self.metrics.joins.add(len(users))
+        self.metrics.served.add()
         self.answered += 1
         self.auditor.joined(users, lobby)
         card = self.board.upsert(lobby)
         who = users[0] if len(users) == 1 else f"party of {len(users)}"
         self.note(f"{who} joined {card.short_id} ({len(lobby.users)}/{lobby.max_users})")
+        now = time.monotonic()
         if lobby.is_full:
-            self._spawn(self._book(lobby.id, epoch, delay=config.checkout))
+            if lobby.id not in self._booking:  # claimed at once, booked after the checkout
+                self._claim(lobby.id)
+                self._book_timers.add(now + config.checkout, (lobby.id, epoch, True))
         elif config.book_after is not None and len(lobby.users) == len(users):
-            # its creator's timer
-            self._spawn(self._book(lobby.id, epoch, delay=config.book_after, claim_first=False))
-        await self._wait_or_leave(users, lobby, patience, epoch)
-
-    async def _wait_or_leave(
-        self, users: tuple[str, ...], lobby: Lobby, patience: float, epoch: int
-    ) -> None:
-        booked = asyncio.Event()
+            # its creator's timer: it claims the lobby only when it fires
+            self._book_timers.add(now + config.book_after, (lobby.id, epoch, False))
         for user in users:
-            self._waiting[user] = booked
-        try:
-            await asyncio.wait_for(booked.wait(), patience)
-            return
-        except TimeoutError:
-            pass
-        finally:
-            for user in users:
-                self._waiting.pop(user, None)
-        while lobby.id in self._booking:  # a booking is running: let it decide
-            await asyncio.sleep(0.05)
-        if booked.is_set() or epoch != self.generation:
-            return
+            self._waiting[user] = lobby.id
+        patience = self.rng.expovariate(1 / config.patience)
+        self._patience.add(now + patience, (users, lobby, epoch))
+
+    async def _leave(self, users: tuple[str, ...], lobby: Lobby, epoch: int) -> None:
+        """A group out of patience, not booked: each of them still in the lobby leaves."""
         for user in users:
             if self.auditor.belief.get(user) != lobby.id:
                 continue  # booked (or the party's other member already left)
@@ -361,26 +445,11 @@ class Simulation(LiveSource):
                 self.board.upsert(after)
             self.note(f"{user} left {lobby.id[-6:]} (impatient)")
 
-    async def _book(
-        self,
-        lobby_id: str,
-        epoch: int,
-        delay: float,
-        *,
-        claim_first: bool = True,
-        force: bool = False,
-    ) -> None:
-        """Book a lobby after ``delay``. A full lobby is claimed first, so that its impatient
-        members wait for the outcome; a ``book_after`` timer claims it only when it fires."""
-        if not claim_first:
-            await asyncio.sleep(delay)
-            delay = 0.0
-        if (lobby_id in self._booking and not force) or epoch != self.generation:
-            return
-        self._booking.add(lobby_id)
-        self.board.set_state(lobby_id, BOOKING)
+    async def _book(self, lobby_id: str, epoch: int) -> None:
+        """Book a claimed lobby now (its checkout is over, or the b key asked)."""
         try:
-            await asyncio.sleep(delay)
+            if epoch != self.generation:
+                return
             self.auditor.start(lobby_id)
             try:
                 booking = await self.store.book_ticket(lobby_id)
@@ -420,9 +489,7 @@ class Simulation(LiveSource):
         self.board.set_state(lobby_id, BOOKED)
         self.note(f"booked {lobby_id[-6:]} for {len(booking.users)}")
         for user in booking.users:
-            event = self._waiting.get(user)
-            if event is not None:
-                event.set()
+            self._waiting.pop(user, None)  # booked: their patience no longer matters
 
     async def _audits(self) -> None:
         while True:
@@ -439,10 +506,25 @@ class Simulation(LiveSource):
         however clean the pool it never changed."""
         return Checked(LIVE_CHECKS, "answered calls", self.answered, {"answered": self.answered})
 
+    def load(self) -> Load:
+        """Arrivals offered against served, lately (see :func:`~simulator.metrics.load_of`);
+        never behind while paused or cut off from Redis (the title says those)."""
+        metrics = self.metrics
+        load = load_of(self.config.rate, metrics.offered, metrics.served)
+        if load.behind and (self.paused or self.disconnected):
+            return replace(load, behind=False)
+        return load
+
     def pool_notes(self) -> list[str]:
+        """The title's notes: a lost pool's, and the simulator's own limit."""
+        notes = []
         if self._recovery is not None:
-            return [f"{STATE_LOST}: starting a fresh pool"]
-        return [f"{STATE_LOST}: fresh pool"] if self.lost_pools else []
+            notes.append(f"{STATE_LOST}: starting a fresh pool")
+        elif self.lost_pools:
+            notes.append(f"{STATE_LOST}: fresh pool")
+        if self._running and self.load().behind:
+            notes.append(LIMIT_NOTE)
+        return notes
 
     def summary(self) -> dict[str, str]:
         """The headless summary: the counts of the whole run, lost pools' included."""
@@ -457,6 +539,8 @@ class Simulation(LiveSource):
             "violations": str(self.violations),
             **{kind: str(n) for kind, n in counts.items()},
             "joins_per_s": f"{self.metrics.joins.total / elapsed:.1f}",
+            "offered_per_s": f"{self.metrics.offered.total / elapsed:.1f}",
+            "served_per_s": f"{self.metrics.served.total / elapsed:.1f}",
             "p50_ms": f"{self.metrics.join_latency.percentile(50):.2f}",
             "p99_ms": f"{self.metrics.join_latency.percentile(99):.2f}",
             **self.health(),

@@ -73,9 +73,41 @@ class LatencyHistogram:
         return 0.0  # unreachable
 
 
+LIMIT_SHARE = 0.1
+"""Served below offered by more than this share of it (and by LIMIT_FLOOR): not keeping up."""
+LIMIT_FLOOR = 3.0
+"""Arrivals/s: below this gap, the few arrivals whose join spans a second's edge."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """The arrivals asked for against those served, over the last few seconds."""
+
+    rate: float
+    """Arrivals/s asked for (the setting)."""
+    offered: float
+    """Arrivals/s the schedule made (each one a buyer or a party)."""
+    served: float
+    """Arrivals/s whose join Redis answered."""
+    behind: bool
+    """Served fell short of offered: the demo cannot keep up with the rate asked for."""
+
+
+def load_of(rate: float, offered: RateMeter, served: RateMeter, window: int = 5) -> Load:
+    """Offered against served over the last ``window`` whole seconds."""
+    asked, done = offered.rate(window), served.rate(window)
+    behind = asked - done > max(LIMIT_FLOOR, LIMIT_SHARE * asked)
+    return Load(rate, asked, done, behind)
+
+
 @dataclass
 class Metrics:
     joins: RateMeter = field(default_factory=RateMeter)
+    """Buyers joined (a party's each)."""
+    offered: RateMeter = field(default_factory=RateMeter)
+    """Arrivals the schedule made (a party is one), kept up with or not."""
+    served: RateMeter = field(default_factory=RateMeter)
+    """Arrivals whose join Redis answered."""
     leaves: RateMeter = field(default_factory=RateMeter)
     bookings: RateMeter = field(default_factory=RateMeter)
     expired: RateMeter = field(default_factory=RateMeter)

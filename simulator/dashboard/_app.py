@@ -20,7 +20,7 @@ from lobbycore import LobbyError
 from ..board import BOOKING, FILLING, FULL
 from ..engine import ResetRefused, Simulation
 from ..source import REDIS_FAILURES, LiveSource
-from .widgets import LobbyGrid, StatsPanel
+from .widgets import LobbyGrid, StatsPanel, arrivals_row
 
 TICK_SECONDS = 0.1
 RATE_STEP = 1.25
@@ -182,10 +182,7 @@ class LobbySimApp(App[None]):
         latency = metrics.join_latency
         return [
             ("strategy", source.strategy),
-            (
-                "arrivals/s",
-                "—" if self.simulation is None else f"{self.simulation.config.rate:.1f}",
-            ),
+            arrivals_row(None if self.simulation is None else self.simulation.load()),
             ("joins/s", f"{metrics.joins.rate():.1f}"),
             ("bookings/s", f"{metrics.bookings.rate():.1f}"),
             ("leaves/s", f"{metrics.leaves.rate():.1f}"),

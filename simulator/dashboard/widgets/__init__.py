@@ -10,7 +10,7 @@ from ._lobby_card import (
     render_face,
 )
 from ._lobby_grid import LobbyGrid
-from ._stats_panel import Numbers, StatsPanel
+from ._stats_panel import Numbers, StatsPanel, arrivals_row
 
 __all__ = [
     "CARD_WIDTH",
@@ -22,5 +22,6 @@ __all__ = [
     "Numbers",
     "StatsPanel",
     "age_text",
+    "arrivals_row",
     "render_face",
 ]

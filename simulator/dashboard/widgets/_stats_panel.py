@@ -9,15 +9,34 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
+from ...metrics import Load
 from ._event_log import EventLog
 
 SPARK_SECONDS = 60
 
 
+def arrivals_row(load: Load | None) -> tuple[str, str]:
+    """The arrivals row: the rate asked for while the demo keeps up with it; offered against
+    served when it does not; a dash with no simulation (watch)."""
+    if load is None:
+        return ("arrivals/s", "—")
+    if load.behind:
+        return ("arrivals", f"{load.offered:,.0f}/s, served {load.served:,.0f}/s")
+    return ("arrivals/s", f"{load.rate:.1f}")
+
+
 class Numbers(Widget):
     """Name / value rows; repainted only when a value changes."""
 
-    rows: reactive[tuple[tuple[str, str], ...]] = reactive((), layout=True)
+    # Values change most ticks; only a change in the number of rows changes the layout (a
+    # layout pass for each new value was most of the dashboard's CPU).
+    rows: reactive[tuple[tuple[str, str], ...]] = reactive(())
+
+    def watch_rows(
+        self, old: tuple[tuple[str, str], ...], new: tuple[tuple[str, str], ...]
+    ) -> None:
+        if len(old) != len(new):
+            self.refresh(layout=True)
 
     def render(self) -> Table:
         table = Table.grid(padding=(0, 1), expand=True)
