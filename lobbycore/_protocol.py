@@ -8,6 +8,7 @@ Nothing here talks to Redis. The sync and async stores ask this module for a
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -84,11 +85,14 @@ class WriteSequences:
     without a call, even once other stores' writes carry its sequence past the floor.
     """
 
-    __slots__ = ("rolled_back", "seen")
+    __slots__ = ("_raise", "rolled_back", "seen")
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.rolled_back: dict[str, PoolRolledBack] = {}
+        # A store shared by threads: raising the highest seen is compare-and-set, which
+        # two threads interleaved could turn into lowering it.
+        self._raise = threading.Lock()
 
     def floor(self, key: str) -> int:
         """The sequence a call to the (sub-)pool of stats key ``key`` carries; raises
@@ -115,7 +119,9 @@ class WriteSequences:
                 self.rolled_back[key] = PoolRolledBack(meta, floor, sequence, _text(call.args[0]))
                 raise self.rolled_back[key]
             if sequence > self.seen.get(key, 0):
-                self.seen[key] = sequence
+                with self._raise:
+                    if sequence > self.seen.get(key, 0):
+                        self.seen[key] = sequence
         return call.parse(answer)
 
 
