@@ -21,7 +21,8 @@ TIMEOUT = 0.2
 
 @contextmanager
 def primary_and_replica() -> Iterator[tuple[RedisServer, redis.Redis, RedisServer]]:
-    with RedisServer() as primary, RedisServer() as replica:
+    # No diskless-sync delay (Redis 7 waits 5 s for more replicas before a full sync).
+    with RedisServer("--repl-diskless-sync-delay", "0") as primary, RedisServer() as replica:
         admin = primary.client(socket_timeout=10)
         follower = replica.client(socket_timeout=10)
         follower.replicaof("127.0.0.1", str(primary.port))
