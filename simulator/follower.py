@@ -113,6 +113,9 @@ class PoolFollower(LiveSource):
             self.last_event = batch[-1].id
         self._caught_up = True
         self.pool_seen = True
+        if self.pool_missing:  # it appeared between two looks for it
+            self.pool_missing = False
+            self.note(f"pool {self.pool!r} appeared")
         if self.pool_gone:
             self.pool_gone = False
             self.note(f"pool {self.pool!r} is back (a new pool): following it from its first event")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from lobbycore import LobbyStore
+from lobbycore._keys import sub_pools
 from lobbycore.admin import delete_pool
 from lobbysim.cli._common import EXIT_INTERRUPTED
 from lobbysim.testing import RedisServer
@@ -62,6 +63,10 @@ def test_watch_counts_every_join_of_a_locust_run(
     assert int(values["joins"]) == audit["joins"], (values, audit)
     assert values["totals_from"] == "counters", values
     assert values["violations"] == "0" and values["ended"] == "sigint", values
+    # Caught up at the end (the load was over): what it missed is exact, and named if any.
+    missed = int(values["events_missed"])
+    assert (missed > 0) >= (int(values["joins_unseen"]) > 0), values
+    assert int(values["events"]) > 0, values
 
 
 def test_watch_started_after_the_stream_was_trimmed_counts_exactly_and_says_what_it_never_saw(
@@ -73,6 +78,8 @@ def test_watch_started_after_the_stream_was_trimmed_counts_exactly_and_says_what
     store = LobbyStore(redis_server.client(), pool=pool_name, lobby_ttl=None)
     for i in range(12_000):
         store.find_or_create_lobby(f"fan-{i}", 4)
+    (keys,) = sub_pools(pool_name)
+    stream = redis_server.client().xinfo_stream(keys.events)
     try:
         watch = subprocess.run(
             [
@@ -88,3 +95,7 @@ def test_watch_started_after_the_stream_was_trimmed_counts_exactly_and_says_what
     assert (values["joins"], values["totals_from"]) == ("12000", "counters"), values
     # The stream was trimmed to about 10,000 events (MAXLEN ~): the rest were never shown.
     assert 0 < int(values["joins_unseen"]) < 12_000, values
+    # ... and the events the watch never read are counted, exactly (Redis 7's entries-added).
+    trimmed = stream["entries-added"] - stream["length"]
+    assert trimmed > 0 and values["events_missed"] == str(trimmed), values
+    assert values["events"] == str(stream["length"]), values
