@@ -36,6 +36,9 @@ TIMES_TWO = "\u00d7 2"
 SECONDS = "3s"
 """Every Locust run's -t, shortened."""
 SHORTENED = {"-t": SECONDS, "--steps": "2", "--step-seconds": "2", "--duration": "2"}
+CATCHING_SECONDS = "6s"
+"""The -t of a run the page says exits 1 (a checker catching a broken service): it must
+make enough calls to catch it after its users' ramp-up, on a loaded machine too."""
 RUNS_HERE = ("lobbysim ", "locust ")
 """What a user types: the installed commands."""
 
@@ -174,14 +177,17 @@ def has_flag(line: str, flag: str) -> bool:
     return re.search(rf"(?<!\S){re.escape(flag)}(?!\S)", line) is not None
 
 
-def localized(line: str, url: str, ports: dict[str, str]) -> str:
+def localized(line: str, url: str, ports: dict[str, str], catching: bool = False) -> str:
     """The page's command, pointed at the test's own servers and time budget; the shell
-    still reads it as the user's line (quotes and ``$(...)`` untouched)."""
+    still reads it as the user's line (quotes and ``$(...)`` untouched). ``catching``: a
+    run expected to catch a broken guarantee, given longer."""
     line = line.replace(README_URL, url).replace(README_CLUSTER_URL, url)
     for page_port in ("8000", "8001"):
         line = line.replace(f"127.0.0.1:{page_port}", f"127.0.0.1:{ports[page_port]}")
         line = line.replace(f"--port {page_port}", f"--port {ports[page_port]}")
     for flag, value in SHORTENED.items():
+        if flag == "-t" and catching:
+            value = CATCHING_SECONDS
         line = re.sub(rf"(?<=\s){re.escape(flag)}\s+\S+", f"{flag} {value}", line)
     if " capacity " in line and "--step-seconds" not in line and "--quick" not in line:
         line += " --step-seconds 2"
@@ -246,7 +252,9 @@ def run_commands(run: Run, url: str, venv: Venv, cwd: Path) -> None:
     try:
         pending: list[tuple[Command, subprocess.Popen[str]]] = []
         for command in run.commands:
-            line = localized(command.line.removesuffix("&").strip(), url, ports)
+            line = localized(
+                command.line.removesuffix("&").strip(), url, ports, command.expected_exit == 1
+            )
             if command.background:
                 process = start(line, venv, cwd)
                 background.append(process)

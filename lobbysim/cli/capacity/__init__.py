@@ -119,7 +119,7 @@ def add_parser(commands: Commands) -> None:
         help=f"Locust processes on this machine, 1..{MAX_PROCESSES} (default 1; >1 runs a "
         "master + workers), or auto: each configuration's first step runs one and measures "
         "Locust's CPU per join, every later step runs as many as its rate needs at "
-        f"{GENERATOR_HEADROOM:.0%} of a core each, at most this machine's cores",
+        f"{GENERATOR_HEADROOM * 100:.0f} %% of a core each, at most this machine's cores",
     )
     capacity.add_argument(
         "--expect-workers",
