@@ -18,6 +18,7 @@ STATES = (FILLING, FULL, BOOKING, BOOKED, EXPIRED)
 """A lobby's life, in order; also the order cards are drawn in (what a viewer came to see
 first: lobbies filling)."""
 LINGER_SECONDS = 2.0  # booked and expired cards stay on screen this long
+VIOLATED_LINGER_SECONDS = 10.0  # a red one longer: a broken guarantee must be seen
 
 
 @dataclass
@@ -110,7 +111,8 @@ class Board:
     def prune(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for lobby_id, card in list(self.cards.items()):
-            if card.ended is not None and now - card.ended > LINGER_SECONDS:
+            linger = VIOLATED_LINGER_SECONDS if card.violated else LINGER_SECONDS
+            if card.ended is not None and now - card.ended > linger:
                 del self.cards[lobby_id]
 
     def ordered(self) -> list[LobbyCard]:

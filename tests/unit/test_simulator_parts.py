@@ -7,7 +7,15 @@ import pytest
 from lobbycore import Booking, Lobby, LobbyEvent
 from lobbycore.violations import Violation
 from simulator.auditor import LiveAuditor
-from simulator.board import BOOKED, BOOKING, FILLING, FULL, Board
+from simulator.board import (
+    BOOKED,
+    BOOKING,
+    FILLING,
+    FULL,
+    LINGER_SECONDS,
+    VIOLATED_LINGER_SECONDS,
+    Board,
+)
 from simulator.engine import SimConfig
 from simulator.metrics import LatencyHistogram, RateMeter
 
@@ -58,6 +66,19 @@ def test_board_states_and_linger() -> None:
     assert A in board.cards  # booked cards linger after the lobby is gone
     board.prune(now=board.cards[A].ended + 10)
     assert A not in board.cards
+
+
+def test_a_red_card_lingers_longer_than_a_booked_one() -> None:
+    board = Board()
+    for lobby_id in (A, B):
+        board.upsert(lobby(lobby_id, "a", "b", "c"))
+        board.set_state(lobby_id, BOOKED)
+    board.mark_violated([B])
+    ended = max(card.ended or 0.0 for card in board.cards.values())
+    board.prune(now=ended + LINGER_SECONDS + 1)
+    assert A not in board.cards and B in board.cards  # a broken guarantee stays to be seen
+    board.prune(now=ended + VIOLATED_LINGER_SECONDS + 1)
+    assert B not in board.cards
 
 
 def test_board_follows_events() -> None:
