@@ -29,7 +29,7 @@ def test_a_high_rate_demo_counts_what_the_server_did(
     result = lobbysim(
         "demo", "--headless", "--rate", "2000", "--duration", "3", "--seed", "5",
         "--redis-url", redis_server.url, "--pool", pool_name, "--keep",
-        "--patience", "0.5",
+        "--patience", "0.5", "--max-users", "50",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     values = summary(result)
