@@ -11,7 +11,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import BUSY, Bottleneck, Recommendation, Step, checks, knee_limit, recommend
+from .model import (
+    BUSY,
+    Bottleneck,
+    Prediction,
+    Recommendation,
+    Step,
+    checks,
+    knee_limit,
+    recommend,
+)
 from .plan import Config, wait_basis
 
 
@@ -66,9 +75,16 @@ def bottleneck_of(step: Step) -> str:
     return "measured nothing" if step.vacuous else str(step.bottleneck)
 
 
-def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findings:
-    """The answer for ``config`` from its rows (sweep and verify steps, in the table's order)."""
+def findings(
+    config: Config, rows: Sequence[Step], criteria: Criteria,
+    one_primary: Sequence[Step] = (),
+) -> Findings:  # fmt: skip
+    """The answer for ``config`` from its rows (sweep and verify steps, in the table's order);
+    ``one_primary``: for a sharded configuration, the rows of the same one on one shard,
+    whose cost-against-load curve its plan applies when its own primaries were not loaded
+    near the target (see ``model.predict``)."""
     rows = list(rows)
+    one = list(one_primary)
     failed = [s for s in rows if s.audit_failed]
     audit_key = "failed@" + _key(failed) if failed else "ok"
     if config.strategy != "atomic":
@@ -94,7 +110,7 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
             "the plan and the knee."
         )
 
-    r = recommend(rows, criteria.slo_ms, criteria.target_utilization, criteria.peak)
+    r = recommend(rows, criteria.slo_ms, criteria.target_utilization, criteria.peak, one)
     wait = f", {wait_basis(config.wait_replicas)}" if config.wait_replicas else ""
     if r is None:
         said.append("No step had joins answered without error and counted on the server: no plan.")
@@ -102,6 +118,10 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
         said += _plan(config, r, criteria, wait, verified=any(s.phase == "verify" for s in rows))
         if not r.prediction.busy:
             caveats.append("light_load")
+        elif not r.prediction.near_target:
+            caveats.append("cost_not_at_target")
+        if r.prediction.borrowed is not None:
+            caveats.append("one_primary_curve")
 
     measured = [s for s in rows if not s.vacuous]
     server = [s for s in measured if s.bottleneck is Bottleneck.SERVER]
@@ -164,7 +184,7 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
         said.append("Every step that answered joins passed its audit.")
 
     verify_key = "not_run"
-    for check in checks(rows, criteria.target_utilization):
+    for check in checks(rows, criteria.target_utilization, one):
         s = check.step
         verify_key = check.key
         if not check.agrees:
@@ -195,7 +215,8 @@ def findings(config: Config, rows: Sequence[Step], criteria: Criteria) -> Findin
     fields = {
         "basis": "server_bound_knee" if r.knee_used else "redis_cost_per_join",
         "basis_step": f"{basis.phase}@{basis.offered:.0f}",
-        "basis_redis_pct": f"{basis.busiest_primary_pct:.0f}",
+        "basis_redis_pct": f"{basis.primary_load_pct:.0f}",
+        "cost_curve": "own" if r.prediction.borrowed is None else "shards=1",
         "slo": slo_key,
         "generator_bound": _key(generator),
         "audit": audit_key,
@@ -228,24 +249,14 @@ def _plan(
     config: Config, r: Recommendation, criteria: Criteria, wait: str, *, verified: bool
 ) -> list[str]:
     p = r.prediction
-    b = p.basis
     u = criteria.target_utilization
     said = [
         f"For a peak of {criteria.peak:,.0f} joins/s you need "
         f"**{plural(r.primaries, 'primary', 'primaries')}**{wait}, each planned at "
         f"{r.per_primary:,.0f} joins/s ({u:.0%} of one core)."
     ]
-    quality = (
-        "busy enough to measure it well"
-        if p.busy
-        else f"below {BUSY:.0%}: at light load joins arrive a few at a time and each pays its "
-        "own I/O, so this cost is overstated and the count errs high"
-        + ("" if verified else "; --verify takes Redis further where the machine allows")
-    )
-    cost = (
-        f"Redis's own cost, {p.us_per_op:.1f} µs of CPU per join, measured at the {b.phase} "
-        f"step offered {b.offered:,.0f} joins/s (achieved {b.achieved:,.0f}), where Redis was "
-        f"{b.busiest_primary_pct:.0f} % busy ({quality})"
+    cost = f"Redis's own cost, {p.us_per_op:.1f} µs of CPU per join at {u:.0%} of one core, " + (
+        _where(p, verified)
     )
     if r.knee_used and r.knee is not None:
         k = r.knee
@@ -256,6 +267,16 @@ def _plan(
         )
     else:
         said.append(f"Basis: {cost}; one primary saturates at {p.saturation:,.0f} joins/s.")
+    if p.borrowed is not None:
+        said.append(
+            f"This pool's own steps loaded each of its "
+            f"{plural(p.primaries, 'primary', 'primaries')} at most {p.own_top_pct:.0f} % of a "
+            f"core, short of {u:.0%}, so the plan applies the cost-against-load curve measured "
+            f"on one primary ({p.borrowed.label}) at the per-primary rate: a primary's cost "
+            "per join depends on its own load (how many calls share a read), not on how many "
+            "primaries share the joins (the report's *cost per join against a primary's load* "
+            "compares this pool's steps with that curve at the same load)."
+        )
     if config.wait_replicas:
         said.append(
             f"Every join waited for {plural(config.wait_replicas, 'replica', 'replicas')} to "
@@ -275,6 +296,43 @@ def _plan(
             f"shard the pool (--shards ≥ {r.primaries}) on a cluster."
         )
     return said
+
+
+def _step_words(s: Step) -> str:
+    return (
+        f"the {s.phase} step offered {s.offered:,.0f} joins/s (achieved {s.achieved:,.0f}, a "
+        f"primary {s.primary_load_pct:.0f} % busy, {s.redis_us_per_op:.1f} µs per join)"
+    )
+
+
+def _where(p: Prediction, verified: bool) -> str:
+    """Where on the cost-against-load curve the plan's cost was read, and how good it is."""
+    at = p.at_target
+    target = at.load_pct
+    if at.interpolated:
+        low, high = at.around
+        return f"interpolated on the load between {_step_words(low)} and {_step_words(high)}"
+    b = at.nearest
+    load = b.primary_load_pct
+    if at.near:
+        quality = "near the target: the cost there"
+    elif load > target:
+        quality = (
+            "no step ran a primary nearer the target: the cost at the target is higher, so "
+            "the count errs low"
+        )
+    elif load >= BUSY * 100:
+        quality = (
+            "no step ran a primary nearer the target: the cost at the target is lower, so "
+            "the count errs high"
+        )
+    else:
+        quality = (
+            f"below {BUSY:.0%}: at light load joins arrive a few at a time and each pays its "
+            "own I/O, so this cost is overstated and the count errs high"
+            + ("" if verified else "; --verify takes Redis further where the machine allows")
+        )
+    return f"measured at {_step_words(b)} ({quality})"
 
 
 def _knee(r: Recommendation, sweep: list[Step], criteria: Criteria) -> str:

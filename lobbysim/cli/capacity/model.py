@@ -6,7 +6,7 @@ can be tested on steps made up for the purpose.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .plan import Config
@@ -28,6 +28,10 @@ VERIFY_TOLERANCE = 0.15
 
 GENERATOR_HEADROOM = 0.7
 """Verify gives Locust enough processes to run each at most this busy."""
+
+NEAR = 0.15
+"""A cost measured within this share of a core of the target utilisation is taken as the
+cost there when no two steps lie either side of it."""
 
 
 class Bottleneck(StrEnum):
@@ -174,6 +178,18 @@ class Step:
     def keeps_up(self) -> bool:
         return self.achieved >= KEEPS_UP * self.offered
 
+    @property
+    def primary_load_pct(self) -> float:
+        """A primary's own load: the CPU of the primary that ran the joins, or the mean over
+        the primaries that ran them, % of one core. What a join costs depends on it (how many
+        calls share a read), not on how many primaries share the joins."""
+        if self.primaries_used <= 1:
+            return self.busiest_primary_pct
+        if not (self.window_s > 0 and self.redis_us_per_op > 0):
+            return math.nan
+        used = self.redis_us_per_op * self.redis_ops / 1e6
+        return used / self.window_s / self.primaries_used * 100
+
     def primary_rate(self, utilization: float) -> float:
         """Joins/s one primary sustains at ``utilization`` if a join costs what it cost here."""
         if not self.redis_us_per_op > 0:
@@ -201,39 +217,156 @@ def knee_limit(steps: list[Step], best: Step) -> Step | None:
     return min(above, key=lambda s: s.offered, default=None)
 
 
+def costed(steps: list[Step]) -> list[Step]:
+    """The steps that measured Redis's cost per join: script calls counted, no error, some
+    join answered, a load known; by a primary's load, lightest first."""
+    usable = [
+        s for s in steps
+        if s.redis_us_per_op > 0 and s.errors == 0 and not s.vacuous and s.primary_load_pct > 0
+    ]  # fmt: skip
+    return sorted(usable, key=lambda s: s.primary_load_pct)
+
+
+@dataclass(frozen=True)
+class CostAt:
+    """Redis's cost per join on a cost-against-load curve at one load of a primary."""
+
+    load_pct: float
+    us_per_op: float
+    around: tuple[Step, ...]
+    """The steps it comes from: the two either side of the load (interpolated between them
+    on the load), or the one nearest it."""
+
+    @property
+    def nearest(self) -> Step:
+        return min(self.around, key=lambda s: abs(s.primary_load_pct - self.load_pct))
+
+    @property
+    def interpolated(self) -> bool:
+        return len(self.around) == 2
+
+    @property
+    def near(self) -> bool:
+        """Measured at or near the load: either side of it, or within NEAR of it."""
+        return self.interpolated or abs(self.nearest.primary_load_pct - self.load_pct) <= NEAR * 100
+
+
+def cost_at(curve: list[Step], load_pct: float, *, within: bool = False) -> CostAt | None:
+    """The cost per join at a primary's ``load_pct`` on ``curve`` (``costed`` steps):
+    interpolated between the steps either side of it, else the nearest step's. ``within``:
+    None outside the curve's range instead."""
+    if not curve:
+        return None
+    below = [s for s in curve if s.primary_load_pct <= load_pct]
+    above = [s for s in curve if s.primary_load_pct >= load_pct]
+    if below and above:
+        low, high = below[-1], above[0]
+        if high.primary_load_pct == low.primary_load_pct:
+            return CostAt(load_pct, low.redis_us_per_op, (low,))
+        share = (load_pct - low.primary_load_pct) / (high.primary_load_pct - low.primary_load_pct)
+        us = low.redis_us_per_op + share * (high.redis_us_per_op - low.redis_us_per_op)
+        return CostAt(load_pct, us, (low, high))
+    if within:
+        return None
+    nearest = min(curve, key=lambda s: abs(s.primary_load_pct - load_pct))
+    return CostAt(load_pct, nearest.redis_us_per_op, (nearest,))
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """A primary's capacity from its own cost: Redis CPU per join at ``basis``."""
+    """A primary's capacity from its own cost per join at the target utilisation, read off a
+    cost-against-load curve: the configuration's own, or (a sharded pool whose primaries
+    this run could not load that far) the one measured on one primary."""
 
-    basis: Step
+    at_target: CostAt
     utilization: float
+    curve: tuple[Step, ...]
+    """The steps of the curve the cost was read from, lightest load first."""
+    primaries: int = 1
+    """Primaries the configuration's own steps ran on."""
+    borrowed: Config | None = None
+    """The one-primary configuration whose curve was applied (None: the configuration's
+    own)."""
+    own_top_pct: float = math.nan
+    """The highest primary load the configuration's own steps reached, %."""
+
+    @property
+    def basis(self) -> Step:
+        """The step nearest the target on the curve."""
+        return self.at_target.nearest
 
     @property
     def us_per_op(self) -> float:
-        return self.basis.redis_us_per_op
+        """Redis CPU per join at the target utilisation, µs: what the plan uses."""
+        return self.at_target.us_per_op
+
+    @property
+    def near_target(self) -> bool:
+        return self.at_target.near
 
     @property
     def busy(self) -> bool:
         """Measured where Redis was busy enough (else the cost is overstated)."""
-        return self.basis.busiest_primary_pct >= BUSY * 100
+        return self.near_target or self.basis.primary_load_pct >= BUSY * 100
+
+    @property
+    def saturation_us_per_op(self) -> float:
+        """The cost where a primary saturates: the busiest point of the curve when it lies
+        beyond the target (cost falls as load rises), else the target's."""
+        top = self.curve[-1]
+        if top.primary_load_pct > self.at_target.load_pct and top.redis_us_per_op > 0:
+            return min(top.redis_us_per_op, self.us_per_op)
+        return self.us_per_op
 
     @property
     def saturation(self) -> float:
         """Joins/s one primary runs at 100 % of a core."""
-        return 1e6 / self.us_per_op
+        return 1e6 / self.saturation_us_per_op
 
     @property
     def per_primary(self) -> float:
         """Joins/s one primary runs at the target utilisation."""
-        return self.utilization * self.saturation
+        return self.utilization * 1e6 / self.us_per_op
 
 
-def predict(steps: list[Step], utilization: float) -> Prediction | None:
-    """From the step where Redis was busiest (cost per join falls as load rises, so that is
-    the closest to saturation); None if no step counted script calls without errors."""
-    measured = [s for s in steps if s.redis_us_per_op > 0 and s.errors == 0 and not s.vacuous]
-    basis = max(measured, key=lambda s: s.busiest_primary_pct, default=None)
-    return None if basis is None else Prediction(basis, utilization)
+def one_primary_rows(config: Config, steps: list[Step]) -> list[Step]:
+    """For a sharded configuration, the same store, lobbies and wait on one shard (one
+    primary): whose curve its plan applies when its own primaries were not loaded that far.
+    Empty for an unsharded configuration."""
+    if config.shards <= 1:
+        return []
+    return [s for s in steps if s.config == replace(config, shards=1)]
+
+
+def predict(
+    steps: list[Step], utilization: float, one_primary: list[Step] | None = None
+) -> Prediction | None:
+    """Redis's cost per join at the target utilisation of a primary, from the steps'
+    cost-against-load curve (it falls as load rises: at light load calls arrive a few at a
+    time and each pays its own read). When the steps did not load a primary near the target
+    and ``one_primary`` (the same configuration on one shard) did, its curve is applied at
+    the target instead: a primary's cost depends on its own load, not on how many primaries
+    share the joins. None if no step counted script calls without errors."""
+    own = costed(steps)
+    if not own:
+        return None
+    target = utilization * 100
+    primaries = max(s.primaries_used for s in own)
+    top = own[-1].primary_load_pct
+    at = cost_at(own, target)
+    assert at is not None
+    prediction = Prediction(at, utilization, tuple(own), max(1, primaries), None, top)
+    other = costed(one_primary or [])
+    if at.near or not other:
+        return prediction
+    borrowed = cost_at(other, target)
+    assert borrowed is not None
+    if borrowed.near or abs(borrowed.nearest.primary_load_pct - target) < abs(
+        at.nearest.primary_load_pct - target
+    ):
+        return replace(prediction, at_target=borrowed, curve=tuple(other),
+                       borrowed=other[0].config)  # fmt: skip
+    return prediction
 
 
 def processes_needed(rate: float, steps: list[Step]) -> int:
@@ -256,7 +389,7 @@ class Check:
     @property
     def primaries(self) -> int:
         """Primaries the pool's shards ran on in the sweep."""
-        return max(1, self.prediction.basis.primaries_used)
+        return self.prediction.primaries
 
     @property
     def predicted(self) -> float:
@@ -270,7 +403,7 @@ class Check:
     @property
     def redis_predicted_pct(self) -> float:
         """Busiest primary's CPU the prediction expects at the achieved rate."""
-        return self.step.achieved / self.primaries * self.prediction.us_per_op / 1e4
+        return self.step.achieved / self.primaries * self.prediction.saturation_us_per_op / 1e4
 
     @property
     def conclusive(self) -> bool:
@@ -302,9 +435,16 @@ class Check:
         return f"off by {self.ratio - 1:+.0%}"
 
 
-def checks(steps: list[Step], utilization: float) -> list[Check]:
-    """Each verify step of one configuration's rows, against its sweep's prediction."""
-    prediction = predict([s for s in steps if s.phase == "sweep"], utilization)
+def checks(
+    steps: list[Step], utilization: float, one_primary: list[Step] | None = None
+) -> list[Check]:
+    """Each verify step of one configuration's rows, against its sweep's prediction
+    (``one_primary``: see ``predict``; its sweep rows only, too)."""
+    prediction = predict(
+        [s for s in steps if s.phase == "sweep"],
+        utilization,
+        [s for s in one_primary or [] if s.phase == "sweep"],
+    )
     if prediction is None:
         return []
     return [Check(s, prediction) for s in steps if s.phase == "verify"]
@@ -330,12 +470,14 @@ class Recommendation:
 
 
 def recommend(
-    steps: list[Step], slo_ms: float, utilization: float, peak: float
-) -> Recommendation | None:
+    steps: list[Step], slo_ms: float, utilization: float, peak: float,
+    one_primary: list[Step] | None = None,
+) -> Recommendation | None:  # fmt: skip
     """The plan for ``peak`` from one configuration's steps: the prediction at the target
     utilisation, lowered to the knee at the SLO only when Redis (not the generator) ended it.
-    None when nothing could be measured (no script calls: the naive store)."""
-    prediction = predict(steps, utilization)
+    None when nothing could be measured (no script calls: the naive store). ``one_primary``:
+    see ``predict``."""
+    prediction = predict(steps, utilization, one_primary)
     if prediction is None:
         return None
     sweep = [s for s in steps if s.phase == "sweep"]
@@ -349,7 +491,7 @@ def recommend(
         )  # fmt: skip
     per_primary = prediction.per_primary
     source = (
-        f"Redis's own cost, {prediction.us_per_op:.1f} µs of CPU per join, at "
+        f"Redis's own cost, {prediction.us_per_op:.1f} µs of CPU per join at "
         f"{utilization:.0%} of one core"
     )
     if best is not None and limited_by is Bottleneck.SERVER:

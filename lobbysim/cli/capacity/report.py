@@ -22,8 +22,12 @@ from .model import (
     Bottleneck,
     Step,
     checks,
+    cost_at,
+    costed,
     knee,
     ms_text,
+    one_primary_rows,
+    predict,
     processes_needed,
 )
 from .plan import Config, Plan
@@ -93,7 +97,8 @@ def all_findings(plan: Plan, steps: list[Step]) -> list[tuple[Findings, list[Ste
     for config in plan.configs:
         rows = [s for s in steps if s.config == config]
         if rows:
-            found.append((findings(config, rows, criteria(plan)), rows))
+            one = one_primary_rows(config, steps)
+            found.append((findings(config, rows, criteria(plan), one), rows))
     return found
 
 
@@ -172,7 +177,10 @@ def _verification_section(
     ]
     for v in verifications:
         own = [s for s in steps if s.config == v.config]
-        check = next((c for c in checks(own, plan.target_utilization) if c.step is v.step), None)
+        one = one_primary_rows(v.config, steps)
+        check = next(
+            (c for c in checks(own, plan.target_utilization, one) if c.step is v.step), None
+        )
         if check is None:
             continue
         s = v.step
@@ -180,6 +188,14 @@ def _verification_section(
         verdict = check.verdict
         if check.conclusive:
             verdict = f"**{verdict}**"
+        elif v.local_primaries and check.primaries + needed > v.cores:
+            verdict += (
+                f" (saturating {plural(check.primaries, 'primary', 'primaries')} takes "
+                f"{plural(check.primaries, 'core', 'cores')} for Redis and {needed} for Locust "
+                f"at its measured cost per join: {check.primaries + needed}; this machine let "
+                f"the run use {v.cores}, shared by its {v.local_primaries} local Redis "
+                f"{'primary' if v.local_primaries == 1 else 'primaries'} and Locust)"
+            )
         elif s.load_processes < needed:
             verdict += (
                 f" (Locust needed {needed} cores at its measured cost per join; it had "
@@ -193,6 +209,51 @@ def _verification_section(
         )
     lines.append("")
     return lines
+
+
+def _cost_section(plan: Plan, steps: list[Step]) -> list[str]:
+    """Each atomic configuration's cost-against-load curve: the steps by a primary's load,
+    and the cost the plan read at the target."""
+    u = plan.target_utilization
+    lines = [
+        "## Cost per join against a primary's load",
+        "",
+        "Redis CPU per join against a primary's own load (its CPU, % of one core; a sharded "
+        "pool's: the mean over the primaries it ran on), every step that measured it, "
+        f"lightest load first. The plan reads the cost at {u:.0%} off this curve.",
+        "",
+        "| configuration | curve (a primary's load %: µs per join) | cost at "
+        f"{u:.0%} for the plan |",
+        "| --- | --- | --- |",
+    ]
+    found = False
+    for config in plan.configs:
+        rows = [s for s in steps if s.config == config]
+        curve = costed(rows)
+        if config.strategy != "atomic" or not curve:
+            continue
+        found = True
+        prediction = predict(rows, u, one_primary_rows(config, steps))
+        points = ", ".join(
+            f"{s.primary_load_pct:.0f}: {s.redis_us_per_op:.1f}"
+            + (" (verify)" if s.phase == "verify" else "")
+            for s in curve
+        )
+        used = "—"
+        if prediction is not None:
+            a = prediction.at_target
+            how = (
+                "interpolated" if a.interpolated
+                else f"nearest step, {a.nearest.primary_load_pct:.0f} %"
+                + ("" if a.near else ", not near the target")
+            )  # fmt: skip
+            whose = (
+                "" if prediction.borrowed is None
+                else f"; from the one-primary curve ({prediction.borrowed.label})"
+            )  # fmt: skip
+            used = f"{prediction.us_per_op:.1f} µs ({how}{whose})"
+        lines.append(f"| {config.label} | {points} | {used} |")
+    return [*lines, ""] if found else []
 
 
 def _processes(plan: Plan) -> str:
@@ -254,6 +315,7 @@ def write_report(
         "",
     ]
     lines += _verification_section(plan, steps, verifications)
+    lines += _cost_section(plan, steps)
     for f, rows in all_findings(plan, steps):
         lines += [f"## {f.config.label}", "", *_step_table(plan, rows), ""]
         exact = [s.exact_count for s in rows if s.exact_count is not None]
@@ -285,11 +347,16 @@ def _assumptions(plan: Plan, steps: list[Step]) -> list[str]:
         f"{plan.target_utilization:.0%} of that core (--target-utilization), which leaves "
         "room for bursts, bookings and leaves, and background work.",
         "- A join's cost is Redis CPU (user + system, from INFO) over the step's measured "
-        "window, divided by the script calls Redis counted there (one per join). "
-        "It is taken from the step where Redis was busiest: the cost falls as load rises, "
-        f"because busy Redis serves many clients per event-loop turn. Below {BUSY:.0%} busy it "
-        "can be about twice the saturated cost, so a prediction from there errs towards too "
-        "many primaries; the report says which case applies.",
+        "window, divided by the script calls Redis counted there (one per join). It falls "
+        "as a primary's load rises, because a busy Redis reads many calls per event-loop "
+        f"turn: below {BUSY:.0%} busy it can be about twice the saturated cost. So the plan "
+        f"reads the cost at the target utilisation ({plan.target_utilization:.0%}) off the "
+        "cost-against-load curve (interpolated between the steps either side of it), never "
+        "a light-load figure where a step nearer the target exists; the report says which "
+        "case applies. A primary's load is its own CPU (the mean over the primaries a "
+        "sharded pool ran on): its cost depends on that, not on how many primaries there "
+        "are, so a sharded pool whose primaries this run could not load that far is planned "
+        "from the curve measured on one primary, at the per-primary rate.",
         "- The load generator shares this machine with Redis." + generator + " A step where "
         "Locust, not Redis, ran out of CPU measures the generator: its knee is never used for "
         "the plan.",
@@ -351,6 +418,7 @@ def _shard_section(plan: Plan, steps: list[Step]) -> list[str]:
                 f"| {f'{best.achieved:,.0f}' if best else 'none'} | {top.achieved:,.0f} "
                 f"| {top.bottleneck} | {_n(top.redis_cpu_pct)} |"
             )
+    lines += _same_load(plan, steps)
     lines += [
         "",
         "Sharding splits one pool over several hash tags; it raises a pool's ceiling only when "
@@ -359,6 +427,40 @@ def _shard_section(plan: Plan, steps: list[Step]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _same_load(plan: Plan, steps: list[Step]) -> list[str]:
+    """Each sharded step's cost per join (summed over its primaries) against the one-primary
+    curve's at the same load of a primary: whether a primary's cost depends on its own load
+    only. Only loads the one-primary curve spans are compared."""
+    lines = [
+        "",
+        "Redis CPU per join, summed over the primaries, against the one-primary curve's at the "
+        "same load of a primary (interpolated between its steps either side of that load; a "
+        "load outside the curve is not compared):",
+        "",
+        "| configuration | step | offered joins/s | a primary's load % | µs per join "
+        "| one primary at that load, µs per join | ratio |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    compared = False
+    for config in plan.configs:
+        one = costed(one_primary_rows(config, steps))
+        if not one:
+            continue
+        for s in costed([r for r in steps if r.config == config]):
+            at = cost_at(one, s.primary_load_pct, within=True)
+            if at is None:
+                reference, ratio = "outside the curve", "—"
+            else:
+                compared = True
+                reference = f"{at.us_per_op:.1f}"
+                ratio = f"{s.redis_us_per_op / at.us_per_op:.2f}"
+            lines.append(
+                f"| {config.label} | {s.phase} | {s.offered:,.0f} | {s.primary_load_pct:.0f} "
+                f"| {s.redis_us_per_op:.1f} | {reference} | {ratio} |"
+            )
+    return lines if compared or len(lines) > 6 else []
 
 
 SPAN = 1.12
@@ -377,7 +479,7 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(14, 5.6))
+    figure, (throughput, latency, costs) = plt.subplots(1, 3, figsize=(20, 5.6))
     cpu = throughput.twinx()
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     plans: list[str] = []
@@ -433,8 +535,16 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
                 latency.plot([s.offered], [s.p99_us / 1000], marker="*", markersize=16, color=color,
                              markeredgecolor="black", linestyle="none",
                              label=f"verify p99, {label}")  # fmt: skip
+        curve = costed(rows)
+        if found.config.strategy == "atomic" and curve:
+            costs.plot([s.primary_load_pct for s in curve], [s.redis_us_per_op for s in curve],
+                       marker="o", color=color, label=label)  # fmt: skip
         r = found.recommendation
         if r is not None:
+            costs.plot([plan.target_utilization * 100], [r.prediction.us_per_op], marker="D",
+                       markersize=10, color=color, markeredgecolor="black", linestyle="none",
+                       label=f"plan's cost, {label}"
+                       + (" (one-primary curve)" if r.prediction.borrowed else ""))  # fmt: skip
             plans.append(
                 f"{label}: {plural(r.primaries, 'primary', 'primaries')} for "
                 f"{plan.peak:,.0f} joins/s ({r.per_primary:,.0f} each)"
@@ -495,6 +605,17 @@ def write_plot(path: Path, plan: Plan, steps: list[Step]) -> None:
         axes.grid(alpha=0.3)
         axes.set_xticks(ticks, [f"{t:,.0f}" for t in ticks], rotation=30, fontsize=8)
         axes.minorticks_off()
+    costs.axvline(plan.target_utilization * 100, color="green", linestyle="-.", linewidth=1.2,
+                  label=f"target utilisation {plan.target_utilization:.0%}")  # fmt: skip
+    costs.set(
+        xlabel="a primary's load, % of one core (mean over a sharded pool's primaries)",
+        ylabel="Redis CPU per join, µs",
+        title="Cost per join against a primary's load",
+    )
+    costs.set_xlim(0, 105)
+    costs.set_ylim(bottom=0)
+    costs.grid(alpha=0.3)
+    costs.legend(fontsize=7, loc="upper right")
     handles, labels = throughput.get_legend_handles_labels()
     more, more_labels = cpu.get_legend_handles_labels()
     throughput.legend(handles + more, labels + more_labels, fontsize=7, loc="upper left")

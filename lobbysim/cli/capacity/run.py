@@ -39,7 +39,7 @@ from lobbysim.run.pools import claim, release
 
 from ..load import LOBBY, installed_locustfile
 from .measure import Primary, Sample, cores_for_load, per_primary, sample, window
-from .model import Step, predict, processes_needed
+from .model import Step, one_primary_rows, predict, processes_needed
 from .plan import MAX_RATE, Config, Plan
 
 WINDOW_PLUGIN = "capacity_window.py"
@@ -391,6 +391,10 @@ class Verification:
     pinning: str
     """How the two sides were placed, in words."""
     step: Step
+    cores: int = 0
+    """Cores this machine let the run use."""
+    local_primaries: int = 0
+    """Redis primaries running on this machine (a loopback URL)."""
 
 
 @contextlib.contextmanager
@@ -445,13 +449,13 @@ def verify(
     """One step per atomic configuration at the rate its sweep predicts saturates Redis."""
     configs = [c for c in plan.configs if c.strategy == "atomic"]
     for done, config in enumerate(configs):
-        own = [s for s in steps if s.config == config]
-        prediction = predict(own, plan.target_utilization)
+        own = [s for s in steps if s.config == config and s.phase == "sweep"]
+        one = [s for s in one_primary_rows(config, steps) if s.phase == "sweep"]
+        prediction = predict(own, plan.target_utilization, one)
         if prediction is None:
             progress(f"[verify {done + 1}/{len(configs)}] {config.label}: nothing to verify")
             continue
-        used = max(1, prediction.basis.primaries_used)
-        rate = min(prediction.saturation * used * VERIFY_OVER, MAX_RATE)
+        rate = min(prediction.saturation * prediction.primaries * VERIFY_OVER, MAX_RATE)
         needed = processes_needed(rate, own)
         with _separate_cores(primaries, needed) as (placement, pinning):
             progress(
@@ -459,4 +463,5 @@ def verify(
                 f"{placement.processes} Locust process(es); {pinning}"
             )
             step = run_step(plan, client, primaries, config, rate, "verify", placement)
-        yield Verification(config, placement, pinning, step)
+        local = sum(1 for p in primaries if p.pid is not None)
+        yield Verification(config, placement, pinning, step, len(os.sched_getaffinity(0)), local)
