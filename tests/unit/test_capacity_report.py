@@ -295,3 +295,108 @@ def test_the_slo_is_judged_on_the_us_figures(tmp_path: Path) -> None:
     assert table[("sweep", "1,000")][3:6] == ["1", "10.412", "20"]
     assert table[("sweep", "1,000")][SLO_COLUMN] == "**missed**: p99 10.412 ms"
     assert table[("sweep", "2,000")][4] == "9.6" and table[("sweep", "2,000")][SLO_COLUMN] == "met"
+
+
+CURVE = [
+    step(2000, 2.0, redis_pct=20, us=100.0),
+    step(6000, 4.0, redis_pct=60, us=80.0),
+    step(10000, 15.0, redis_pct=80, us=60.0),
+    step(14000, 300.0, redis_pct=97, us=50.0, achieved=13000),
+]
+"""One primary's cost against its load: 70 µs at 70 % (between 60 % and 80 %); the busiest
+step's 50 µs is not the cost at the target."""
+
+
+def sharded(offered: float, us: float) -> Step:
+    """A step of a 3-shard pool on 3 primaries, each loaded us x offered / 3e4 % of a core
+    (step()'s rows: redis_ops = 3 x achieved over 3 s)."""
+    load = us * offered / 3e4
+    return replace(
+        step(offered, 2.0, us=us, redis_pct=load * 3), shards=3, primaries_used=3,
+        busiest_primary_pct=load, busiest_primary_demand_pct=load,
+    )  # fmt: skip
+
+
+def test_the_plan_reads_the_cost_at_the_target_off_the_curve(tmp_path: Path) -> None:
+    found = findings(CONFIG, CURVE, CRITERIA)
+    r = found.recommendation
+    assert r is not None and r.prediction.us_per_op == pytest.approx(70.0)
+    assert r.per_primary == pytest.approx(10_000)
+    assert found.summary["us_per_join"] == "70.0" and found.summary["cost_curve"] == "own"
+    assert "Redis's own cost, 70.0 µs of CPU per join at 70% of one core, interpolated on " in (
+        found.text
+    )
+    assert "between the sweep step offered 6,000 joins/s (achieved 6,000, a primary 60 % busy" in (
+        found.text
+    )
+    caveats = found.summary["caveats"].split(",")
+    assert "light_load" not in caveats and "cost_not_at_target" not in caveats
+    text = report(tmp_path, CURVE)
+    assert "| atomic, lobbies of 4 | 20: 100.0, 60: 80.0, 80: 60.0, 97: 50.0 | 70.0 µs " in text
+    # A curve that stops short of the target: its nearest step, said to err high.
+    short = findings(CONFIG, [CURVE[0], step(5000, 4.0, redis_pct=50, us=90.0)], CRITERIA)
+    assert short.summary["us_per_join"] == "90.0"
+    assert "cost_not_at_target" in short.summary["caveats"].split(",")
+    assert "no step ran a primary nearer the target: the cost at the target is lower" in (
+        short.text
+    )
+
+
+SHARDED = [sharded(3000, 110.0), sharded(6000, 100.0)]
+"""Each primary 11 % and 20 % busy: far from the 70 % target."""
+
+
+def test_a_sharded_pool_not_loaded_near_the_target_applies_the_one_primary_curve(
+    tmp_path: Path,
+) -> None:
+    config = Config("atomic", 4, 3)
+    criteria = replace(CRITERIA, peak=45_000.0)
+    found = findings(config, SHARDED, criteria, CURVE)
+    r = found.recommendation
+    assert r is not None and r.prediction.us_per_op == pytest.approx(70.0)
+    assert r.prediction.borrowed == CONFIG and r.primaries == 5
+    assert found.summary["cost_curve"] == "shards=1"
+    assert "one_primary_curve" in found.summary["caveats"].split(",")
+    assert (
+        "This pool's own steps loaded each of its 3 primaries at most 20 % of a core, short "
+        "of 70%, so the plan applies the cost-against-load curve measured on one primary "
+        "(atomic, lobbies of 4) at the per-primary rate" in found.text
+    )
+    # Without the one-primary rows, its own lightly loaded step, said to err high.
+    alone = findings(config, SHARDED, criteria)
+    assert alone.recommendation is not None and alone.recommendation.prediction.borrowed is None
+    assert alone.summary["us_per_join"] == "100.0" and alone.summary["cost_curve"] == "own"
+    assert "light_load" in alone.summary["caveats"].split(",")
+    # The report compares each sharded step with the one-primary curve at the same load.
+    shards_plan = replace(plan(tmp_path), shards=[1, 3])
+    write_report(tmp_path / "r.md", shards_plan, [*CURVE, *SHARDED], [], "lobbysim capacity")
+    text = (tmp_path / "r.md").read_text()
+    assert "| atomic, lobbies of 4, 3 shards | sweep | 6,000 | 20 | 100.0 | 100.0 | 1.00 |" in text
+    assert (
+        "| atomic, lobbies of 4, 3 shards | sweep | 3,000 | 11 | 110.0 | outside the curve |"
+        in (text)
+    )
+    assert "70.0 µs (interpolated; from the one-primary curve (atomic, lobbies of 4))" in text
+
+
+def test_a_verification_that_cannot_saturate_local_primaries_says_the_cores_it_lacked(
+    tmp_path: Path,
+) -> None:
+    from lobbysim.cli.capacity.model import processes_needed
+    from lobbysim.cli.capacity.run import Placement, Verification
+
+    config = Config("atomic", 4, 3)
+    row = replace(sharded(12000, 90.0), phase="verify", generator_cpu_pct=99,
+                  generator_demand_pct=99)  # fmt: skip
+    checked = Verification(config, Placement(2), "not pinned", row, cores=2, local_primaries=3)
+    shards_plan = replace(plan(tmp_path), shards=[1, 3], verify=True)
+    rows = [*CURVE, *SHARDED, row]
+    write_report(tmp_path / "r.md", shards_plan, rows, [checked], "lobbysim capacity")
+    text = (tmp_path / "r.md").read_text()
+    needed = processes_needed(row.offered, SHARDED)
+    assert (
+        f"inconclusive: generator-bound, Redis did not saturate (saturating 3 primaries takes "
+        f"3 cores for Redis and {needed} for Locust at its measured cost per join: "
+        f"{3 + needed}; this machine let the run use 2, shared by its 3 local Redis primaries "
+        "and Locust)" in text
+    )
