@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_tui.py            # refresh cost
     .venv/bin/python benchmarks/bench_tui.py --demo     # served against offered, CPU
+    .venv/bin/python benchmarks/bench_tui.py --frames [--baseline DIR]   # frame time, CPU
 
 The refresh part runs the real dashboard headless (Textual's test driver) over a simulation
 that piles up about 2,000 waiting buyers in about 500 lobbies (a long checkout keeps full
@@ -14,16 +15,28 @@ arrivals/s it was offered, and the process's CPU over the run's steady part (sta
 imports left out). Then the dashboard itself (Textual's headless driver, the simulation in
 the same process) at the default rate: its CPU share. ``--rounds 2`` runs every
 measurement twice, interleaved, for a shared machine.
+
+The frames part runs the dashboard (Textual's headless driver, the simulation in the same
+process, a private redis-server) at 80x24 and 160x48, at 25, 500 and 2,000 arrivals/s, each
+run its own process: the process's CPU share over the run's steady part, the frames drawn,
+and the CPU time a frame cost (the app's refresh plus the screen's updates: layout,
+rendering and compositing; the headless driver writes nothing, a terminal adds its output). With
+``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/wt-base
+HEAD~3``) every run is made twice, interleaved, the other one importing the app from DIR.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+
+from textual.screen import Screen
 
 from lobbysim.cli._redis import open_clients, open_embedded
 from lobbysim.testing import RedisServer
@@ -149,14 +162,120 @@ def demo(rounds: int, seconds: float) -> None:
         server.stop()
 
 
+FRAME_SIZES = ((80, 24), (160, 48))
+FRAME_RATES = (25.0, 500.0, 2000.0)
+
+
+async def _frames_child(url: str, size: tuple[int, int], rate: float, seconds: float) -> None:
+    """Run in a child process (importing the app from PYTHONPATH's tree when one is given):
+    the dashboard at ``rate``; prints one JSON line."""
+    # CPU time, not wall time: on a shared machine a frame's wall time counts the waits for
+    # a core. Both wrapped on the class, so that a baseline tree's app is measured alike.
+    spent = {"refresh": [0, 0.0], "update": [0, 0.0]}
+
+    def timed(name: str, method: Callable[..., None]) -> Callable[..., None]:
+        def run(self: object) -> None:
+            started = time.process_time()
+            method(self)
+            spent[name][0] += 1
+            spent[name][1] += time.process_time() - started
+
+        return run
+
+    Screen._on_timer_update = timed("update", Screen._on_timer_update)  # type: ignore[method-assign]
+    LobbySimApp.refresh_view = timed("refresh", LobbySimApp.refresh_view)  # type: ignore[method-assign]
+    sim = Simulation(open_clients(url), SimConfig(pool=f"bench-tui-{os.getpid()}", rate=rate))
+    app = LobbySimApp(sim)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(SETTLE_SECONDS)
+        cpu, wall, joins = time.process_time(), time.monotonic(), sim.metrics.joins.total
+        before = {name: list(values) for name, values in spent.items()}
+        await pilot.pause(seconds)
+        elapsed = time.monotonic() - wall
+        result = {
+            "cpu": (time.process_time() - cpu) / elapsed,
+            "joins_per_s": (sim.metrics.joins.total - joins) / elapsed,
+            "elapsed": elapsed,
+            "app": sys.modules[LobbySimApp.__module__].__file__,
+        }
+        for name, (n, seconds_) in spent.items():
+            result[f"{name}s"] = n - before[name][0]
+            result[f"{name}_ms"] = (seconds_ - before[name][1]) * 1000
+        await pilot.press("q")
+    print(json.dumps(result))
+
+
+def frames_run(
+    url: str, size: tuple[int, int], rate: float, seconds: float, tree: str | None
+) -> dict[str, float]:
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    command = [sys.executable, __file__, "--frames-child", url, "--seconds", f"{seconds:g}"]
+    command += ["--size", f"{size[0]}x{size[1]}", "--rate", f"{rate:g}"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 120, env=env, check=False
+    )
+    if result.returncode:
+        raise SystemExit(f"frames run failed: {result.stderr.strip()[-500:]}")
+    parsed: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    if tree and not str(parsed["app"]).startswith(os.path.abspath(tree)):
+        raise SystemExit(f"the baseline run imported {parsed['app']}, not {tree}'s app")
+    return parsed
+
+
+def frames(rounds: int, seconds: float, baseline: str | None) -> None:
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if baseline:
+        trees.insert(0, (f"baseline {baseline}", baseline))
+    server = RedisServer().start()
+    try:
+        print(
+            f"private redis-server on {server.url}; {os.cpu_count()} cores; {seconds:g} s per "
+            f"run after {SETTLE_SECONDS:g} s; {rounds} round(s), trees interleaved"
+        )
+        print(
+            "frame = CPU ms of the app's refresh + the screen's updates, per refresh; "
+            "CPU = the whole process (simulation included), share of one core"
+        )
+        for round_ in range(1, rounds + 1):
+            for width, height in FRAME_SIZES:
+                for rate in FRAME_RATES:
+                    for name, tree in trees:
+                        r = frames_run(server.url, (width, height), rate, seconds, tree)
+                        frames_ = max(r["refreshes"], 1)
+                        frame_ms = (r["refresh_ms"] + r["update_ms"]) / frames_
+                        print(
+                            f"round {round_} {width}x{height} --rate {rate:>5g} {name:<24} "
+                            f"joins/s {r['joins_per_s']:7.1f}  CPU {r['cpu'] * 100:5.1f}%  "
+                            f"refreshes/s {r['refreshes'] / r['elapsed']:4.1f}  "
+                            f"screen updates/s {r['updates'] / r['elapsed']:4.1f}  "
+                            f"frame {frame_ms:6.2f} ms (refresh "
+                            f"{r['refresh_ms'] / frames_:5.2f} + update {r['update_ms'] / frames_:5.2f})",
+                            flush=True,
+                        )
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="served against offered, and CPU")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=8.0, help="each demo run's length")
+    parser.add_argument("--frames", action="store_true", help="frame time and CPU by size, rate")
+    parser.add_argument("--baseline", metavar="DIR", help="--frames: also run DIR's app")
     parser.add_argument("--dashboard-cpu", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--frames-child", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--size", default="160x48", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.dashboard_cpu:
+    if args.frames_child:
+        width, height = map(int, args.size.split("x"))
+        asyncio.run(_frames_child(args.frames_child, (width, height), args.rate, args.seconds))
+    elif args.frames:
+        frames(args.rounds, args.seconds, args.baseline)
+    elif args.dashboard_cpu:
         asyncio.run(_dashboard_cpu(args.dashboard_cpu, args.seconds))
     elif args.demo:
         demo(args.rounds, args.seconds)
