@@ -30,15 +30,16 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import redis
 from redis.cluster import RedisCluster
 
-from lobbycore import LobbyStore, pool_prefix
+from lobbycore import LobbyStore, _protocol, pool_prefix
 from lobbycore._scripts import script_sources
 from lobbysim.testing import RedisClusterProcesses
 
-DEFAULTS = ["--shards", "1,3", "--steps", "5", "--step-seconds", "10", "--start-rate", "2000"]
+DEFAULTS = ["--shards", "1,3", "--steps", "6", "--step-seconds", "10", "--start-rate", "2000"]
 DEFAULTS += ["--max-rate", "20000", "--max-users", "4", "--verify"]
 
 
@@ -60,10 +61,32 @@ def _spread_pool(client: RedisCluster, shards: int) -> str:
     raise RuntimeError("no pool name spreads its shards over every primary")
 
 
-def _joins_per_second(
-    ports: list[int], stats_keys: list[str], epochs: dict[str, str], sha: str
-) -> float:
-    """Run one redis-benchmark per (port, stats key) at once; their joins/s summed."""
+RANDOM_ARGS = ("L__rand_int__", "S__rand_int__")
+"""What replaces the new lobby's ids in each benchmark call: redis-benchmark puts a random
+number in each ``__rand_int__`` of every request."""
+
+
+def _join_arguments(store: LobbyStore, stats_key: str) -> list[str]:
+    """``numkeys key... arg...`` of one join on the sub-pool whose first key is
+    ``stats_key``, as the store itself would send it (its epoch, its write floor), the
+    user and the new lobby's ids made random per request: built from the store's own call,
+    so it follows the scripts' keys and arguments wherever they go."""
+    made = iter(RANDOM_ARGS)
+    with mock.patch.object(_protocol, "new_ulid", lambda: next(made)):
+        for n in range(10_000):
+            made = iter(RANDOM_ARGS)
+            call = store._protocol.find_or_create_lobby(f"probe-user-{n}", 4)
+            if call.keys[0] == stats_key:
+                break
+        else:
+            raise RuntimeError(f"no user routes to {stats_key}")
+    call = store._with_epoch(call)
+    args = [str(a).replace(f"probe-user-{n}", "u__rand_int__") for a in call.args]
+    return [str(len(call.keys)), *call.keys, *args]
+
+
+def _joins_per_second(ports: list[int], calls: list[list[str]], sha: str) -> float:
+    """Run one redis-benchmark per (port, call) at once; their joins/s summed."""
     runs = [
         subprocess.Popen(
             [
@@ -79,21 +102,12 @@ def _joins_per_second(
                 "-q",
                 "EVALSHA",
                 sha,
-                "1",
-                key,
-                epochs[key],
-                "0",  # the write sequence seen: none (a floor that never refuses)
-                "4",
-                "L__rand_int__",
-                "S__rand_int__",
-                "0",
-                "30000",
-                "u__rand_int__",
+                *call,
             ],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for port, key in zip(ports, stats_keys, strict=True)
+        for port, call in zip(ports, calls, strict=True)
     ]
     total = 0.0
     for run in runs:
@@ -110,12 +124,13 @@ def server_side(cluster: RedisClusterProcesses) -> None:
     for port in cluster.ports:  # every primary needs the script
         sha = redis.Redis(port=port).script_load(script_sources()["join"])
     pool = _spread_pool(client, 3)
-    keys = [pool_prefix(pool, i, 3) + "stats" for i in range(3)]
-    ports = [client.get_node_from_key(key).port for key in keys]
     store = LobbyStore(client, pool=pool, shards=3)
     store.stats()  # each sub-pool's epoch, as a store learns it on its first call
-    one = _joins_per_second([ports[0]] * 3, [keys[0]] * 3, store._epochs, sha)
-    three = _joins_per_second(ports, keys, store._epochs, sha)
+    keys = list(store._epochs)
+    ports = [client.get_node_from_key(key).port for key in keys]
+    calls = [_join_arguments(store, key) for key in keys]
+    one = _joins_per_second([ports[0]] * 3, [calls[0]] * 3, sha)
+    three = _joins_per_second(ports, calls, sha)
     print(
         f"server side: 3 redis-benchmark processes x {CLIENTS} clients, EVALSHA join, lobbies of 4"
     )
