@@ -5,15 +5,34 @@ the demo, capacity runs). Each call touches only the keys of the pool it names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from ._keys import NaiveKeys, PoolKeys, shard_count_of, sharded_pattern, sub_pools, text
+import redis
+from redis.asyncio.cluster import RedisCluster
+
+from ._aio import AsyncLobbyStore
+from ._errors import PoolStateLost
+from ._keys import (
+    NaiveKeys,
+    PoolKeys,
+    shard_count_of,
+    sharded_pattern,
+    sub_pools,
+    text,
+)
+from ._models import LobbyEvent
 from ._plans import Plan, Scan, run_async, run_sync
+from ._protocol import ScriptCall
+from .defaults import MAX_BATCH, MAX_ID_BYTES, READ_REPLY_BYTES
+from .typing import AsyncStore
 
 __all__ = [
+    "MAX_EVENT_BYTES",
     "StreamInfo",
     "async_count_pool_keys",
     "async_delete_pool",
+    "async_follow_reply_bytes",
+    "async_read_events",
     "async_stream_info",
     "count_name_keys",
     "count_pool_keys",
@@ -172,3 +191,125 @@ async def async_stream_info(client: Any, pool: str, *, shards: int = 1) -> list[
     """Where each sub-pool's change stream stands, one per shard in shard order (two round
     trips; each stream's figures are one atomic read, the shards' are not read together)."""
     return await run_async(client, _stream_plan(pool, shards))
+
+
+_RESP_HEADER: Final = 16
+"""Bytes RESP spends at most on one element's header (as events.lua counts them)."""
+_EVENT_USERS: Final = 16
+"""User ids an event names at most (EVENT_USERS in lua/common.lua)."""
+MAX_EVENT_BYTES: Final = (
+    2 * _RESP_HEADER
+    + (41 + _RESP_HEADER)  # the entry, its id (<ms>-<seq>, 20 digits each)
+    + _RESP_HEADER
+    + 12 * _RESP_HEADER  # its fields: 6 names, 6 values
+    + len("typelobbymaxsizeusersn")
+    + len("expired")
+    + MAX_ID_BYTES  # the lobby id
+    + 3 * 20  # max, size, n: integers
+    + _EVENT_USERS * (MAX_ID_BYTES + 1)  # the users, NUL-separated
+)
+"""The most one change-stream entry the scripts write can take in a reply (16 user ids of
+the longest size): ``async_read_events`` asks for ``reply_bytes // MAX_EVENT_BYTES``
+entries, so that no reply exceeds ``reply_bytes`` whatever the events hold."""
+
+
+FOLLOW_REPLY_BYTES: Final = 4 * 1024 * 1024
+"""The most a follower's read of the change stream asks for (about 880 of the largest
+events; JoinStorm's take about 100 bytes each, so a read holds about 40 kB)."""
+LARGE_READ_EVENTS: Final = 256
+"""Below this many of the largest events per reply, reads go through the store's script,
+which counts the bytes of each event it returns (a few hundred small ones in 32 kB)."""
+
+
+async def async_follow_reply_bytes(client: Any) -> int:
+    """The reply bound for :func:`async_read_events` on this server: FOLLOW_REPLY_BYTES, or
+    half the smallest ``client-output-buffer-limit`` the server sets for normal clients
+    (a reply near it would close the connection); READ_REPLY_BYTES when the server does
+    not say (CONFIG GET refused). A Redis failure raises."""
+    try:
+        reply = await client.execute_command("CONFIG", "GET", "client-output-buffer-limit")
+    except redis.ResponseError:
+        return READ_REPLY_BYTES
+    values = list(reply.values()) if isinstance(reply, dict) else list(reply or [])[1::2]
+    words = " ".join(text(v) for v in values).split()
+    bound = FOLLOW_REPLY_BYTES
+    for i, word in enumerate(words[:-2]):
+        if word == "normal":
+            for limit in words[i + 1 : i + 3]:  # hard, then soft; 0: none
+                if _bytes(limit):
+                    bound = min(bound, _bytes(limit) // 2)
+    return bound
+
+
+def _bytes(size: str) -> int:
+    """A CONFIG size (``65536``, ``64kb``, ``1mb``, ``1gb``) in bytes."""
+    units = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "k": 1000, "m": 1000**2, "g": 1000**3}
+    lowered = size.lower()
+    for unit, scale in units.items():
+        if lowered.endswith(unit):
+            return int(lowered[: -len(unit)]) * scale
+    return int(lowered)
+
+
+def _event(entry_id: Any, fields: Any) -> LobbyEvent:
+    # redis-py answers XRANGE with each entry's fields as a dict (a flat list without its
+    # callbacks), named in bytes (str with decode_responses). Read once per event, for
+    # thousands of events a second: the names are looked up, not decoded.
+    if not isinstance(fields, dict):
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    if fields and isinstance(next(iter(fields)), str):
+        fields = {name.encode(): value for name, value in fields.items()}
+    joined = text(fields[b"users"])
+    users = tuple(joined.split("\0")) if joined else ()
+    n = fields.get(b"n")
+    return LobbyEvent(
+        id=text(entry_id),
+        type=text(fields[b"type"]),
+        lobby_id=text(fields[b"lobby"]),
+        max_users=int(fields[b"max"]),
+        size=int(fields[b"size"]),
+        users=users,
+        more_users=0 if n is None else int(n) - len(users),
+    )
+
+
+async def async_read_events(store: AsyncStore, after: str, *, reply_bytes: int) -> list[LobbyEvent]:
+    """Up to ``reply_bytes // MAX_EVENT_BYTES`` change events after ``after`` (at least one
+    when there is one), oldest first: ``store.events`` in large reads, for a follower of a
+    busy pool (``lobbysim watch``). Fewer than asked is not the end of the stream; none is.
+
+    Each reply stays under ``reply_bytes`` whatever the events hold (keep it under the
+    server's ``client-output-buffer-limit`` for normal clients: see
+    :func:`async_follow_reply_bytes`), or under READ_REPLY_BYTES when ``reply_bytes`` is too
+    small for LARGE_READ_EVENTS of the largest events. Each read is one MULTI:
+    the pool's meta and its stream's entries together, checked as the store checks a call
+    (the epoch it learned: :class:`PoolStateLost`; the write sequence it saw:
+    :class:`PoolRolledBack`), so that a pool replaced between two reads is never read as
+    the same one. A store that has not opened the pool yet, a sharded pool, a cluster
+    client, a small ``reply_bytes`` and the naive store read through ``store.events`` (its script, replies
+    of at most about READ_REPLY_BYTES).
+    """
+    count = reply_bytes // MAX_EVENT_BYTES
+    (keys,) = sub_pools(store.pool, 1) if store.shards == 1 else (None,)
+    if (
+        not isinstance(store, AsyncLobbyStore)
+        or count < LARGE_READ_EVENTS
+        or keys is None
+        or keys.stats not in store._epochs
+        or isinstance(store.client, RedisCluster)
+    ):
+        return await store.events(after=after, count=MAX_BATCH)
+    epoch = store._epochs[keys.stats]
+    sequences = store.transport.sender.sequences
+    floor = sequences.floor(keys.stats)
+    pipe = store.client.pipeline(transaction=True)
+    pipe.hmget(keys.meta, "epoch", "wseq")
+    pipe.execute_command("XRANGE", keys.events, f"({after}", "+", "COUNT", count)
+    (found, wseq), entries = await pipe.execute()
+    if found is None or text(found) != epoch:
+        raise PoolStateLost(keys.meta, "" if found is None else text(found))
+    # Checked against the sequence the store saw, and kept as the highest seen, as a
+    # script call's reply is.
+    call = ScriptCall("events", (keys.stats,), (epoch, floor), lambda reply: reply)
+    sequences.parse(call, [int(wseq or 0), None])
+    return [_event(entry_id, fields) for entry_id, fields in entries]

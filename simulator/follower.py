@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import redis
 
 from lobbycore import AsyncLobbyStore, LobbyError, LobbyEvent, PoolStateLost, PoolStats
-from lobbycore.admin import StreamInfo, async_count_pool_keys, async_stream_info
+from lobbycore.admin import (
+    StreamInfo,
+    async_count_pool_keys,
+    async_follow_reply_bytes,
+    async_read_events,
+    async_stream_info,
+)
 from lobbycore.audit import async_output_buffer_limit, cut_off
 from lobbycore.violations import LIVE_CHECKS, Checked
 
@@ -36,11 +42,9 @@ from .clients import RedisClients
 from .source import AUDIT_SECONDS, REDIS_FAILURES, STATE_LOST, LiveSource
 
 POLL_SECONDS = 0.1
-BATCH = 1000
-"""Events asked for per read: the store answers fewer when they are large (each reply
-stays under lobbycore.defaults.READ_REPLY_BYTES), so fewer is not the end; none is."""
 MAX_BATCHES = 50
-"""Batches read per poll at most: a backlog is read at once, and the screen stays live."""
+"""Reads per poll at most: a backlog is read at once (a read holds up to about 880
+events; the stream keeps about 10,000), and the screen stays live."""
 NOTES_PER_POLL = 10
 """Bookings and expiries logged one by one per poll; the rest of the poll's in one line
 (thousands a second would only scroll the log, 500 lines long, past reading)."""
@@ -81,6 +85,14 @@ class PoolFollower(LiveSource):
         """events_missed as the log last said it."""
         self._auditing = False
         """The periodic audit runs (beside the reads of the stream, during ``run``)."""
+        self.reply_bytes: int | None = None
+        """The bound of each read's reply (lobbycore.admin.async_follow_reply_bytes), read
+        from the server before the first read and again after a connection was cut."""
+        self.lag_s = 0.0
+        """How far the last event read was behind the stream's newest, in the time the
+        events were written (stream ids), when the watch last looked (after its reads)."""
+        self.lag_max_s = 0.0
+        """The largest ``lag_s`` of the run."""
 
     @property
     def pool_never_seen(self) -> bool:
@@ -108,7 +120,7 @@ class PoolFollower(LiveSource):
     async def _catch_up(self) -> None:
         """Count the pool's events from its first one (those from before the watch started
         too); the board is drawn from the first read of the pool, not from old news."""
-        while batch := await self.store.events(after=self.last_event, count=BATCH):
+        while batch := await self._read():
             self._fold(batch, live=False)
             self.last_event = batch[-1].id
         self._caught_up = True
@@ -173,23 +185,27 @@ class PoolFollower(LiveSource):
         try:
             if look:
                 await self._look_for_pool()
+            if self.reply_bytes is None:
+                self.reply_bytes = await async_follow_reply_bytes(self.clients.async_client)
             # The stream's position just before and just after the reads: a trim that passed
             # the cursor in between (and only such a trim) leaves the count a lower bound.
             await self._gauge()
             if not self._caught_up:
                 await self._catch_up()
             await self.poll()
-            await self._gauge()
+            await self._gauge(after_reads=True)
         except PoolStateLost as exc:
             self.reached()
             self.state_lost(exc, generation)
         except LobbyError:  # PoolNotFound: not made yet, or still gone
             self.reached()
         except redis.ConnectionError as exc:
-            # Cut off mid-read? Name the server's output buffer limit, once per outage.
+            # Cut off mid-read? Name the server's output buffer limit, once per outage, and
+            # size the reads to it again (it may have changed).
+            bound, self.reply_bytes = self.reply_bytes, None
             if not self.disconnected:
                 limit = await async_output_buffer_limit(self.clients.async_client)
-                named = cut_off(exc, f"up to {BATCH} events", limit)
+                named = cut_off(exc, f"events (replies of up to {bound or 0:,} bytes)", limit)
                 if named is not exc:
                     self.note(str(named))
             self.lost(exc)
@@ -198,14 +214,27 @@ class PoolFollower(LiveSource):
         else:
             self.reached()
 
-    async def _gauge(self) -> None:
-        """Read where each shard's stream stands, and count what it trimmed unread."""
+    async def _read(self) -> list[LobbyEvent]:
+        """The next events after the cursor: one read, its reply bounded (see reply_bytes)."""
+        assert self.reply_bytes is not None
+        return await async_read_events(self.store, self.last_event, reply_bytes=self.reply_bytes)
+
+    async def _gauge(self, *, after_reads: bool = False) -> None:
+        """Read where each shard's stream stands, and count what it trimmed unread; after
+        the reads, how far behind its newest event the watch is (``lag_s``)."""
         generation = self.generation
         streams = await async_stream_info(self.clients.async_client, self.pool, shards=self.shards)
         if generation != self.generation:
             return
+        lag_ms = 0
         for gap, cursor, stream in zip(self._gaps, self._cursors(), streams, strict=True):
             gap.gauge(cursor, stream)
+            at = _stream_order(cursor)[0]
+            if at:  # 0: nothing read yet
+                lag_ms = max(lag_ms, _stream_order(stream.last_id)[0] - at)
+        if after_reads:
+            self.lag_s = lag_ms / 1000
+            self.lag_max_s = max(self.lag_max_s, self.lag_s)
         self._tell_missed()
 
     def _tell_missed(self) -> None:
@@ -314,7 +343,7 @@ class PoolFollower(LiveSource):
         ended: list[LobbyEvent] = []
         try:
             for _ in range(MAX_BATCHES):
-                events = await self.store.events(after=self.last_event, count=BATCH)
+                events = await self._read()
                 if not events:
                     break
                 ended += self._fold(events, live=True)
@@ -371,6 +400,8 @@ class PoolFollower(LiveSource):
             **self.health(),
             "pools_lost": str(len(self.lost_pools)),
             "pool_gone": "yes" if self.pool_gone else "no",
+            "lag_s": f"{self.lag_s:.1f}",
+            "lag_max_s": f"{self.lag_max_s:.1f}",
             **self.coverage(),
         }
 

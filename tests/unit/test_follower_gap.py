@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lobbycore import AsyncLobbyStore
+from lobbycore import AsyncLobbyStore, LobbyEvent, PoolStateLost, admin
 from lobbycore._keys import sub_pools
 from lobbycore.admin import StreamInfo
 from lobbysim.cli._redis import open_embedded
@@ -38,6 +38,11 @@ def truly_missed(clients: RedisClients, watch: PoolFollower) -> int:
     (keys,) = sub_pools(watch.pool)
     unread = len(clients.sync_client.xrange(keys.events, f"({watch.last_event}", "+"))
     return int(stream(clients, watch.pool)["entries-added"]) - watch.events - unread
+
+
+async def read_20(store: AsyncLobbyStore, after: str, *, reply_bytes: int) -> list[LobbyEvent]:
+    """A watch's read slowed down: 20 events at most."""
+    return await store.events(after=after, count=20)
 
 
 def figures(watch: PoolFollower) -> dict[str, int]:
@@ -84,7 +89,7 @@ async def test_a_slowed_watch_names_the_events_trimmed_under_it(
     verdict says so. Then it reads on, and the count stays exact."""
     clients = open_embedded()
     await fill(clients, "slow", 30, prefix="first")
-    monkeypatch.setattr(follower, "BATCH", 20)
+    monkeypatch.setattr(follower, "async_read_events", read_20)
     monkeypatch.setattr(follower, "MAX_BATCHES", 1)
     watch = PoolFollower(clients, "slow")
     await watch.run(duration=0.05)  # catches up: the 90 events
@@ -141,3 +146,87 @@ def test_a_trim_past_the_cursor_between_two_readings_leaves_a_lower_bound_named_
     gap.read = 154  # read on to the end: the reads had skipped 10
     gap.gauge("1-1104", StreamInfo(100, "1-1005", "1-1104", 1104))  # at the end: exact again
     assert (gap.missed, gap.exact) == (950, True)
+
+
+async def test_large_reads_give_the_store_s_events_and_each_reply_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch's large reads (lobbycore.admin.async_read_events) give exactly the events
+    ``store.events`` gives, parties, leaves and bookings included, in reads of at most
+    ``reply_bytes // MAX_EVENT_BYTES`` entries."""
+    clients = open_embedded()
+    store = AsyncLobbyStore(clients.async_client, pool="large", lobby_ttl=None)
+    for i in range(300):
+        await store.find_or_create_lobby(f"solo-{i}", 4)
+    await store.join_party([f"party-{i}" for i in range(20)], 40)  # its event names 16 of 20
+    await store.leave_lobby("solo-1")
+    full = await store.join_party([f"pair-{i}" for i in range(2)], 2)
+    await store.book_ticket(full.id)
+    expected, after = [], "0-0"
+    while batch := await store.events(after=after, count=100):
+        expected += batch
+        after = batch[-1].id
+    assert any(e.more_users == 4 for e in expected)
+    counts: list[int] = []
+    original = type(clients.async_client.pipeline()).execute_command
+
+    def spy(self: Any, *args: Any, **options: Any) -> Any:
+        if args[0] == "XRANGE":
+            counts.append(int(args[-1]))
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(type(clients.async_client.pipeline()), "execute_command", spy)
+    reply_bytes = admin.MAX_EVENT_BYTES * admin.LARGE_READ_EVENTS
+    read, after = [], "0-0"
+    while batch := await admin.async_read_events(store, after, reply_bytes=reply_bytes):
+        assert len(batch) <= admin.LARGE_READ_EVENTS
+        read += batch
+        after = batch[-1].id
+    assert read == expected
+    # The first read opened the pool through the store's script; every other was an XRANGE
+    # of at most the events whose largest possible replies fit reply_bytes.
+    assert counts and set(counts) == {admin.LARGE_READ_EVENTS}, counts
+
+
+async def test_a_large_read_of_a_replaced_pool_is_refused() -> None:
+    """A pool deleted and made again between two large reads (a new epoch) is not read as
+    the same pool: the read raises PoolStateLost, as the store's script does."""
+    clients = open_embedded()
+    store = AsyncLobbyStore(clients.async_client, pool="again", lobby_ttl=None)
+    for i in range(10):
+        await store.find_or_create_lobby(f"a-{i}", 4)
+    big = admin.FOLLOW_REPLY_BYTES
+    reader = AsyncLobbyStore(clients.async_client, pool="again", lobby_ttl=None, create_pool=False)
+    first = await admin.async_read_events(reader, "0-0", reply_bytes=big)  # opens the pool
+    assert first
+    await admin.async_delete_pool(clients.async_client, "again")
+    other = AsyncLobbyStore(clients.async_client, pool="again", lobby_ttl=None)
+    for i in range(10):
+        await other.find_or_create_lobby(f"b-{i}", 4)
+    with pytest.raises(PoolStateLost):
+        await admin.async_read_events(reader, first[-1].id, reply_bytes=big)
+
+
+async def test_the_lag_is_how_far_behind_the_newest_event_the_watch_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A watch held to 20 events a poll, behind events written 0.3 s after those it reads,
+    says it is at least 0.3 s behind (``lag_s``, and the largest, ``lag_max_s``); once it
+    has read to the end, 0."""
+    clients = open_embedded()
+    await fill(clients, "lag", 10, prefix="early")
+    watch = PoolFollower(clients, "lag")
+    await watch.run(duration=0.05)  # caught up
+    assert (watch.lag_s, watch.lag_max_s) == (0.0, 0.0)
+    await fill(clients, "lag", 100, prefix="mid")
+    await asyncio.sleep(0.3)
+    await fill(clients, "lag", 10, prefix="late")
+    monkeypatch.setattr(follower, "async_read_events", read_20)
+    monkeypatch.setattr(follower, "MAX_BATCHES", 1)
+    await watch.run(duration=0.05)  # read 20 of the 300 events of "mid"
+    assert watch.lag_max_s >= watch.lag_s >= 0.3, watch.summary()
+    monkeypatch.undo()
+    await watch.run(duration=0.05)
+    summary = watch.summary()
+    assert (watch.lag_s, summary["lag_s"]) == (0.0, "0.0"), summary
+    assert float(summary["lag_max_s"]) >= 0.3, summary
