@@ -281,27 +281,31 @@ async def async_read_events(store: AsyncStore, after: str, *, reply_bytes: int) 
     Each reply stays under ``reply_bytes`` whatever the events hold (keep it under the
     server's ``client-output-buffer-limit`` for normal clients: see
     :func:`async_follow_reply_bytes`), or under READ_REPLY_BYTES when ``reply_bytes`` is too
-    small for LARGE_READ_EVENTS of the largest events. Each read is one MULTI:
-    the pool's meta and its stream's entries together, checked as the store checks a call
-    (the epoch it learned: :class:`PoolStateLost`; the write sequence it saw:
-    :class:`PoolRolledBack`), so that a pool replaced between two reads is never read as
-    the same one. A store that has not opened the pool yet, a sharded pool, a cluster
-    client, a small ``reply_bytes`` and the naive store read through ``store.events`` (its script, replies
-    of at most about READ_REPLY_BYTES).
+    small for LARGE_READ_EVENTS of the largest events. Each read is one MULTI: the pool's
+    meta and its stream's entries together, checked as the store checks a call (the epoch
+    it learned: :class:`PoolStateLost`; the write sequence it saw: :class:`PoolRolledBack`),
+    so that a pool replaced between two reads is never read as the same one. A store that
+    has not opened the pool yet, a sharded pool, a cluster client, a small ``reply_bytes``
+    and the naive store read through ``store.events`` (its script, replies of at most
+    about READ_REPLY_BYTES).
     """
     count = reply_bytes // MAX_EVENT_BYTES
-    (keys,) = sub_pools(store.pool, 1) if store.shards == 1 else (None,)
     if (
         not isinstance(store, AsyncLobbyStore)
+        or store.shards != 1
         or count < LARGE_READ_EVENTS
-        or keys is None
-        or keys.stats not in store._epochs
         or isinstance(store.client, RedisCluster)
     ):
         return await store.events(after=after, count=MAX_BATCH)
-    epoch = store._epochs[keys.stats]
+    (keys,) = sub_pools(store.pool, 1)
+    # The key the store's calls to this pool name first: its epoch and sequence go by it.
+    planned = store._protocol.events(after, 1)
+    first = planned.keys[0] if isinstance(planned, ScriptCall) else None
+    if first is None or first not in store._epochs:  # the store opens the pool first
+        return await store.events(after=after, count=MAX_BATCH)
+    epoch = store._epochs[first]
     sequences = store.transport.sender.sequences
-    floor = sequences.floor(keys.stats)
+    floor = sequences.floor(first)
     pipe = store.client.pipeline(transaction=True)
     pipe.hmget(keys.meta, "epoch", "wseq")
     pipe.execute_command("XRANGE", keys.events, f"({after}", "+", "COUNT", count)
@@ -310,6 +314,6 @@ async def async_read_events(store: AsyncStore, after: str, *, reply_bytes: int) 
         raise PoolStateLost(keys.meta, "" if found is None else text(found))
     # Checked against the sequence the store saw, and kept as the highest seen, as a
     # script call's reply is.
-    call = ScriptCall("events", (keys.stats,), (epoch, floor), lambda reply: reply)
+    call = ScriptCall("events", (first,), (epoch, floor), lambda reply: reply)
     sequences.parse(call, [int(wseq or 0), None])
     return [_event(entry_id, fields) for entry_id, fields in entries]
