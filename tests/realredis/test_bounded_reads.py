@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis.asyncio
 
 from lobbycore import LobbyStore
+from lobbycore.admin import FOLLOW_REPLY_BYTES, MAX_EVENT_BYTES, async_follow_reply_bytes
 from lobbycore.audit import check, snapshot
 from lobbycore.defaults import MAX_ID_BYTES
 from lobbysim.testing import RedisServer
@@ -111,3 +113,50 @@ def test_a_limit_too_small_for_one_lobby_is_named(filled: Filled) -> None:
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert "the server closed the connection during a read of pool 'bounded'" in done.stderr
     assert "client-output-buffer-limit (normal 16384 8192 5) may be too small" in done.stderr
+
+
+def resp_entry_bytes(entry_id: bytes, fields: dict[bytes, bytes]) -> int:
+    """One XRANGE entry's size in a RESP2 reply: [id, [name, value, ...]]."""
+
+    def bulk(value: bytes) -> int:
+        return len(f"${len(value)}\r\n") + len(value) + 2
+
+    header = len("*2\r\n") + len(f"*{2 * len(fields)}\r\n")
+    return header + bulk(entry_id) + sum(bulk(n) + bulk(v) for n, v in fields.items())
+
+
+def test_no_event_is_larger_than_a_large_read_counts_it(filled: Filled) -> None:
+    """A large read asks for ``reply_bytes // MAX_EVENT_BYTES`` entries: every event of a
+    pool of 256-byte user ids (events naming 16 of them) takes at most MAX_EVENT_BYTES."""
+    client = filled.server.client(socket_timeout=30)
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+    start = "-"
+    key = f"lobbysim:{{{POOL}}}:events"
+    while page := client.xrange(key, start, "+", count=10):  # pages under the limit
+        entries += page  # type: ignore[arg-type]
+        start = f"({page[-1][0].decode()}"  # type: ignore[union-attr]
+    largest = max(resp_entry_bytes(entry_id, fields) for entry_id, fields in entries)
+    assert max(len(fields[b"users"].split(b"\0")) for _, fields in entries) == 16
+    assert MAX_EVENT_BYTES * 0.8 < largest <= MAX_EVENT_BYTES, (largest, MAX_EVENT_BYTES)
+
+
+@pytest.mark.parametrize(
+    ("limit", "bound"),
+    [
+        (LIMIT, 16 * 1024),  # half the soft limit: under both
+        ("normal 0 0 0", FOLLOW_REPLY_BYTES),  # no limit: the follower's own bound
+        ("normal 64mb 0 0", FOLLOW_REPLY_BYTES),
+        ("normal 6mb 0 0", 3 * 1024 * 1024),
+    ],
+)
+async def test_a_follower_s_reads_stay_under_half_the_server_s_limit(
+    filled: Filled, limit: str, bound: int
+) -> None:
+    client = filled.server.client(socket_timeout=30)
+    client.config_set("client-output-buffer-limit", limit)
+    reader = redis.asyncio.Redis.from_url(filled.server.url)
+    try:
+        assert await async_follow_reply_bytes(reader) == bound
+    finally:
+        await reader.aclose()
+        client.config_set("client-output-buffer-limit", LIMIT)
