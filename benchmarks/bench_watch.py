@@ -205,6 +205,58 @@ def show(summary: dict[str, str], joins: int, window: Window, cpu: float, after:
     )
 
 
+CAPACITY_JOINS = 6_600
+"""Joins into lobbies of 4 (about 10,000 events: what the stream keeps) for --capacity."""
+
+
+async def read_all(url: str, pool: str, reply_bytes: int) -> tuple[int, float, float]:
+    """A fresh watch engine reading the whole stream of ``pool``, its reads sized to
+    ``reply_bytes``: events read, the process's CPU seconds and the wall seconds it took."""
+    from lobbysim.cli._redis import open_clients
+    from simulator import PoolFollower
+
+    watch = PoolFollower(open_clients(url), pool)
+    watch.reply_bytes = reply_bytes
+    await watch.store.stats()  # the pool opened, as the watch's first look does
+    cpu, wall = time.process_time(), time.perf_counter()
+    while await watch.poll():
+        pass
+    return watch.events, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def capacity(server: RedisServer, rounds: int) -> None:
+    """The watch's reads alone (no audit, no screen): how fast it reads a full stream, with
+    the large reads and with the store's script (replies of 32 kB), A/B, in-process."""
+    import asyncio
+
+    from lobbycore.admin import FOLLOW_REPLY_BYTES
+    from lobbycore.defaults import READ_REPLY_BYTES
+
+    client = server.client()
+    pool = "bench-watch-capacity"
+    commands = StoreCommands(client, pool, lobby_ttl=600.0)
+    send(client, [commands.capture(lambda store, i=i: store.find_or_create_lobby(f"c-{i}", 4))
+                  for i in range(CAPACITY_JOINS)])  # fmt: skip
+    print(f"reading a stream of {client.xlen(f'lobbysim:{{{pool}}}:events'):,} events:")
+    for round_number in range(1, rounds + 1):
+        for label, bound in (("large reads", FOLLOW_REPLY_BYTES), ("script", READ_REPLY_BYTES)):
+            before = client.info("commandstats")
+            events, cpu, wall = asyncio.run(read_all(server.url, pool, bound))
+            after = client.info("commandstats")
+            used = sum(
+                after[k]["usec"] - before.get(k, {"usec": 0})["usec"]
+                for k in after
+                if k in ("cmdstat_xrange", "cmdstat_fcall", "cmdstat_evalsha", "cmdstat_exec",
+                         "cmdstat_hmget", "cmdstat_multi")
+            )  # fmt: skip
+            print(
+                f"  r{round_number} {label:<12} {events:,} events: {events / wall:9,.0f} events/s, "
+                f"watch {cpu / events * 1e6:5.1f} us CPU/event, Redis "
+                f"{used / events:5.2f} us/event (commandstats)",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,6 +272,11 @@ def main() -> None:
         help="instead of Locust, a pipelined writer at this many joins/s (beyond one Locust "
         "process on this machine)",
     )
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="instead: the watch's reads of a full stream, large reads against the script's",
+    )
     parser.add_argument("--write", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write:
@@ -227,6 +284,9 @@ def main() -> None:
         write(url, pool, float(rate), float(seconds))
         return
     with RedisServer() as server:
+        if args.capacity:
+            capacity(server, args.rounds)
+            return
         print(
             f"JoinStorm -u {args.users} -r {args.users} -t {args.seconds}s, one Locust process, "
             f"followed by one `lobbysim watch --headless`; private redis-server {server.url}, "

@@ -45,6 +45,9 @@ POLL_SECONDS = 0.1
 MAX_BATCHES = 50
 """Reads per poll at most: a backlog is read at once (a read holds up to about 880
 events; the stream keeps about 10,000), and the screen stays live."""
+AUDIT_SPACING = 3.0
+"""The wait after a periodic audit, at least, as a multiple of the time it took: audits take
+at most a quarter of the time."""
 NOTES_PER_POLL = 10
 """Bookings and expiries logged one by one per poll; the rest of the poll's in one line
 (thousands a second would only scroll the log, 500 lines long, past reading)."""
@@ -160,10 +163,16 @@ class PoolFollower(LiveSource):
         await self.read_counters()
 
     async def _audits(self) -> None:
+        # A read of the whole pool costs in proportion to the pool (tens of thousands of
+        # lobbies under a load run): spaced so that it takes at most a share of the watch's
+        # time (and of the server's), whatever the pool's size, the stream's reads the rest.
+        wait = AUDIT_SECONDS
         while self._auditing:
-            await asyncio.sleep(AUDIT_SECONDS)
+            await asyncio.sleep(wait)
+            started = time.monotonic()
             if not self.paused and self._caught_up:
                 await self.audit_live()
+            wait = max(AUDIT_SECONDS, AUDIT_SPACING * (time.monotonic() - started))
 
     async def read_counters(self) -> None:
         """Read the pool's own counters (one call): the exact totals of the summary."""
