@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 from textual.command import CommandList
-from textual.widgets import Static
 
 from lobbycore import Lobby, LobbyEvent
 from lobbysim.cli._redis import open_embedded
 from simulator import PoolFollower, SimConfig, Simulation
 from simulator.board import BOOKED, BOOKING, Board
 from simulator.dashboard import LobbySimApp
-from simulator.dashboard.widgets import CARD_WIDTH, EventLog, LobbyCardView, LobbyGrid
+from simulator.dashboard.widgets import CARD_WIDTH, EventLog, LobbyGrid
 from simulator.metrics import LatencyHistogram, Metrics, RateMeter
 from simulator.source import LiveSource
 
@@ -88,13 +87,16 @@ async def test_naive_strategy_turns_cards_red() -> None:
         # 20 s: a loaded machine runs fewer buyers in the same time).
         for _ in range(100):
             await pilot.pause(0.2)
-            if any(card.violated for card in sim.board.cards.values()) and app.query(
-                ".card.violated"
-            ):
+            if any(card.violated for card in sim.board.cards.values()) and red_drawn(app):
                 break
         assert sim.auditor.violations > 0
         assert any(card.violated for card in sim.board.cards.values())
-        assert app.query(".card.violated")
+        assert red_drawn(app)
+
+
+def red_drawn(app: LobbySimApp) -> bool:
+    faces = app.query_one(LobbyGrid).faces
+    return any(face is not None and face.state == "violated" for face in faces)
 
 
 async def test_command_palette_lists_the_actions() -> None:
@@ -294,14 +296,15 @@ async def test_drawn_cards_are_whole_and_wide_enough(size: str) -> None:
     async with app.run_test(size=SIZES[size]) as pilot:
         await pilot.pause(0.2)
         grid = app.query_one(LobbyGrid)
-        cards = [view for view in app.query(LobbyCardView) if view.face is not None]
+        cards = [slot for slot, face in enumerate(grid.faces) if face is not None]
         assert 0 < len(cards) <= LOBBIES + 1
-        for view in cards:
-            assert view.content_size.width >= CARD_WIDTH - 4  # id and age on one line
-            assert grid.content_region.contains_region(view.region)  # bar and state visible
+        content = grid.content_size.region
+        for slot in cards:
+            region = grid.card_region(slot)
+            assert region.width >= CARD_WIDTH  # id and age on one line, inside border, padding
+            assert content.contains_region(region)  # bar and state visible
         hidden = LOBBIES + 1 - len(cards)
-        summary = str(app.query_one("#overflow", Static).render())
-        assert (f"+ {hidden} more" in summary) if hidden else not summary
+        assert (f"+ {hidden} more" in grid.summary) if hidden else not grid.summary
 
 
 async def test_log_lines_wrap_at_words_and_again_after_a_resize() -> None:

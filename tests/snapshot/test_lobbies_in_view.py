@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-from textual.widgets import Static
 
 from lobbycore.violations import Violation
 from lobbysim.cli import build_parser
@@ -25,7 +24,6 @@ from simulator.dashboard.widgets import (
     CARD_WIDTH,
     VIOLATION_LABELS,
     CardFace,
-    LobbyCardView,
     LobbyGrid,
     render_face,
 )
@@ -54,7 +52,7 @@ def filling_drawn(app: LobbySimApp) -> tuple[bool, bool]:
     app.refresh_view()
     exists = any(card.state in (FILLING, FULL) for card in app.source.board.cards.values())
     grid = app.query_one(LobbyGrid)
-    drawn = [view.face for view in app.query(LobbyCardView) if view.face is not None]
+    drawn = [face for face in grid.faces if face is not None]
     assert len(drawn) <= grid.capacity
     return exists, any(face.state in (FILLING, FULL) for face in drawn)
 
@@ -104,11 +102,11 @@ async def test_the_summary_line_is_one_line(size: str) -> None:
     app = frozen_app("naive")
     async with app.run_test(size=SIZES[size]) as pilot:
         await pilot.pause(0.2)
-        summary = app.query_one("#overflow", Static)
-        text = str(summary.render())
+        grid = app.query_one(LobbyGrid)
+        text = grid.summary
         assert text.startswith("+ ") and "more" in text
-        assert summary.size.height == 1
-        assert len(text) <= summary.size.width  # whole, not cut by an ellipsis
+        assert grid.summary_y < grid.content_size.height  # on screen, under the cards
+        assert len(text) <= grid.content_size.width  # one line, whole, not cut by an ellipsis
 
 
 def test_the_summary_line_shortens_its_wording_to_fit() -> None:
@@ -157,7 +155,7 @@ async def test_the_naive_screen_names_what_each_red_card_broke() -> None:
     app = frozen_app("naive")
     async with app.run_test(size=SIZES["160x48"]) as pilot:
         await pilot.pause(0.2)
-        red = [view.face for view in app.query(LobbyCardView) if view.face is not None]
+        red = [face for face in app.query_one(LobbyGrid).faces if face is not None]
         red = [face for face in red if face.state == "violated"]
         assert red and all(face.broke for face in red)
         lines = {state_line(face) for face in red}

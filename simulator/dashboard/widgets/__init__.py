@@ -5,8 +5,8 @@ from ._lobby_card import (
     CARD_WIDTH,
     VIOLATION_LABELS,
     CardFace,
-    LobbyCardView,
     age_text,
+    card_lines,
     render_face,
 )
 from ._lobby_grid import LobbyGrid
@@ -17,11 +17,11 @@ __all__ = [
     "VIOLATION_LABELS",
     "CardFace",
     "EventLog",
-    "LobbyCardView",
     "LobbyGrid",
     "Numbers",
     "StatsPanel",
     "age_text",
     "arrivals_row",
+    "card_lines",
     "render_face",
 ]

@@ -1,12 +1,15 @@
-"""One lobby card: short id and age, a fill bar with users/size, and the state."""
+"""One lobby card: short id and age, a fill bar with users/size, and the state; its face
+(what it shows) and its lines (drawn by the grid, which holds every card)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.reactive import reactive
-from textual.widget import Widget
+from textual.strip import Strip
 
 from lobbycore.violations import Violation
 
@@ -15,6 +18,9 @@ from ...board import LobbyCard
 CARD_WIDTH = 16
 """Narrowest card (border and padding included) that shows id, age, bar and state unwrapped."""
 CARD_HEIGHT = 5
+"""A border line, three lines of content, a border line."""
+PADDING = 1
+"""Cells between the border and the content, on either side."""
 BAR_CELLS = 12
 """Widest fill bar; a small lobby gets one cell per place."""
 
@@ -114,17 +120,41 @@ def violation_text(face: CardFace, width: int) -> str:
     return label + extra if len(label) + len(extra) <= width else label
 
 
-class LobbyCardView(Widget):
-    """One card slot; shows whichever lobby the grid gives it (hidden when given none)."""
+BORDERS: dict[str, tuple[str, str, str, str, str, str]] = {
+    # top left, top, top right, side, bottom left, bottom right (a bottom is the top's line)
+    "round": ("╭", "─", "╮", "│", "╰", "╯"),
+    "double": ("╔", "═", "╗", "║", "╚", "╝"),
+    "heavy": ("┏", "━", "┓", "┃", "┗", "┛"),
+    "blank": (" ", " ", " ", " ", " ", " "),
+}
+BORDER_OF_STATE = {"booking": "double", "violated": "heavy", "empty": "blank"}
+"""The border drawn around a card in each state; round when not named here."""
 
-    face: reactive[CardFace | None] = reactive(None)
-    """Set each tick; an equal face is no change, so an unchanged card is not repainted."""
 
-    def __init__(self) -> None:
-        super().__init__(classes="card empty")
-
-    def watch_face(self, face: CardFace | None) -> None:
-        self.set_classes("card empty" if face is None else f"card {face.state}")
-
-    def render(self) -> Text:
-        return Text() if self.face is None else render_face(self.face, self.content_size.width)
+def card_lines(
+    face: CardFace | None,
+    width: int,
+    console: Console,
+    text_style: Style,
+    border_style: Style,
+) -> list[Strip]:
+    """The card's CARD_HEIGHT lines, each ``width`` cells: its border (by its state) in
+    ``border_style``, its face's three lines padded in ``text_style``; a blank card with no
+    face."""
+    state = "empty" if face is None else face.state
+    left, top, right, side, bottom_left, bottom_right = BORDERS[BORDER_OF_STATE.get(state, "round")]
+    inner = max(0, width - 2)
+    content = max(0, inner - 2 * PADDING)
+    lines = [Strip([Segment(left + top * inner + right, border_style)], width)]
+    texts: list[list[Segment]] = [[] for _ in range(CARD_HEIGHT - 2)]
+    if face is not None and content:
+        options = console.options.update(width=content, no_wrap=True, overflow="ellipsis")
+        rendered = console.render_lines(render_face(face, content), options, style=text_style)
+        texts[: len(rendered)] = rendered[: len(texts)]
+    pad = Segment(" " * PADDING, text_style)
+    for segments in texts:
+        body = Strip(segments).adjust_cell_length(content, text_style)
+        line = [Segment(side, border_style), pad, *body, pad, Segment(side, border_style)]
+        lines.append(Strip(line, width))
+    lines.append(Strip([Segment(bottom_left + top * inner + bottom_right, border_style)], width))
+    return [line.crop_extend(0, width, None) for line in lines]  # a card narrower than 2

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region, Size
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
@@ -13,6 +16,9 @@ from ...metrics import Load
 from ._event_log import EventLog
 
 SPARK_SECONDS = 60
+NAME_GAP = 2
+"""Cells kept between a name and its value."""
+DIM = Style(dim=True)
 
 
 def arrivals_row(load: Load | None) -> tuple[str, str]:
@@ -26,25 +32,47 @@ def arrivals_row(load: Load | None) -> tuple[str, str]:
 
 
 class Numbers(Widget):
-    """Name / value rows; repainted only when a value changes."""
+    """Name / value rows, one line each: the name on the left (cut with `…` when the line is
+    short), the value on the right. A frame repaints only the rows whose value changed."""
 
-    # Values change most ticks; only a change in the number of rows changes the layout (a
-    # layout pass for each new value was most of the dashboard's CPU).
-    rows: reactive[tuple[tuple[str, str], ...]] = reactive(())
+    # Not repaint: watch_rows repaints the rows that changed (the joins total changes every
+    # frame, and a whole table redrawn for it is a large part of a frame); only a change in
+    # the number of rows changes the layout.
+    rows: reactive[tuple[tuple[str, str], ...]] = reactive((), repaint=False)
 
     def watch_rows(
         self, old: tuple[tuple[str, str], ...], new: tuple[tuple[str, str], ...]
     ) -> None:
         if len(old) != len(new):
             self.refresh(layout=True)
+            return
+        width = self.content_size.width
+        for y, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before != after:
+                self.refresh(Region(0, y, width, 1))
 
-    def render(self) -> Table:
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(style="dim", no_wrap=True, overflow="ellipsis")
-        table.add_column(justify="right", no_wrap=True)
-        for name, value in self.rows:
-            table.add_row(name, value)
-        return table
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.rows)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        base = self.rich_style
+        if y >= len(self.rows):
+            return Strip.blank(width, base)
+        name, value = self.rows[y]
+        value = value[-width:] if width else ""
+        room = width - len(value) - NAME_GAP
+        if len(name) > room:
+            name = name[: room - 1] + "…" if room > 1 else ""
+        gap = width - len(name) - len(value)
+        return Strip(
+            [
+                Segment(name, base + DIM),
+                Segment(" " * gap, base),
+                Segment(value, base),
+            ],
+            width,
+        )
 
 
 class StatsPanel(Vertical):
