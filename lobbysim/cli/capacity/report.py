@@ -301,7 +301,7 @@ def write_report(
         "pool per step (deleted "
         f"after it). Each step warmed up for {plan.warmup_seconds:g} s (users started over "
         f"the first {ramp:g} s, connections opened, scripts loaded), then measured for "
-        f"{plan.step_seconds:g} s, then ran {COOL_DOWN_SECONDS:g} s more before Locust stopped "
+        f"{plan.step_seconds:g} s, then ran at least {COOL_DOWN_SECONDS:g} s more before Locust stopped "
         "it: the latencies, the achieved rate and both sides' CPU are the measured window's "
         "only.",
         "",

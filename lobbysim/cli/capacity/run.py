@@ -50,6 +50,10 @@ RAMP_SHARE = 0.5
 COOL_DOWN_SECONDS = 1.0
 """A step runs this long after its window closes: the calls Locust holds up while it stops
 its users fall outside the window."""
+START_SLACK_SECONDS = 2.0
+"""Locust's ``-t`` counts from before the scenario has opened its store, and the window from
+after (a loaded machine can take seconds there): each run has this much more, so the window
+still gets its full length."""
 WORKERS_LATE_SECONDS = 2.0
 """Locust workers start their run (and their window) when their master's first spawn
 message reaches them, and open their store then: up to this much after the master's ``-t``
@@ -99,7 +103,8 @@ def run_seconds(plan: Plan, processes: int) -> int:
     """Locust's ``-t`` (whole seconds, from the master's start): the warm-up, the window and
     the cool-down, and the workers' late start if there are workers."""
     late = WORKERS_LATE_SECONDS if processes > 1 else 0.0
-    return math.ceil(plan.warmup_seconds + plan.step_seconds + COOL_DOWN_SECONDS + late)
+    run = plan.warmup_seconds + plan.step_seconds + COOL_DOWN_SECONDS + START_SLACK_SECONDS
+    return math.ceil(run + late)
 
 
 def _locust_command(
