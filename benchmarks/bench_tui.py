@@ -199,7 +199,7 @@ async def _frames_child(url: str, size: tuple[int, int], rate: float, seconds: f
             "app": sys.modules[LobbySimApp.__module__].__file__,
         }
         for name, (n, seconds_) in spent.items():
-            result[f"{name}s"] = n - before[name][0]
+            result[f"{name}_count"] = n - before[name][0]
             result[f"{name}_ms"] = (seconds_ - before[name][1]) * 1000
         await pilot.press("q")
     print(json.dumps(result))
@@ -243,13 +243,13 @@ def frames(rounds: int, seconds: float, baseline: str | None) -> None:
                 for rate in FRAME_RATES:
                     for name, tree in trees:
                         r = frames_run(server.url, (width, height), rate, seconds, tree)
-                        frames_ = max(r["refreshes"], 1)
+                        frames_ = max(r["refresh_count"], 1)
                         frame_ms = (r["refresh_ms"] + r["update_ms"]) / frames_
                         print(
                             f"round {round_} {width}x{height} --rate {rate:>5g} {name:<24} "
                             f"joins/s {r['joins_per_s']:7.1f}  CPU {r['cpu'] * 100:5.1f}%  "
-                            f"refreshes/s {r['refreshes'] / r['elapsed']:4.1f}  "
-                            f"screen updates/s {r['updates'] / r['elapsed']:4.1f}  "
+                            f"refreshes/s {r['refresh_count'] / r['elapsed']:4.1f}  "
+                            f"screen updates/s {r['update_count'] / r['elapsed']:4.1f}  "
                             f"frame {frame_ms:6.2f} ms (refresh "
                             f"{r['refresh_ms'] / frames_:5.2f} + update {r['update_ms'] / frames_:5.2f})",
                             flush=True,
