@@ -45,6 +45,8 @@ POLL_SECONDS = 0.1
 MAX_BATCHES = 50
 """Reads per poll at most: a backlog is read at once (a read holds up to about 880
 events; the stream keeps about 10,000), and the screen stays live."""
+LAG_SHOWN_S = 1.0
+"""A lag the title shows (a poll's own wait is a tenth of a second)."""
 AUDIT_SPACING = 3.0
 """The wait after a periodic audit, at least, as a multiple of the time it took: audits take
 at most a quarter of the time."""
@@ -118,6 +120,8 @@ class PoolFollower(LiveSource):
         missed, exact = self.events_missed
         if missed:
             notes.append(f"{'' if exact else '≥'}{missed:,} events missed")
+        if self.lag_s >= LAG_SHOWN_S:
+            notes.append(f"{self.lag_s:.1f} s behind")
         return notes
 
     async def _catch_up(self) -> None:

@@ -67,6 +67,8 @@ def test_watch_counts_every_join_of_a_locust_run(
     missed = int(values["events_missed"])
     assert (missed > 0) >= (int(values["joins_unseen"]) > 0), values
     assert int(values["events"]) > 0, values
+    # ... and its last reads, after the signal, reached the stream's newest event.
+    assert values["lag_s"] == "0.0", values
 
 
 def test_watch_started_after_the_stream_was_trimmed_counts_exactly_and_says_what_it_never_saw(
