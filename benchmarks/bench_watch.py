@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_watch.py                  # 60 s of load, 1 round
     .venv/bin/python benchmarks/bench_watch.py --seconds 20 --rounds 2 --profile prof.out
+    .venv/bin/python benchmarks/bench_watch.py --rate 10000 --seconds 20   # no Locust
+    .venv/bin/python benchmarks/bench_watch.py --capacity --rounds 3
 
 A private redis-server; ``lobbysim watch --headless`` started first (the pool does not exist
 yet), then ``locust -f locustfiles/lobby.py --headless -u 100 -r 100 -t <seconds>s ...
@@ -11,6 +13,13 @@ summary. Per run: the audit's joins against the watch's, the events the watch re
 missed, its lag (largest during the run, and at SIGINT), and its CPU: over the loaded part
 of the run (from Locust's "All users spawned" to its "--run-time limit reached", /proc)
 and in all. Redis's CPU over the same window (``INFO cpu``; 100 % = one core).
+
+``--rate N`` replaces Locust with a pipelined writer of N joins/s (the store's own
+commands, a tenth of a second's worth per trip), for rates one Locust process does not
+reach on a small machine; it says how far behind its clock it ended. ``--capacity`` measures
+the watch's reads alone, in-process: a fresh watch engine reading a full stream (about
+10,000 events) with its large reads and with the store's script (32 kB replies), A/B:
+events/s, its CPU per event, and Redis's (``INFO commandstats``) per event.
 
 ``--profile PATH`` runs the watch under cProfile (``python -m cProfile -o PATH``): slower,
 for finding where its CPU goes, not for its figures.
@@ -189,7 +198,8 @@ def show(summary: dict[str, str], joins: int, window: Window, cpu: float, after:
     print(
         f"  watch:  joins {int(summary['joins']):,} ({summary['totals_from']}), "
         f"match={'yes' if int(summary['joins']) == joins else 'NO'}, "
-        f"events read {int(summary['events']):,}, events_missed {missed}"
+        f"events read {int(summary['events']):,} ({int(summary['events']) / wall:,.0f} per "
+        f"second of load), events_missed {missed}"
         f"{'' if exact else ' (at least)'}, joins_unseen {int(summary['joins_unseen']):,}"
     )
     print(
