@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_locust.py                 # 10 s per run, 1 round
     .venv/bin/python benchmarks/bench_locust.py --rounds 3 --pin
     .venv/bin/python benchmarks/bench_locust.py --cluster --users 500 --rounds 3
+    .venv/bin/python benchmarks/bench_locust.py --batches --users 50,500 --rounds 3
 
 For each user count (50, 500, 2000) it runs the per-call client (``--client per-call``: one
 round trip per call, the client before auto-pipelining) and the pipelined client, A and B
@@ -22,6 +23,12 @@ single server's (Redis CPU: all the cluster's primaries together). JoinStorm run
 as each can, so a slower target spreads the generator's per-second costs (stats, reports)
 over fewer joins; an open-model run (OpenJoins, 500 users, ``--open-rate`` joins/s in all)
 compares them at one rate.
+
+``--batches`` looks at why the cluster's client costs more per join at few users: the same
+pipelined store Locust uses, driven in one gevent process (no Locust: N greenlets joining in
+a loop, a pool of 3 shards) for ``--seconds``, on one redis-server and on a 3-primary
+cluster, interleaved; per run its CPU per join (``time.process_time``), the batches it sent
+per join and the mean batch.
 """
 
 from __future__ import annotations
@@ -153,6 +160,102 @@ def show(label: str, result: Result) -> None:
     )
 
 
+BATCH_CHILD = """
+from gevent import monkey
+monkey.patch_all()
+import json, sys, time, uuid
+import gevent, redis
+from redis.cluster import RedisCluster
+from locustfiles.pipeline import PipelinedLobbyStore
+url, cluster, users, seconds = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), float(sys.argv[4])
+client = RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+store = PipelinedLobbyStore(client, pool="b-" + uuid.uuid4().hex[:8], lobby_ttl=None, shards=3,
+                            connections=2)
+store.stats()  # every sub-pool opened before the clock starts
+joins = 0
+def user(n):
+    global joins
+    i = 0
+    while True:
+        store.find_or_create_lobby(f"u{n}-{i}", 4)
+        joins += 1
+        i += 1
+greenlets = [gevent.spawn(user, n) for n in range(users)]
+gevent.sleep(1.0)  # warm
+pipe = store.pipeline
+j0, b0, c0, t0 = joins, pipe.batches, pipe.batched, time.process_time()
+gevent.sleep(seconds)
+j1, b1, c1, t1 = joins, pipe.batches, pipe.batched, time.process_time()
+# Then the Python function calls per join (cProfile's count: the same whatever the machine's
+# load, unlike the CPU time), over one more second.
+import cProfile, pstats
+profile = cProfile.Profile()
+j2 = joins
+profile.enable()
+gevent.sleep(1.0)
+profile.disable()
+j3 = joins
+gevent.killall(greenlets)
+calls = pstats.Stats(profile).total_calls
+n = j1 - j0
+print(json.dumps({"joins": n, "us": (t1 - t0) * 1e6 / max(1, n),
+                  "batches_per_join": (b1 - b0) / max(1, n), "batch": (c1 - c0) / max(1, b1 - b0),
+                  "calls_per_join": calls / max(1, j3 - j2)}))
+"""
+"""One --batches run: its figures as JSON on stdout."""
+
+
+def compare_batches(user_counts: list[int], seconds: int, rounds: int) -> None:
+    """The pipelined store's CPU per join and batches per join, one server against a
+    3-primary cluster, interleaved round after round."""
+    root = Path(__file__).resolve().parent.parent
+    with RedisServer() as server:
+        cluster = RedisClusterProcesses(3).start()
+        try:
+            urls = {"one server": (server.url, "0"),
+                    "cluster": (f"redis://127.0.0.1:{cluster.ports[0]}/0", "1")}  # fmt: skip
+            print(
+                f"pipelined store, 3 shards, one gevent process, greenlets joining in a loop, "
+                f"{seconds}s per run (after 1 s), lobbies of 4"
+            )
+            print(f"  {'run':<28} {'joins/s':>9} {'us CPU/join':>11} {'batches/join':>12} "
+                  f"{'mean batch':>10} {'py calls/join':>13}")  # fmt: skip
+            costs: dict[tuple[int, str], list[float]] = {}
+            calls: dict[tuple[int, str], list[float]] = {}
+            for round_number in range(1, rounds + 1):
+                for users in user_counts:
+                    order = list(urls) if round_number % 2 else list(urls)[::-1]
+                    for where in order:
+                        url, is_cluster = urls[where]
+                        output = subprocess.run(
+                            [sys.executable, "-c", BATCH_CHILD, url, is_cluster, str(users),
+                             str(seconds)],
+                            capture_output=True, text=True, timeout=seconds + 120, cwd=root,
+                            check=True,
+                        ).stdout  # fmt: skip
+                        r = json.loads(output.strip().splitlines()[-1])
+                        costs.setdefault((users, where), []).append(r["us"])
+                        calls.setdefault((users, where), []).append(r["calls_per_join"])
+                        print(
+                            f"  r{round_number} -u {users} {where:<16} "
+                            f"{r['joins'] / seconds:>9,.0f} {r['us']:>11.1f} "
+                            f"{r['batches_per_join']:>12.3f} {r['batch']:>10.1f} "
+                            f"{r['calls_per_join']:>13.1f}",
+                            flush=True,
+                        )
+            print("per join, median of the rounds: CPU (us); Python function calls")
+            for users in user_counts:
+                one = median(costs[(users, "one server")])
+                many = median(costs[(users, "cluster")])
+                one_calls = median(calls[(users, "one server")])
+                many_calls = median(calls[(users, "cluster")])
+                print(f"  -u {users}: CPU one server {one:.1f}  cluster {many:.1f}  "
+                      f"cluster/one {many / one:.2f}x;  calls one server {one_calls:.1f}  "
+                      f"cluster {many_calls:.1f}  cluster/one {many_calls / one_calls:.2f}x")  # fmt: skip
+        finally:
+            cluster.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -176,8 +279,17 @@ def main() -> None:
         default=1500.0,
         help="--cluster: the open-model runs' joins/s, the same for all three (default 1500)",
     )
+    parser.add_argument(
+        "--batches",
+        action="store_true",
+        help="the pipelined store without Locust: CPU and batches per join, one server "
+        "against a 3-primary cluster",
+    )
     args = parser.parse_args()
     user_counts = [int(u) for u in args.users.split(",")]
+    if args.batches:
+        compare_batches(user_counts, args.seconds, args.rounds)
+        return
     if args.cluster:
         compare_cluster(user_counts, args.seconds, args.rounds, args.pin, args.open_rate)
         return

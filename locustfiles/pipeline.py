@@ -106,6 +106,10 @@ class _Batching:
         self._idle.set()
         self._loop = get_hub().loop
         self.unanswered = 0
+        self.batches = 0
+        """Batches sent (one round trip each, unless some of its calls were redirected)."""
+        self.batched = 0
+        """Calls sent in them: ``batched / batches`` is the mean batch."""
 
     def _lane_of(self, call: ScriptCall[Any]) -> _Lane:
         raise NotImplementedError
@@ -164,6 +168,8 @@ class _Batching:
                     continue
                 for pending in live:
                     pending.sent = True
+                self.batches += 1
+                self.batched += len(live)
                 dispatch = self.sender.dispatch([p.call for p in live])
                 try:
                     while dispatch.commands:

@@ -214,6 +214,8 @@ def test_calls_are_batched_per_primary_by_their_keys_slot_one_write_per_node_per
     assert sorted(port for port, _ in cluster.writes) == [1, 2, 3]  # one round each
     assert sorted(cluster.sent()) == sorted(f"J{i}" for i in range(30))  # each once
     assert cluster.refreshes == 0
+    # What bench_locust.py --batches reads: the batches sent and the calls in them.
+    assert (pipeline.batches, pipeline.batched) == (len(cluster.writes), 30)
 
 
 def test_moved_refreshes_the_map_and_sends_only_the_moved_calls_again_to_the_new_owner() -> None:
