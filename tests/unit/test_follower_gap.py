@@ -232,3 +232,38 @@ async def test_the_lag_is_how_far_behind_the_newest_event_the_watch_is(
     assert (watch.lag_s, summary["lag_s"]) == (0.0, "0.0"), summary
     assert float(summary["lag_max_s"]) >= 1.0, summary
     assert not [note for note in watch.pool_notes() if "behind" in note]
+
+
+async def test_the_periodic_audit_waits_in_proportion_to_what_it_took(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit (a read of the whole pool) that took 0.2 s is followed by a wait of at least
+    AUDIT_SPACING times that, not the usual AUDIT_SECONDS: audits take at most a share of
+    the watch's time, whatever the pool's size."""
+    clients = open_embedded()
+    await fill(clients, "audited", 5)
+    real_sleep = asyncio.sleep
+    waits: list[float] = []
+    audits: list[int] = []
+
+    class Clock:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await real_sleep(min(seconds, 0.01))
+
+    async def slow_audit() -> None:
+        audits.append(len(waits))
+        await real_sleep(0.2)
+
+    monkeypatch.setattr(follower, "asyncio", Clock())
+    watch = PoolFollower(clients, "audited")
+    monkeypatch.setattr(watch, "audit_live", slow_audit)
+    await watch.run(duration=2.0)
+    assert len(audits) >= 2, (audits, waits)
+    # Each audit after the first came after a wait of at least 3 x 0.2 s.
+    spaced = [w for w in waits if w >= follower.AUDIT_SPACING * 0.2]
+    assert len(spaced) >= len(audits) - 1, (audits, waits)
