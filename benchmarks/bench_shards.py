@@ -85,8 +85,22 @@ def _join_arguments(store: LobbyStore, stats_key: str) -> list[str]:
     return [str(len(call.keys)), *call.keys, *args]
 
 
-def _joins_per_second(ports: list[int], calls: list[list[str]], sha: str) -> float:
-    """Run one redis-benchmark per (port, call) at once; their joins/s summed."""
+def _cpu_and_calls(ports: list[int]) -> tuple[float, int]:
+    """Redis CPU seconds (user + system) and script calls, summed over ``ports``' servers."""
+    cpu, calls = 0.0, 0
+    for port in sorted(set(ports)):
+        with redis.Redis(port=port) as node:
+            info = node.info("cpu")
+            stats = node.info("commandstats")
+        cpu += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        calls += int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+    return cpu, calls
+
+
+def _joins_per_second(ports: list[int], calls: list[list[str]], sha: str) -> tuple[float, float]:
+    """Run one redis-benchmark per (port, call) at once: their joins/s summed, and Redis's
+    CPU per join over the run, µs (every primary's CPU and script calls summed)."""
+    cpu_before, calls_before = _cpu_and_calls(ports)
     runs = [
         subprocess.Popen(
             [
@@ -116,7 +130,8 @@ def _joins_per_second(ports: list[int], calls: list[list[str]], sha: str) -> flo
         if match is None:
             raise RuntimeError(f"unexpected redis-benchmark output: {output!r}")
         total += float(match.group(1))
-    return total
+    cpu_after, calls_after = _cpu_and_calls(ports)
+    return total, (cpu_after - cpu_before) * 1e6 / max(1, calls_after - calls_before)
 
 
 def server_side(cluster: RedisClusterProcesses) -> None:
@@ -129,14 +144,23 @@ def server_side(cluster: RedisClusterProcesses) -> None:
     keys = list(store._epochs)
     ports = [client.get_node_from_key(key).port for key in keys]
     calls = [_join_arguments(store, key) for key in keys]
-    one = _joins_per_second([ports[0]] * 3, [calls[0]] * 3, sha)
-    three = _joins_per_second(ports, calls, sha)
+    one, one_us = _joins_per_second([ports[0]] * 3, [calls[0]] * 3, sha)
+    three, three_us = _joins_per_second(ports, calls, sha)
     print(
         f"server side: 3 redis-benchmark processes x {CLIENTS} clients, EVALSHA join, lobbies of 4"
+        " (Redis CPU per join: INFO, summed over the primaries that ran them)"
     )
-    print(f"  1 shard  (one primary does every join)   {one:>10,.0f} joins/s")
-    print(f"  3 shards (one primary each)              {three:>10,.0f} joins/s")
-    print(f"  3 shards ÷ 1 shard                       {three / one:>10.2f}")
+    print(
+        f"  1 shard  (one primary does every join)   {one:>10,.0f} joins/s  {one_us:>6.1f} µs/join"
+    )
+    print(
+        f"  3 shards (one primary each)              {three:>10,.0f} joins/s  {three_us:>6.1f} µs/join"
+    )
+    print(
+        f"  3 shards ÷ 1 shard                       {three / one:>10.2f}          "
+        f"{three_us / one_us:>6.2f}",
+        flush=True,
+    )
     client.close()
 
 
