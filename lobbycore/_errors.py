@@ -14,6 +14,7 @@ __all__ = [
     "InvalidInput",
     "JoinReplayTooLate",
     "KeysUnavailable",
+    "LayoutMismatch",
     "LobbyError",
     "LobbyNotFound",
     "NotConfirmed",
@@ -192,6 +193,24 @@ class PoolStateLost(LobbyError):
         super().__init__(f"pool state lost: {key!r} {now}{why}; nothing was written")
         self.key = key
         self.found = found
+
+
+class LayoutMismatch(LobbyError):
+    """The pool's keys were written in another key layout (``found``, kept in its meta hash
+    ``key``) than the one this lobbycore reads and writes (``expected``). Refused when the
+    store opens the pool, before anything is read as this layout's or written: the pool is
+    neither lost nor new, and no layout is converted. Finish that pool with the lobbycore
+    version that wrote it, or start a new pool (another pool name) with this one."""
+
+    def __init__(self, key: str, found: str, expected: str) -> None:
+        super().__init__(
+            f"pool {key!r} was written in key layout {found}, and this lobbycore uses layout "
+            f"{expected}; nothing was written. Finish that pool with the lobbycore version "
+            f"that writes layout {found}, or start a new pool (another pool name)"
+        )
+        self.key = key
+        self.found = found
+        self.expected = expected
 
 
 class PoolRolledBack(PoolStateLost):

@@ -21,6 +21,7 @@ from ._models import Lobby
 
 __all__ = [
     "KEY_PREFIX",
+    "LAYOUT_VERSION",
     "NAIVE_KEY_PREFIX",
     "REPLAY_BUCKETS",
     "UNLIMITED_SEATS",
@@ -53,6 +54,10 @@ USER_BUCKETS = 4096
 """Hashes the user index is split into (``USER_BUCKETS`` in common.lua)."""
 REPLAY_BUCKETS = 16
 """Hashes each replay window's join answers are split into (``REPLAY_BUCKETS`` in common.lua)."""
+LAYOUT_VERSION = "2"
+"""The key layout's version, kept in a pool's meta (``LAYOUT`` in common.lua). A store
+refuses a pool of another layout (:class:`~lobbycore.LayoutMismatch`); 1 is a pool whose
+meta has no ``layout`` field."""
 
 
 def text(value: Any) -> str:
@@ -168,8 +173,8 @@ class PoolKeys:
 
     @property
     def meta(self) -> str:
-        """The pool's epoch, seat inventory (``seats``: a count or ``unlimited``) and write
-        sequence (``wseq``: +1 by every writing call; absent means 0) and the start (ms) of
+        """The key layout's version (``layout``: :data:`LAYOUT_VERSION`), the pool's epoch,
+        seat inventory (``seats``: a count or ``unlimited``) and write sequence (``wseq``: +1 by every writing call; absent means 0) and the start (ms) of
         the latest join replay window used (``jw``: the window never goes backwards)."""
         return f"{self.prefix}meta"
 

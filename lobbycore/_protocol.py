@@ -20,6 +20,7 @@ from ._errors import (
     AlreadyBooked,
     AlreadyInLobby,
     JoinReplayTooLate,
+    LayoutMismatch,
     LobbyError,
     LobbyNotFound,
     PoolDamaged,
@@ -69,6 +70,8 @@ def _tag(reply: Any) -> str:
         raise PoolStateLost(_text(reply[1]), _text(reply[2]))
     if tag == "rolled_back":
         raise PoolRolledBack(_text(reply[1]), int(reply[2]), int(reply[3]), _text(reply[4]))
+    if tag == "layout":
+        raise LayoutMismatch(_text(reply[1]), _text(reply[2]), _text(reply[3]))
     return tag
 
 

@@ -5,7 +5,10 @@
 -- one Redis Cluster slot; lobby keys can only be named inside the script anyway (a join
 -- learns which lobby it enters when it runs). One declared key also keeps each call short.
 --
---   meta         hash    epoch: made when the pool is first used; every call names the
+--   meta         hash    layout: the key layout's version (LAYOUT); open refuses a pool of
+--                        another layout ({'layout', ...}: absent is layout 1, before this
+--                        field), never reading it as lost, new or this layout's.
+--                        epoch: made when the pool is first used; every call names the
 --                        epoch its store learned, and a missing or different meta means the
 --                        pool's state was lost (restart without persistence, eviction,
 --                        FLUSHDB): the call is refused. seats: seats left, or 'unlimited'
@@ -79,6 +82,8 @@ local EVENT_USERS = 16
 -- whatever its size); sweep_expired() has its own budget.
 local EXPIRE_USERS_PER_CALL = 64
 local MAX_ID_BYTES = 256
+-- The key layout's version, kept in meta (see the key table).
+local LAYOUT = '2'
 local COUNTERS = {'lobbies', 'full', 'bookings', 'booked_users', 'joins', 'leaves', 'expired',
                   'created', 'expired_users'}
 

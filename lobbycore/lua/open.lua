@@ -6,8 +6,11 @@
 -- (eviction, or a partial restore) or was made by lobbycore 0.1.0, which kept none:
 -- refused ({'no_meta', key}), never taken for a new pool.
 local function main()
-  local m = rd('HMGET', META, 'epoch', 'wseq')
+  local m = rd('HMGET', META, 'epoch', 'wseq', 'layout')
   if m[1] then
+    -- A pool of another key layout (absent: layout 1, before the field existed) is
+    -- refused before anything is read as this layout's, or written.
+    if m[3] ~= LAYOUT then return {'layout', META, m[3] or '1', LAYOUT} end
     check_seq(m[2])
     return {'pool', m[1]}
   end
@@ -17,6 +20,6 @@ local function main()
     return {'no_meta', META}
   end
   if ARGV[2] ~= '1' then return {'none'} end
-  redis.call('HSET', META, 'epoch', ARGV[1], 'seats', 'unlimited')
+  redis.call('HSET', META, 'epoch', ARGV[1], 'layout', LAYOUT, 'seats', 'unlimited')
   return {'pool', ARGV[1]}
 end

@@ -12,7 +12,16 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from lobbycore import AsyncLobbyStore, LobbyStore, PoolDamaged, ServerRefused, connect
+from lobbycore import (
+    AsyncLobbyStore,
+    LayoutMismatch,
+    LobbyStore,
+    PoolDamaged,
+    ServerRefused,
+    connect,
+)
+from lobbycore._keys import PoolKeys
+from lobbycore._scripts import script_sources
 from lobbysim.testing import RedisServer, free_port
 from tests.damage import dump
 from tests.functional.test_serve import http, serve
@@ -121,3 +130,23 @@ def test_the_http_service_answers_a_retryable_refusal_with_503() -> None:
         assert "READONLY" in body["detail"] and "retry later" in body["detail"]
         admin.close()
         follower.close()
+
+
+def test_a_pool_written_in_layout_1_is_refused_and_left_as_it_was(
+    redis_client: redis.Redis, pool_name: str
+) -> None:
+    store = LobbyStore(redis_client, pool=pool_name, lobby_ttl=None)
+    lobby = store.find_or_create_lobby("a", 4)
+    meta = PoolKeys.for_pool(pool_name).meta
+    redis_client.hdel(meta, "layout")  # as layout 1 wrote meta: no layout field
+    before = dump(redis_client, pool_name)
+    fresh = LobbyStore(redis_client, pool=pool_name)  # functions (FCALL)
+    with pytest.raises(LayoutMismatch, match="layout 1, and this lobbycore uses layout 2"):
+        fresh.find_or_create_lobby("b", 4)
+    with pytest.raises(LayoutMismatch):
+        LobbyStore(redis_client, pool=pool_name).book_ticket(lobby.id)
+    # The same refusal from the script (EVAL, as on a server without functions).
+    stats = PoolKeys.for_pool(pool_name).stats  # the key the scripts are given
+    reply = redis_client.eval(script_sources()["open"], 1, stats, "", 0, "01NEW", "1")
+    assert reply == [-1, [b"layout", meta.encode(), b"1", b"2"]]  # -1: no sequence read
+    assert dump(redis_client, pool_name) == before

@@ -447,3 +447,30 @@ def test_a_counter_the_call_increments_must_be_an_integer(operation: str, counte
     untouched = "expired_users"  # no call here expires a lobby
     client.hset(stats, mapping={counter: "0", untouched: "1.5"})
     calls[operation]()
+
+
+# Another key layout: refused by name, never read as lost, new, or this layout's.
+@pytest.mark.parametrize("found", ["1", "3"])
+def test_a_pool_of_another_layout_is_refused_naming_both_versions(found: str) -> None:
+    client = fakeredis.FakeRedis()
+    prefix = pool_prefix("old")
+    # A pool as layout 1 left it: meta without a layout field, counters in a stats hash.
+    client.hset(f"{prefix}meta", mapping={"epoch": "01OLD", "seats": "unlimited", "wseq": "4"})
+    if found != "1":
+        client.hset(f"{prefix}meta", "layout", found)
+    client.hset(f"{prefix}stats", mapping={"lobbies": "1", "joins": "1", "created": "1"})
+    client.set(f"{prefix}seq", "1")
+    before = dump(client, "old")
+    for call in (
+        lambda store: store.find_or_create_lobby("a", 4),
+        lambda store: store.stats(),
+        lambda store: store.set_seats(3),
+        lambda store: store.sweep_expired(),
+    ):
+        with pytest.raises(lobbycore.LayoutMismatch) as raised:
+            call(LobbyStore(client, pool="old", lobby_ttl=None))
+        assert not isinstance(raised.value, lobbycore.PoolStateLost)
+        assert (raised.value.found, raised.value.expected) == (found, "2")
+        assert f"layout {found}" in str(raised.value) and "layout 2" in str(raised.value)
+        assert "start a new pool" in str(raised.value)
+        assert dump(client, "old") == before

@@ -9,6 +9,7 @@ import fakeredis
 
 from lobbycore import Lobby, LobbyStore, NaiveLobbyStore
 from lobbycore._keys import (
+    LAYOUT_VERSION,
     REPLAY_BUCKETS,
     USER_BUCKETS,
     NaiveKeys,
@@ -115,3 +116,8 @@ def test_naive_lobbies_are_the_articles_own_keys() -> None:
     assert not keys.is_lobby_key("lobby:ticket:")
     # The extras the article does not have stay out of its key space.
     assert not keys.bookings.startswith("lobby:") and not keys.seats.startswith("lobby:")
+
+
+def test_the_layout_version_matches_the_scripts() -> None:
+    match = re.search(r"^local LAYOUT = '(\d+)'$", COMMON_LUA, re.MULTILINE)
+    assert match and match.group(1) == LAYOUT_VERSION
