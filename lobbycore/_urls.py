@@ -199,6 +199,9 @@ def parse_url(url: str) -> UrlParts:
     # Later "@"s: a password holding "/", "?" or "#" pushed the real userinfo end there.
     loose: UrlParts | None = None
     for at in sorted((i for i, c in enumerate(rest) if c == "@" and i >= netloc_end), reverse=True):
+        user, colon, _ = rest[:at].partition(":")
+        if colon and re.search(r"[/?#]", user):
+            continue  # a password may hold them unencoded, the username before it never
         try:
             loose = _after_userinfo(scheme, rest[:at], rest[at + 1 :])
             break

@@ -32,6 +32,8 @@ CASES = [
     ("redis://u:12/3?k=v@host:6379/0", "redis://u:***@host:6379/0"),
     ("redis://u:a@b/c@host/0", "redis://u:***@host/0"),
     ("redis://pa#ss@host", "redis://***@host"),  # a "username" holding a reserved char
+    # an "@" in a query value, after a colon: the username before it would hold "/" and "?"
+    ("redis://host/0?pasword=:@", "redis://host/0?pasword=***"),
     # query parameters, any case, several, & and ;: every value masked, whatever its name
     ("redis://host/0?password=s3", "redis://host/0?password=***"),
     ("redis://host/0?PassWord=s3;db=1", "redis://host/0?PassWord=***;db=***"),
