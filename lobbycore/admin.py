@@ -313,7 +313,7 @@ async def async_read_events(store: AsyncStore, after: str, *, reply_bytes: int) 
     if found is None or text(found) != epoch:
         raise PoolStateLost(keys.meta, "" if found is None else text(found))
     # Checked against the sequence the store saw, and kept as the highest seen, as a
-    # script call's reply is.
+    # script call's reply is (an answer with no refusal of its own).
     call = ScriptCall("events", (first,), (epoch, floor), lambda reply: reply)
-    sequences.parse(call, [int(wseq or 0), None])
+    sequences.parse(call, [int(wseq or 0), ["events"]])
     return [_event(entry_id, fields) for entry_id, fields in entries]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lobbycore import AsyncLobbyStore, LobbyEvent, PoolStateLost, admin
+from lobbycore import AsyncLobbyStore, LobbyEvent, PoolRolledBack, PoolStateLost, admin
 from lobbycore._keys import sub_pools
 from lobbycore.admin import StreamInfo
 from lobbysim.cli._redis import open_embedded
@@ -267,3 +267,21 @@ async def test_the_periodic_audit_waits_in_proportion_to_what_it_took(
     # Each audit after the first came after a wait of at least 3 x 0.2 s.
     spaced = [w for w in waits if w >= follower.AUDIT_SPACING * 0.2]
     assert len(spaced) >= len(audits) - 1, (audits, waits)
+
+
+async def test_a_large_read_of_a_pool_gone_back_in_time_is_refused() -> None:
+    """A pool whose write sequence went below one the reader's store has seen (a failover
+    to a lagging replica) is refused by a large read, as by the store's script."""
+    clients = open_embedded()
+    store = AsyncLobbyStore(clients.async_client, pool="back", lobby_ttl=None)
+    for i in range(10):
+        await store.find_or_create_lobby(f"a-{i}", 4)
+    big = admin.FOLLOW_REPLY_BYTES
+    reader = AsyncLobbyStore(clients.async_client, pool="back", lobby_ttl=None, create_pool=False)
+    await admin.async_read_events(reader, "0-0", reply_bytes=big)  # opens the pool
+    await store.find_or_create_lobby("later", 4)
+    assert await admin.async_read_events(reader, "0-0", reply_bytes=big)  # sees the sequence
+    (keys,) = sub_pools("back")
+    clients.sync_client.hset(keys.meta, "wseq", "3")
+    with pytest.raises(PoolRolledBack):
+        await admin.async_read_events(reader, "0-0", reply_bytes=big)
