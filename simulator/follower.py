@@ -15,6 +15,13 @@ rates and log never showed). The number is exact, counted with the stream's entr
 (Redis 7), whenever the watch finds its cursor behind the stream's first entry or at its
 last one, or no trim since it last did can have passed its cursor; otherwise it is a lower
 bound, named as such (``events_missed_at_least``).
+
+The stream is read in large reads (lobbycore.admin.async_read_events: up to about 880
+events a reply, each reply bounded in bytes whatever the events hold), so that one watch
+reads far more events a second than a pool gets from one Redis core; ``lag_s`` says how far
+behind the stream's newest event the watch was when it last looked (``lag_max_s``: at most,
+in the run). The periodic audit reads the whole pool, a cost in proportion to its size: it
+is spaced so that it takes at most a quarter of the watch's time.
 """
 
 from __future__ import annotations
@@ -218,7 +225,8 @@ class PoolFollower(LiveSource):
             bound, self.reply_bytes = self.reply_bytes, None
             if not self.disconnected:
                 limit = await async_output_buffer_limit(self.clients.async_client)
-                named = cut_off(exc, f"events (replies of up to {bound or 0:,} bytes)", limit)
+                what = f"events (replies of up to {bound:,} bytes)" if bound else "events"
+                named = cut_off(exc, what, limit)
                 if named is not exc:
                     self.note(str(named))
             self.lost(exc)
