@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -87,6 +88,10 @@ class Simulation(LiveSource):
         """user -> the lobby they wait in; a booking takes them out (patience then spares
         them)."""
         self._booking: set[str] = set()
+        self._leaving: Counter[str] = Counter()
+        """lobby id -> its leaves on their way: its booking waits for them, so a leave and
+        a booking never race for one buyer (each buyer is counted left or booked, as the
+        server did)."""
         self._patience: Timers[tuple[tuple[str, ...], Lobby, int]] = Timers()
         """When each group that joined gives up: (users, lobby, generation)."""
         self._book_timers: Timers[tuple[str, int, bool]] = Timers()
@@ -164,6 +169,7 @@ class Simulation(LiveSource):
         self._tasks.clear()
         self._waiting.clear()
         self._booking.clear()
+        self._leaving.clear()
         self._patience.clear()
         self._book_timers.clear()
         self._joins_in_flight = 0  # a join cancelled before it began never counted itself out
@@ -338,6 +344,9 @@ class Simulation(LiveSource):
         for lobby_id, epoch, claimed in self._book_timers.due(now):
             if epoch != generation:
                 continue
+            if self._leaving[lobby_id]:  # its impatient members first
+                self._book_timers.add(now + BOOKING_RECHECK_SECONDS, (lobby_id, epoch, claimed))
+                continue
             if not claimed:  # a book-after timer: the lobby may be booking already
                 if lobby_id in self._booking:
                     continue
@@ -351,6 +360,7 @@ class Simulation(LiveSource):
                 continue
             waiting = [user for user in users if self._waiting.pop(user, None) is not None]
             if waiting:  # not booked meanwhile
+                self._leaving[lobby.id] += 1
                 self._spawn(self._leave(users, lobby, epoch))
 
     def _claim(self, lobby_id: str) -> None:
@@ -408,6 +418,15 @@ class Simulation(LiveSource):
 
     async def _leave(self, users: tuple[str, ...], lobby: Lobby, epoch: int) -> None:
         """A group out of patience, not booked: each of them still in the lobby leaves."""
+        try:
+            await self._leave_each(users, lobby, epoch)
+        finally:
+            if epoch == self.generation:
+                self._leaving[lobby.id] -= 1
+                if not self._leaving[lobby.id]:
+                    del self._leaving[lobby.id]
+
+    async def _leave_each(self, users: tuple[str, ...], lobby: Lobby, epoch: int) -> None:
         for user in users:
             if self.auditor.belief.get(user) != lobby.id:
                 continue  # booked (or the party's other member already left)
