@@ -50,8 +50,12 @@ class LobbyCard:
 @dataclass
 class Board:
     cards: dict[str, LobbyCard] = field(default_factory=dict)
+    version: int = 0
+    """Counts the calls that may have changed a card: a reader that saw this version has
+    nothing new to draw while it stays the same."""
 
     def upsert(self, lobby: Lobby) -> LobbyCard:
+        self.version += 1
         card = self.cards.get(lobby.id)
         if card is None:
             card = self.cards[lobby.id] = LobbyCard(
@@ -65,6 +69,7 @@ class Board:
         return card
 
     def set_state(self, lobby_id: str, state: str) -> None:
+        self.version += 1
         card = self.cards.get(lobby_id)
         if card is None:
             return
@@ -73,10 +78,12 @@ class Board:
             card.ended = time.monotonic()
 
     def remove(self, lobby_id: str) -> None:
+        self.version += 1
         self.cards.pop(lobby_id, None)
 
     def mark_violated(self, lobbies: Mapping[str, Iterable[Violation]] | Iterable[str]) -> None:
         """Turn these lobbies' cards red; given lobby id -> guarantees broken, they name them."""
+        self.version += 1
         for lobby_id in lobbies:
             card = self.cards.get(lobby_id)
             if card is None:
@@ -91,6 +98,7 @@ class Board:
 
         Cards changed since then keep their fresher state; booked and expired cards linger.
         """
+        self.version += 1
         for lobby in lobbies.values():
             card = self.cards.get(lobby.id)
             if card is None or card.updated < read_started:
@@ -114,6 +122,7 @@ class Board:
             linger = VIOLATED_LINGER_SECONDS if card.violated else LINGER_SECONDS
             if card.ended is not None and now - card.ended > linger:
                 del self.cards[lobby_id]
+                self.version += 1
 
     def ordered(self) -> list[LobbyCard]:
         """The cards in the order they are drawn, so that a screen with room for a few shows
@@ -139,10 +148,12 @@ class Board:
         return sum(len(c.users) for c in self.cards.values() if c.state in (FILLING, FULL, BOOKING))
 
     def clear(self) -> None:
+        self.version += 1
         self.cards.clear()
 
     def apply(self, event: LobbyEvent) -> None:
         """Follow the pool's change stream (``lobbysim watch``)."""
+        self.version += 1
         card = self.cards.get(event.lobby_id)
         if card is None:
             if event.type not in ("created", "joined", "full"):

@@ -1,4 +1,5 @@
-"""A frame redraws what changed in it: the card of a lobby that changed, not the grid."""
+"""A frame draws what changed in it: the card of a lobby that changed, not the grid; the
+log's last lines, not every line of a busy frame."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import Any
 
 from lobbycore import Lobby
 from simulator.board import FILLING
-from simulator.dashboard.widgets import LobbyGrid
+from simulator.dashboard.widgets import EventLog, LobbyGrid
+from simulator.dashboard.widgets._event_log import LINES_PER_FRAME
 from simulator.dashboard.widgets._lobby_card import CARD_HEIGHT
 
-from .test_app import NOW, SIZES, frozen_app
+from .test_app import NOW, SIZES, frozen_app, log
 
 
 async def drawn_by(app: Any, pilot: Any, change: Any) -> tuple[int, int]:
@@ -28,11 +30,14 @@ async def test_a_frame_redraws_only_the_card_that_changed() -> None:
         await pilot.pause(0.2)
         board, grid = app.source.board, app.query_one(LobbyGrid)
         assert await drawn_by(app, pilot, lambda: None) == (0, 0)  # nothing changed
-        filling = next(c for c in board.ordered() if c.state == FILLING)
+        filling = min(
+            (c for c in board.ordered() if c.state == FILLING), key=lambda c: len(c.users)
+        )
         slot = next(i for i, f in enumerate(grid.faces) if f and f.short_id == filling.short_id)
         before = list(grid.faces)
         joined = Lobby(filling.id, "s", (*filling.users, "newcomer"), 4, filling.created_at)
-        assert await drawn_by(app, pilot, lambda: board.upsert(joined)) == (1, CARD_HEIGHT)
+        # One card drawn again; one line of it repainted: its bar and users (1/4 to 2/4).
+        assert await drawn_by(app, pilot, lambda: board.upsert(joined)) == (1, 1)
         assert [i for i, f in enumerate(grid.faces) if f != before[i]] == [slot]
 
 
@@ -47,3 +52,19 @@ async def test_a_new_lobby_first_in_the_board_moves_no_card() -> None:
         assert board.ordered()[0].id == newest.id  # drawn first by the board's order...
         moved = [i for i, face in enumerate(grid.faces) if face != before[i]]
         assert moved == [len([f for f in before if f])]  # ...but in the first free slot
+
+
+async def test_a_frame_logs_its_last_lines_and_every_violation() -> None:
+    app = frozen_app("atomic")
+    async with app.run_test(size=SIZES["80x24"]) as pilot:
+        await pilot.pause(0.2)
+        events = app.query_one(EventLog)
+        before = len(events.lines)
+        lines = [f"u{i} joined" for i in range(200)]
+        lines[5] = "12:00:00 VIOLATION u5 in 2"
+        log(app.source, *lines)
+        app.refresh_view()
+        await pilot.pause(0.2)
+        written = [strip.text.rstrip() for strip in events.lines[before:]]
+        last = lines[-LINES_PER_FRAME:]
+        assert written == [f"… {200 - LINES_PER_FRAME - 1} more lines", lines[5], *last]

@@ -47,7 +47,7 @@ def demo_app(*flags: str) -> tuple[LobbySimApp, Simulation]:
 
 
 def filling_drawn(app: LobbySimApp) -> tuple[bool, bool]:
-    """Draw the board as it is now (the app's own tick does so 10 times a second), then
+    """Draw the board as it is now (the app's own tick does so 5 times a second), then
     say whether a lobby is filling or full, and whether a card of one is drawn in the grid."""
     app.refresh_view()
     exists = any(card.state in (FILLING, FULL) for card in app.source.board.cards.values())

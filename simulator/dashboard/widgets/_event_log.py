@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from textual.events import Resize
 from textual.widgets import RichLog
 
 LOG_LINES = 500
+LINES_PER_FRAME = 20
+KEPT = " VIOLATION "
 
 
 class EventLog(RichLog):
@@ -19,10 +21,24 @@ class EventLog(RichLog):
         self._texts: deque[str] = deque(maxlen=LOG_LINES)
         self._wrapped_at = 0
 
-    def add(self, lines: Iterable[str]) -> None:
+    def add(self, lines: Sequence[str]) -> None:
+        """Write one frame's new lines: the last LINES_PER_FRAME, after a line that counts
+        the others (those naming a VIOLATION are kept, as many again at most). A frame's
+        lines beyond a screenful scroll past unseen, and wrapping each one costs more
+        than the rest of the frame at thousands of buyers a second."""
+        if len(lines) > LINES_PER_FRAME:
+            older, last = lines[:-LINES_PER_FRAME], lines[-LINES_PER_FRAME:]
+            kept = [line for line in older if KEPT in line][:LINES_PER_FRAME]
+            note = f"… {len(older) - len(kept):,} more lines"
+            lines = [note, *kept, *last]
         for line in lines:
             self._texts.append(line)
-            self.write(line)
+            self.write(line, scroll_end=False)
+        if lines and self.auto_scroll:
+            # Now, once for the frame: scrolling after the screen's refresh, as each write
+            # does, costs a second refresh of the screen every frame. Deferred only before
+            # the first layout, which sets the height scrolled against.
+            self.scroll_end(animate=False, immediate=bool(self.size), x_axis=False)
 
     def on_resize(self, event: Resize) -> None:
         # RichLog wraps a line once, when written; a new width needs the lines again.

@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.events import Resize
 from textual.geometry import Region
@@ -58,6 +59,8 @@ class LobbyGrid(Widget):
         """What each slot shows, in the grid's order (None: a blank slot)."""
         self._lines: list[list[Strip] | None] = []
         """Each slot's lines as last drawn; None: to draw again."""
+        self._base: Style | None = None
+        self._state_styles: dict[str, tuple[Style, Style]] = {}
         self.summary = ""
         """The line under the cards ("" when every lobby is drawn)."""
         self.cards_drawn = 0
@@ -99,6 +102,8 @@ class LobbyGrid(Widget):
     def notify_style_update(self) -> None:
         # A new theme: every card's colors again.
         super().notify_style_update()
+        self._base = None
+        self._state_styles.clear()
         self._lines = [None] * len(self._lines)
 
     # -- what is drawn ----------------------------------------------------------------------
@@ -115,17 +120,25 @@ class LobbyGrid(Widget):
             face = None if lobby_id is None else CardFace.of(by_id[lobby_id], self._now_ms)
             if face != self.faces[slot]:
                 self.faces[slot] = face
-                self._lines[slot] = None
-                self.refresh(self.card_region(slot))
+                self._redraw(slot)
         summary = summary_text(self._cards[len(drawn) :], self.content_size.width)
         if summary != self.summary:
             self.summary = summary
             self.refresh(Region(0, self.summary_y, self.content_size.width, 1))
 
+    def _redraw(self, slot: int) -> None:
+        """Draw a slot's card again, and repaint the lines of it that changed (most often
+        one: a card's age, or its users)."""
+        region = self.card_region(slot)
+        before, after = self._lines[slot], self._card(slot, region.width)
+        for index, line in enumerate(after):
+            if before is None or index >= len(before) or before[index] != line:
+                self.refresh(Region(region.x, region.y + index, region.width, 1))
+
     def render_line(self, y: int) -> Strip:
         self.lines_drawn += 1
         width = self.content_size.width
-        base = self.rich_style
+        base = self._base_style()
         row, line = divmod(y, CARD_HEIGHT)
         first = row * self._columns
         if first >= self.capacity:
@@ -151,13 +164,33 @@ class LobbyGrid(Widget):
     def _slot_lines(self, slot: int, width: int) -> list[Strip]:
         lines = self._lines[slot]
         if lines is None or (lines and lines[0].cell_length != width):
-            face = self.faces[slot]
-            state = "filling" if face is None else face.state
-            text = self.get_component_rich_style(f"card--{state}")
-            border = self.get_component_rich_style(f"card--{state}-border")
-            lines = self._lines[slot] = card_lines(face, width, self.app.console, text, border)
-            self.cards_drawn += 1
+            lines = self._card(slot, width)
         return lines
+
+    def _card(self, slot: int, width: int) -> list[Strip]:
+        face = self.faces[slot]
+        state = "filling" if face is None else face.state
+        text, border = self._styles(state)
+        lines = self._lines[slot] = card_lines(face, width, self.app.console, text, border)
+        self.cards_drawn += 1
+        return lines
+
+    # Styles looked up once per theme: rich_style walks the DOM, and each refresh of a
+    # card's lines empties Textual's own cache of the component styles.
+    def _base_style(self) -> Style:
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def _styles(self, state: str) -> tuple[Style, Style]:
+        """A card's text and border styles in this state."""
+        styles = self._state_styles.get(state)
+        if styles is None:
+            styles = self._state_styles[state] = (
+                self.get_component_rich_style(f"card--{state}"),
+                self.get_component_rich_style(f"card--{state}-border"),
+            )
+        return styles
 
 
 def column_edges(width: int, columns: int) -> list[tuple[int, int]]:
