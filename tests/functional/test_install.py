@@ -1,19 +1,19 @@
 """Install lobbysim the way a user does: build the wheel, install it into fresh virtualenvs
 (never the project's .venv) and run the command from a directory outside the repository
-(the machinery is tests/wheel.py, shared with the test that runs the docs' commands).
+(the machinery is tests/wheel.py). The wheel with every extra is installed and used by
+test_readme_commands.py, which runs every command of the docs from it; here, the base
+install and the wheel's contents.
 """
 
 from __future__ import annotations
 
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.wheel import REPO, Venv, build_wheel, outside_folder, run
+from tests.wheel import Venv, build_wheel, outside_folder, run
 
-VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 # What each extra adds; the base install must import none of them.
 EXTRA_MODULES = ("textual", "locust", "matplotlib", "fakeredis", "fastapi", "uvicorn")
 
@@ -26,37 +26,6 @@ def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory, outside: Path) -> Path:
     return build_wheel(tmp_path_factory.mktemp("build"), outside)
-
-
-def test_the_wheel_with_every_extra_runs_the_commands_outside_the_repo(
-    wheel: Path, outside: Path, tmp_path: Path
-) -> None:
-    venv = Venv.create(tmp_path / "venv", outside)
-    venv.pip_install(f"{wheel}[all]", outside)
-
-    where = run(
-        venv.bin("python"), "-c", "import lobbycore, simulator; print(simulator.__file__)",
-        cwd=outside,
-    )  # fmt: skip
-    assert where.returncode == 0, where.stderr
-    assert Path(where.stdout.strip()).is_relative_to(venv.path)  # the installed copy
-
-    lobbysim = venv.bin("lobbysim")
-    demo = run(lobbysim, "demo", "--headless", "--duration", "2", cwd=outside, timeout=120)
-    assert demo.returncode == 0, demo.stderr
-    last = demo.stdout.strip().splitlines()[-1]
-    assert last.startswith("strategy=atomic ") and " violations=0 " in last, demo.stdout
-
-    race = run(lobbysim, "race", cwd=outside, timeout=120)
-    assert race.returncode == 0, race.stderr
-    summaries = {x.split()[0]: x for x in race.stdout.splitlines() if x.startswith("strategy=")}
-    assert " ok=true " in summaries["strategy=atomic"], race.stdout
-    assert " ok=false " in summaries["strategy=naive"], race.stdout
-
-    version = run(lobbysim, "--version", cwd=outside, timeout=60)
-    assert version.returncode == 0, version.stderr
-    assert version.stdout.strip() == f"lobbysim {VERSION}"
-    venv.remove()
 
 
 def test_the_base_wheel_is_the_engine_alone(wheel: Path, outside: Path, tmp_path: Path) -> None:

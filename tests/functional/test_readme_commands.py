@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ import pytest
 
 from lobbycore import LobbyStore, NaiveLobbyStore
 from lobbysim.testing import RedisClusterProcesses, RedisServer, free_port
-from tests.wheel import REPO, Venv, installed
+from tests.wheel import REPO, Venv, installed, outside_folder, run
 
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 """The README and the docs site's own pages (not the generated capacity reports)."""
 README_URL = "redis://127.0.0.1:6379/0"
@@ -274,6 +276,19 @@ def run_commands(run: Run, url: str, venv: Venv, cwd: Path) -> None:
     finally:
         for process in background:
             stop(process)
+
+
+def test_the_commands_run_are_the_installed_wheel_s(venv: Venv, tmp_path: Path) -> None:
+    """What the commands below import is the installed copy, every extra included, never
+    this checkout, and its version is the project's."""
+    outside = outside_folder(tmp_path)
+    probe = "import lobbycore, simulator, locustfiles, lobbysim; print(simulator.__file__)"
+    where = run(venv.bin("python"), "-c", probe, cwd=outside, env=venv.env())
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(venv.path)
+    version = run(venv.bin("lobbysim"), "--version", cwd=outside, timeout=60, env=venv.env())
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"lobbysim {VERSION}"
 
 
 def test_every_command_is_run_or_says_why_not() -> None:
