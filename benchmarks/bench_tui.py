@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_tui.py            # refresh cost
     .venv/bin/python benchmarks/bench_tui.py --demo     # served against offered, CPU
-    .venv/bin/python benchmarks/bench_tui.py --frames [--baseline DIR]   # frame time, CPU
+    .venv/bin/python benchmarks/bench_tui.py --frames [--baseline DIR]   # frame cost, CPU
 
 The refresh part runs the real dashboard headless (Textual's test driver) over a simulation
 that piles up about 2,000 waiting buyers in about 500 lobbies (a long checkout keeps full
@@ -170,7 +170,9 @@ FRAME_SIZES = ((80, 24), (160, 48))
 FRAME_RATES = (25.0, 500.0, 2000.0)
 
 
-async def _frames_child(url: str, size: tuple[int, int], rate: float, seconds: float) -> None:
+async def _frames_child(
+    url: str, size: tuple[int, int], rate: float, seconds: float, settle: float
+) -> None:
     """Run in a child process (importing the app from PYTHONPATH's tree when one is given):
     the dashboard at ``rate``; prints one JSON line."""
     # CPU time, not wall time: on a shared machine a frame's wall time counts the waits for
@@ -191,7 +193,7 @@ async def _frames_child(url: str, size: tuple[int, int], rate: float, seconds: f
     sim = Simulation(open_clients(url), SimConfig(pool=f"bench-tui-{os.getpid()}", rate=rate))
     app = LobbySimApp(sim)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(SETTLE_SECONDS)
+        await pilot.pause(settle)
         cpu, wall, joins = time.process_time(), time.monotonic(), sim.metrics.joins.total
         before = {name: list(values) for name, values in spent.items()}
         frames = app.refreshes
@@ -214,15 +216,20 @@ async def _frames_child(url: str, size: tuple[int, int], rate: float, seconds: f
 
 
 def frames_run(
-    url: str, size: tuple[int, int], rate: float, seconds: float, tree: str | None
+    url: str, size: tuple[int, int], rate: float, seconds: float, settle: float, tree: str | None
 ) -> dict[str, float]:
     env = dict(os.environ)
     if tree:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
     command = [sys.executable, __file__, "--frames-child", url, "--seconds", f"{seconds:g}"]
-    command += ["--size", f"{size[0]}x{size[1]}", "--rate", f"{rate:g}"]
+    command += ["--size", f"{size[0]}x{size[1]}", "--rate", f"{rate:g}", "--settle", f"{settle:g}"]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 120, env=env, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=settle + seconds + 120,
+        env=env,
+        check=False,
     )
     if result.returncode:
         raise SystemExit(f"frames run failed: {result.stderr.strip()[-500:]}")
@@ -232,7 +239,9 @@ def frames_run(
     return parsed
 
 
-def frames(rounds: int, seconds: float, baseline: str | None) -> None:
+def frames(
+    rounds: int, seconds: float, settle: float, rates: list[float], baseline: str | None
+) -> None:
     trees: list[tuple[str, str | None]] = [("this tree", None)]
     if baseline:
         trees.insert(0, (f"baseline {baseline}", baseline))
@@ -240,7 +249,7 @@ def frames(rounds: int, seconds: float, baseline: str | None) -> None:
     try:
         print(
             f"private redis-server on {server.url}; {os.cpu_count()} cores; {seconds:g} s per "
-            f"run after {SETTLE_SECONDS:g} s; {rounds} round(s), trees interleaved"
+            f"run after {settle:g} s; {rounds} round(s), trees interleaved"
         )
         print(
             "frame = CPU ms of the app's refreshes + the screen's updates, per frame drawn; "
@@ -248,9 +257,9 @@ def frames(rounds: int, seconds: float, baseline: str | None) -> None:
         )
         for round_ in range(1, rounds + 1):
             for width, height in FRAME_SIZES:
-                for rate in FRAME_RATES:
+                for rate in rates:
                     for name, tree in trees:
-                        r = frames_run(server.url, (width, height), rate, seconds, tree)
+                        r = frames_run(server.url, (width, height), rate, seconds, settle, tree)
                         frames_ = max(r["refresh_count"], 1)
                         frame_ms = (r["refresh_ms"] + r["update_ms"]) / frames_
                         print(
@@ -273,6 +282,16 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=8.0, help="each demo run's length")
     parser.add_argument("--frames", action="store_true", help="frame time and CPU by size, rate")
     parser.add_argument("--baseline", metavar="DIR", help="--frames: also run DIR's app")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="--frames: seconds left out first (the log's first 500 lines lay the screen "
+        "out again at each frame; 20 s at 25/s measures past them)",
+    )
+    parser.add_argument(
+        "--rates", type=float, nargs="+", default=list(FRAME_RATES), help="--frames: arrivals/s"
+    )
     parser.add_argument("--dashboard-cpu", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--frames-child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--size", default="160x48", help=argparse.SUPPRESS)
@@ -280,9 +299,11 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.frames_child:
         width, height = map(int, args.size.split("x"))
-        asyncio.run(_frames_child(args.frames_child, (width, height), args.rate, args.seconds))
+        asyncio.run(
+            _frames_child(args.frames_child, (width, height), args.rate, args.seconds, args.settle)
+        )
     elif args.frames:
-        frames(args.rounds, args.seconds, args.baseline)
+        frames(args.rounds, args.seconds, args.settle, args.rates, args.baseline)
     elif args.dashboard_cpu:
         asyncio.run(_dashboard_cpu(args.dashboard_cpu, args.seconds))
     elif args.demo:
