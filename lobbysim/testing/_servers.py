@@ -87,6 +87,10 @@ class RedisServer:
         )  # fmt: skip
 
     def start(self, attempts: int = 5, port: int | None = None) -> RedisServer:
+        if self.process is not None and self.process.poll() is None:
+            # A second process would replace the first in self.process: close() would stop
+            # only the second and delete the directory the first still runs in.
+            raise RuntimeError("this redis-server is already running (the with block starts it)")
         for _ in range(attempts):
             highest = CLUSTER_PORT_LIMIT if "--cluster-enabled" in self.extra_args else 65535
             self.port = port or free_port(highest)

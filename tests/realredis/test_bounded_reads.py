@@ -61,7 +61,6 @@ def fill(store: LobbyStore) -> tuple[int, int]:
 def filled() -> Iterator[Filled]:
     # A server of its own: the limit applies to every client of the server.
     with RedisServer() as server:
-        server.start()
         client = server.client(socket_timeout=30)
         joins, lobbies = fill(LobbyStore(client, pool=POOL, lobby_ttl=None))
         client.config_set("client-output-buffer-limit", LIMIT)
