@@ -253,19 +253,24 @@ def _bytes(size: str) -> int:
 
 def _event(entry_id: Any, fields: Any) -> LobbyEvent:
     # redis-py answers XRANGE with each entry's fields as a dict (a flat list without its
-    # callbacks), named in bytes (str with decode_responses). Read once per event, for
-    # thousands of events a second: the names are looked up, not decoded.
+    # callbacks), in bytes (str with decode_responses). Read once per event, for thousands
+    # of events a second: names are looked up, not decoded, and bytes decoded directly.
     if not isinstance(fields, dict):
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    if fields and isinstance(next(iter(fields)), str):
-        fields = {name.encode(): value for name, value in fields.items()}
-    joined = text(fields[b"users"])
+    if isinstance(entry_id, bytes) and b"users" in fields:
+        joined = fields[b"users"].decode()
+        kind, lobby = fields[b"type"].decode(), fields[b"lobby"].decode()
+        entry = entry_id.decode()
+    else:  # str replies
+        fields = {text(name).encode(): value for name, value in fields.items()}
+        joined = text(fields[b"users"])
+        kind, lobby, entry = text(fields[b"type"]), text(fields[b"lobby"]), text(entry_id)
     users = tuple(joined.split("\0")) if joined else ()
     n = fields.get(b"n")
     return LobbyEvent(
-        id=text(entry_id),
-        type=text(fields[b"type"]),
-        lobby_id=text(fields[b"lobby"]),
+        id=entry,
+        type=kind,
+        lobby_id=lobby,
         max_users=int(fields[b"max"]),
         size=int(fields[b"size"]),
         users=users,
