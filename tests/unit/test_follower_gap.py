@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import fakeredis
 import pytest
 
 from lobbycore import AsyncLobbyStore, LobbyEvent, PoolRolledBack, PoolStateLost, admin
@@ -285,3 +286,17 @@ async def test_a_large_read_of_a_pool_gone_back_in_time_is_refused() -> None:
     clients.sync_client.hset(keys.meta, "wseq", "3")
     with pytest.raises(PoolRolledBack):
         await admin.async_read_events(reader, "0-0", reply_bytes=big)
+
+
+async def test_large_reads_of_a_client_that_decodes_replies() -> None:
+    """A client with decode_responses answers in str: the large reads give the same events."""
+    client = fakeredis.FakeAsyncRedis(decode_responses=True)
+    store = AsyncLobbyStore(client, pool="text", lobby_ttl=None)
+    for i in range(30):
+        await store.find_or_create_lobby(f"t-{i}", 4)
+    await store.join_party([f"p-{i}" for i in range(20)], 40)
+    expected = await store.events(after="0-0", count=1000)
+    assert any(e.more_users == 4 for e in expected)
+    reply_bytes = admin.MAX_EVENT_BYTES * admin.LARGE_READ_EVENTS
+    # The store has opened the pool: every read is a large one.
+    assert await admin.async_read_events(store, "0-0", reply_bytes=reply_bytes) == expected
