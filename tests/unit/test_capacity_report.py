@@ -217,6 +217,11 @@ SERVER_SWEEP = [
          "**inconclusive: generator-bound, Redis did not saturate**", "inconclusive"),
         (nothing(19200, phase="verify"), "Verification: **checked nothing: no join was answered**",
          "checked_nothing"),
+        # Server-bound by its wait for a core only: the machine's cores were taken.
+        (replace(step(19200, 80.0, redis_pct=53, achieved=3000, phase="verify"),
+                 busiest_primary_demand_pct=97.0),
+         "**inconclusive: Redis waited for a core (its busiest primary on one 53 % of the step, "
+         "97 % with its wait; this machine 50 % busy", "inconclusive_waited_for_a_core"),
     ],
 )  # fmt: skip
 def test_the_verification_verdict_is_the_verify_rows(

@@ -315,8 +315,8 @@ def _where(p: Prediction, verified: bool) -> str:
     b = at.nearest
     load = b.primary_load_pct
     if at.near:
-        quality = "near the target: the cost there"
-    elif load > target:
+        return f"measured at {_step_words(b)}, near the target"
+    if load > target:
         quality = (
             "no step ran a primary nearer the target: the cost at the target is higher, so "
             "the count errs low"
@@ -332,7 +332,7 @@ def _where(p: Prediction, verified: bool) -> str:
             "own I/O, so this cost is overstated and the count errs high"
             + ("" if verified else "; --verify takes Redis further where the machine allows")
         )
-    return f"measured at {_step_words(b)} ({quality})"
+    return f"measured at {_step_words(b)}: {quality}"
 
 
 def _knee(r: Recommendation, sweep: list[Step], criteria: Criteria) -> str:

@@ -406,9 +406,21 @@ class Check:
         return self.step.achieved / self.primaries * self.prediction.saturation_us_per_op / 1e4
 
     @property
+    def starved(self) -> bool:
+        """Server-bound by its wait for a core only: the busiest primary wanted a core but ran
+        less than BOUND of the step (the machine's cores were taken), so its rate says what
+        the machine left it, not what a primary sustains."""
+        s = self.step
+        return s.bottleneck is Bottleneck.SERVER and s.busiest_primary_pct < BOUND * 100
+
+    @property
     def conclusive(self) -> bool:
-        """Only a server-bound step that answered joins can confirm or refute the prediction."""
-        return not self.step.vacuous and self.step.bottleneck is Bottleneck.SERVER
+        """Only a server-bound step that answered joins, its busiest primary on a core for
+        most of it, can confirm or refute the prediction."""
+        return (
+            not self.step.vacuous and self.step.bottleneck is Bottleneck.SERVER
+            and not self.starved
+        )  # fmt: skip
 
     @property
     def agrees(self) -> bool:
@@ -419,6 +431,8 @@ class Check:
         """The verdict as a summary line's value."""
         if self.step.vacuous:
             return "checked_nothing"
+        if self.starved:
+            return "inconclusive_waited_for_a_core"
         if not self.conclusive:
             return "inconclusive"
         return "agrees" if self.agrees else f"off_by_{self.ratio - 1:+.0%}"
@@ -428,6 +442,14 @@ class Check:
         """In words: agrees, off by how much, or why it cannot say."""
         if self.step.vacuous:
             return "checked nothing: no join was answered"
+        s = self.step
+        if self.starved:
+            return (
+                f"inconclusive: Redis waited for a core (its busiest primary on one "
+                f"{s.busiest_primary_pct:.0f} % of the step, {s.busiest_primary_demand_pct:.0f} "
+                f"% with its wait; this machine {s.machine_cpu_pct:.0f} % busy, other programs "
+                f"{s.others_cpu_pct:.0f} % of a core), so it did not run at saturation"
+            )
         if not self.conclusive:
             return f"inconclusive: {self.step.bottleneck}, Redis did not saturate"
         if self.agrees:
