@@ -38,8 +38,10 @@ class AsyncLobbyStore(StoreBase):
 
     ``client`` is a ``redis.asyncio.Redis``, ``redis.asyncio.cluster.RedisCluster`` or
     ``fakeredis.FakeAsyncRedis``. With ``autopipeline`` (the default, except on a cluster
-    client) concurrent calls share round trips: calls made while one is in flight go out
-    together in the next, each still one atomic script.
+    client with ``wait_replicas``: each WAIT must follow its own write on the node that took
+    it) concurrent calls share round trips: calls made while one is in flight go out
+    together in the next (on a cluster, one pipeline per primary), each still one atomic
+    script.
     """
 
     transport: AsyncTransport
@@ -79,7 +81,7 @@ class AsyncLobbyStore(StoreBase):
         )
         if transport is None:
             if autopipeline is None:
-                autopipeline = not isinstance(client, AsyncRedisCluster)
+                autopipeline = not (isinstance(client, AsyncRedisCluster) and wait_replicas)
             transport = AutoPipeline(client) if autopipeline else AsyncClientTransport(client)
         self.transport = transport
         self._require_replicas()

@@ -11,9 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-
-from lobbycore import AsyncLobbyStore, InvalidInput, async_store_for
+from lobbycore import InvalidInput, async_store_for
 from lobbycore.defaults import (
     DEFAULT_LOBBY_TTL,
     DEFAULT_MAX_USERS,
@@ -91,20 +89,9 @@ class SimConfig:
     def store(self, async_client: Any) -> AsyncStore:
         """A store of this strategy, pool, lobby expiry and durability over ``async_client``.
 
-        The atomic store auto-pipelines (the calls a tick makes share round trips), on a
-        cluster too (one pipeline per primary), except there with ``wait_replicas``: each
-        WAIT must follow its own write on the node that took it. The naive store has no
-        pipeline: one round trip per command, as the races it shows need."""
-        if self.strategy != "naive":
-            cluster = isinstance(async_client, AsyncRedisCluster)
-            return AsyncLobbyStore(
-                async_client,
-                pool=self.pool,
-                lobby_ttl=self.lobby_ttl,
-                wait_replicas=self.wait_replicas,
-                wait_timeout=self.wait_timeout,
-                autopipeline=not (cluster and self.wait_replicas),
-            )
+        The atomic store auto-pipelines, as lobbycore's does by default (the calls a tick
+        makes share round trips). The naive store has no pipeline: one round trip per
+        command, as the races it shows need."""
         return async_store_for(
             async_client,
             self.strategy,

@@ -609,3 +609,12 @@ def test_a_waiting_store_on_a_cluster_client_needs_a_per_call_transport() -> Non
     slow = AsyncRedisCluster(host="127.0.0.1", port=1, socket_timeout=0.5)
     with pytest.raises(InvalidInput, match="socket_timeout"):
         AsyncLobbyStore(slow, wait_replicas=1, wait_timeout=1.0)
+
+
+def test_an_async_store_on_a_cluster_client_pipelines_per_primary_by_default() -> None:
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    client = AsyncRedisCluster(host="127.0.0.1", port=1)  # never connected
+    assert not isinstance(AsyncLobbyStore(client).transport, AsyncClientTransport)
+    assert isinstance(AsyncLobbyStore(client, wait_replicas=1).transport, AsyncClientTransport)
+    assert isinstance(AsyncLobbyStore(client, autopipeline=False).transport, AsyncClientTransport)
