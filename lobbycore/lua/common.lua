@@ -92,8 +92,22 @@ local COUNTERS = {'lobbies', 'full', 'bookings', 'booked_users', 'joins', 'leave
 -- table, and values read from Redis or ARGV are kept as the strings they came as.
 local SMALL = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14',
                '15', '16'}
+-- 0..99 as written (N100) and as two digits (D100): the numbers below 10,000 (user index
+-- buckets, sizes) are made from them, without a string.format.
+local N100, D100 = {}, {}
+for i = 0, 99 do
+  N100[i + 1] = i .. ''
+  D100[i + 1] = (i < 10 and '0' or '') .. i
+end
 local function int(n)
-  return SMALL[n + 1] or string.format('%d', n)
+  local s = SMALL[n + 1]
+  if s then return s end
+  if n >= 0 and n < 10000 and n % 1 == 0 then
+    if n < 100 then return N100[n + 1] end
+    local hi = math.floor(n / 100)
+    return N100[hi + 1] .. D100[n - hi * 100 + 1]
+  end
+  return string.format('%d', n)
 end
 
 -- NOW (ms, the server's clock) as a string, made when first needed.
@@ -246,9 +260,19 @@ local USER_BUCKETS = 4096
 local function bucket_of(id)
   local byte, n = string.byte, #id
   local h = n
-  -- Byte by byte rather than {string.byte(id, i, j)}: no table per call.
+  if n >= 16 then
+    -- Eight bytes a call, reduced every four (the same remainder as reducing at each step:
+    -- the values stay far below 2^53, where Lua's numbers are exact).
+    local a, b, c, d, e, f, g, k = byte(id, 1, 8)
+    h = ((((h * 31 + a) * 31 + b) * 31 + c) * 31 + d) % USER_BUCKETS
+    h = ((((h * 31 + e) * 31 + f) * 31 + g) * 31 + k) % USER_BUCKETS
+    a, b, c, d, e, f, g, k = byte(id, n - 7, n)
+    h = ((((h * 31 + a) * 31 + b) * 31 + c) * 31 + d) % USER_BUCKETS
+    h = ((((h * 31 + e) * 31 + f) * 31 + g) * 31 + k) % USER_BUCKETS
+    return int(h)
+  end
   for i = 1, n < 8 and n or 8 do h = (h * 31 + byte(id, i)) % USER_BUCKETS end
-  for i = n - 7 > 9 and n - 7 or 9, n do h = (h * 31 + byte(id, i)) % USER_BUCKETS end
+  for i = 9, n do h = (h * 31 + byte(id, i)) % USER_BUCKETS end
   return int(h)
 end
 local function bucket_key(user) return PREFIX .. 'u:' .. bucket_of(user) end
