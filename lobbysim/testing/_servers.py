@@ -135,6 +135,18 @@ class RedisServer:
                 time.sleep(0.02)
         return False
 
+    def follow(self, primary: RedisServer, timeout: float = 30.0) -> None:
+        """Make this server a replica of ``primary`` and wait until its link is up (its
+        first sync done), at most ``timeout`` seconds: a primary started with
+        ``--repl-diskless-sync-delay 0`` syncs at once (Redis 7 waits 5 s by default)."""
+        with self.client(socket_timeout=10) as follower:
+            follower.replicaof("127.0.0.1", str(primary.port))
+            deadline = time.monotonic() + timeout
+            while follower.info("replication").get("master_link_status") != "up":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the replica on port {self.port} did not sync in time")
+                time.sleep(0.05)
+
     def restart(self) -> None:
         """Stop (SIGTERM: an AOF is flushed) and start again on the same port and directory."""
         self.stop()
