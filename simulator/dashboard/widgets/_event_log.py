@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from rich.style import Style
 from textual.events import Resize
+from textual.strip import Strip
 from textual.widgets import RichLog
 
 LOG_LINES = 500
@@ -20,6 +22,7 @@ class EventLog(RichLog):
         super().__init__(id=id, max_lines=LOG_LINES, min_width=1, wrap=True, markup=False)
         self._texts: deque[str] = deque(maxlen=LOG_LINES)
         self._wrapped_at = 0
+        self._style: Style | None = None
 
     def add(self, lines: Sequence[str]) -> None:
         """Write one frame's new lines: the last LINES_PER_FRAME, after a line that counts
@@ -39,6 +42,19 @@ class EventLog(RichLog):
             # does, costs a second refresh of the screen every frame. Deferred only before
             # the first layout, which sets the height scrolled against.
             self.scroll_end(animate=False, immediate=bool(self.size), x_axis=False)
+
+    def render_line(self, y: int) -> Strip:
+        # RichLog's own, with the log's style looked up once per theme, not twice a line:
+        # every frame that adds lines scrolls the log and repaints each of its lines.
+        if self._style is None:
+            self._style = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        line = self._render_line(scroll_y + y, scroll_x, self.scrollable_content_region.width)
+        return line.apply_style(self._style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
 
     def on_resize(self, event: Resize) -> None:
         # RichLog wraps a line once, when written; a new width needs the lines again.

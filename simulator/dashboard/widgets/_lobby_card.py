@@ -141,21 +141,25 @@ def card_lines(
     """The card's CARD_HEIGHT lines, each ``width`` cells: its border (by its state) in
     ``border_style``, its face's three lines padded in ``text_style``; a blank card with no
     face."""
+    if width < 2 + 2 * PADDING:  # no room for a border: a blank
+        return [Strip.blank(width, text_style)] * CARD_HEIGHT
     state = "empty" if face is None else face.state
     left, top, right, side, bottom_left, bottom_right = BORDERS[BORDER_OF_STATE.get(state, "round")]
-    inner = max(0, width - 2)
-    content = max(0, inner - 2 * PADDING)
-    lines = [Strip([Segment(left + top * inner + right, border_style)], width)]
-    texts = [Strip.blank(content, text_style)] * (CARD_HEIGHT - 2)
-    if face is not None and content:
+    inner = width - 2
+    content = inner - 2 * PADDING
+    # One Strip a line, built from segments: a Strip is dear to make (it sets up caches of
+    # its own), and these are the lines a frame draws again.
+    blank = [Segment(" " * content, text_style)]
+    bodies = [blank] * (CARD_HEIGHT - 2)
+    if face is not None:
         # Line by line, each already cut to the width: a third of the cost of Rich's
-        # wrapping renderer, for the cards a frame draws again.
-        for index, text in enumerate(render_face(face, content).split("\n")[: len(texts)]):
+        # wrapping renderer.
+        for index, text in enumerate(render_face(face, content).split("\n")[: len(bodies)]):
             text.truncate(content, overflow="ellipsis", pad=True)
-            texts[index] = Strip(text.render(console), content).apply_style(text_style)
-    pad = Segment(" " * PADDING, text_style)
-    for body in texts:
-        line = [Segment(side, border_style), pad, *body, pad, Segment(side, border_style)]
-        lines.append(Strip(line, width))
-    lines.append(Strip([Segment(bottom_left + top * inner + bottom_right, border_style)], width))
-    return [line.crop_extend(0, width, None) for line in lines]  # a card narrower than 2
+            bodies[index] = list(Segment.apply_style(text.render(console), text_style))
+    edge, pad = Segment(side, border_style), Segment(" " * PADDING, text_style)
+    return [
+        Strip([Segment(left + top * inner + right, border_style)], width),
+        *(Strip([edge, pad, *body, pad, edge], width) for body in bodies),
+        Strip([Segment(bottom_left + top * inner + bottom_right, border_style)], width),
+    ]
