@@ -129,7 +129,10 @@ class Recorder:
 def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
     """The history against the rules (see the module docstring). The verdict's figures:
     ``operations``, ``unknown`` (unanswered) and ``took_effect`` (unanswered joins and
-    bookings the history shows did take effect). A history of no operation checked nothing."""
+    bookings the history shows did take effect). A history of no operation checked nothing.
+
+    Near-linear in the history's length (n log n): a run of thousands of users gets its
+    verdict."""
     found: list[Finding] = []
 
     def violation(
@@ -237,8 +240,8 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
         if not places:
             return False
         # Their operations are in invocation order: those from place ``after`` on were
-        # invoked at ``end`` or later, so a join at ``after - 1`` or later is the last thing
-        # of theirs invoked before ``end``.
+        # invoked at ``end`` or later, so a join at place ``after - 1`` or later is followed
+        # by nothing of theirs invoked before ``end``.
         after = bisect_left(by_user[user], end, key=lambda op: op.invoked)
         k = bisect_left(places, after - 1)
         return k < len(places) and least[k] < start
