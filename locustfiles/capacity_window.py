@@ -180,6 +180,11 @@ def _options(parser: LocustArgumentParser, **_kwargs: Any) -> None:
         "--capacity-window-file", default=None, include_in_web_ui=False,
         help="where the master (or the only process) writes the window, as JSON",
     )  # fmt: skip
+    parser.add_argument(
+        "--capacity-run-on", type=float, default=None, include_in_web_ui=False,
+        help="stop the run this many seconds after the window closes (-t is then only a "
+        "bound): the window's clock starts once the scenario has started, -t's before",
+    )  # fmt: skip
 
 
 def _start(environment: Environment, **_kwargs: Any) -> None:
@@ -195,6 +200,17 @@ def _start(environment: Environment, **_kwargs: Any) -> None:
         gevent.spawn_later(
             WINDOW.warmup + WINDOW.length, lambda: WINDOW.cpu_at_close(time.process_time())
         )
+        run_on = options.capacity_run_on
+        if run_on is not None and not isinstance(environment.runner, WorkerRunner):
+            # A scenario that took seconds to start (a loaded machine) would have its window
+            # cut short by a -t counted from before it: the run ends from the window's clock.
+            gevent.spawn_later(WINDOW.warmup + WINDOW.length + run_on, _quit, environment)
+
+
+def _quit(environment: Environment) -> None:
+    runner = environment.runner
+    if runner is not None:
+        runner.quit()  # as Locust's own -t does in a headless run
 
 
 def _stopping(environment: Environment, **_kwargs: Any) -> None:

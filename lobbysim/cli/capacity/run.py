@@ -50,10 +50,11 @@ RAMP_SHARE = 0.5
 COOL_DOWN_SECONDS = 1.0
 """A step runs this long after its window closes: the calls Locust holds up while it stops
 its users fall outside the window."""
-START_SLACK_SECONDS = 2.0
-"""Locust's ``-t`` counts from before the scenario has opened its store, and the window from
-after (a loaded machine can take seconds there): each run has this much more, so the window
-still gets its full length."""
+START_SLACK_SECONDS = 30.0
+"""Locust's ``-t`` counts from before the scenario has started (opened its store, claimed
+its pool), the window from after: a loaded machine took up to 11 s there and cut a 10 s
+window to 0.9 s. So the window plugin ends each run (``--capacity-run-on``) and ``-t`` is
+only a bound, this much later."""
 WORKERS_LATE_SECONDS = 2.0
 """Locust workers start their run (and their window) when their master's first spawn
 message reaches them, and open their store then: up to this much after the master's ``-t``
@@ -100,8 +101,9 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 
 def run_seconds(plan: Plan, processes: int) -> int:
-    """Locust's ``-t`` (whole seconds, from the master's start): the warm-up, the window and
-    the cool-down, and the workers' late start if there are workers."""
+    """Locust's ``-t`` (whole seconds, from the master's start), a bound only (the window
+    plugin ends the run): the warm-up, the window, the cool-down, START_SLACK_SECONDS, and
+    the workers' late start if there are workers."""
     late = WORKERS_LATE_SECONDS if processes > 1 else 0.0
     run = plan.warmup_seconds + plan.step_seconds + COOL_DOWN_SECONDS + START_SLACK_SECONDS
     return math.ceil(run + late)
@@ -129,6 +131,7 @@ def _locust_command(
         *to_locust_args(options),
         "--capacity-warmup", f"{plan.warmup_seconds:g}", "--capacity-window",
         f"{plan.step_seconds:g}", "--capacity-window-file", str(folder / "window.json"),
+        "--capacity-run-on", f"{COOL_DOWN_SECONDS + (WORKERS_LATE_SECONDS if processes > 1 else 0):g}",
         "--result-file", str(folder / "result.json"),
     ]  # fmt: skip
     if remote:
