@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_server.py            # about 3 minutes
     .venv/bin/python benchmarks/bench_server.py --quick    # smaller counts, a smoke run
     .venv/bin/python benchmarks/bench_server.py --profiles DIR   # keep the callgrind profiles
+    .venv/bin/python benchmarks/bench_server.py --before REV     # REV's scripts beside these
     .venv/bin/python benchmarks/callgrind_parts.py DIR/callgrind.join-today.out  # by part
 
 A script, not a test: it asserts nothing. Needs redis-server and redis-benchmark (Debian:
@@ -11,8 +12,12 @@ apt-get install valgrind; without it that part is left out and said so). It star
 redis-servers on free loopback ports and never touches another server.
 
 What runs: lobbycore's commands exactly as a ``LobbyStore`` with its default settings
-(lobby expiry, replay records) sends them: the store itself builds each EVALSHA (its
-validation, keys and arguments), which is captured instead of sent, then sent in bulk; and
+(lobby expiry, replay records) sends them: the store itself builds each call (its
+validation, keys and arguments), which is captured instead of sent, then sent in bulk, as
+``FCALL`` of the function library and as ``EVALSHA`` of the scripts (a server without
+functions); with ``--before REV``, the same calls also go to git revision REV's scripts
+(its ``lobbycore/lua``, loaded beside this checkout's: their arguments are the same), so
+before and after come from one run on one server; and
 the minimal references of ``benchmarks/minimal/*.lua``, each doing its operation correctly
 and nothing else (no events, expiry, counters or replay records). Operations: join, party
 join (2 users into lobbies of 4), leave and book, each in a pool that also holds 1,000 full
@@ -47,6 +52,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -62,7 +68,8 @@ from _shared import (
 
 import lobbycore._protocol
 from lobbycore import LobbyStore
-from lobbycore._scripts import script_sources
+from lobbycore._protocol import parse_stats
+from lobbycore._scripts import SCRIPT_NAMES, library, script_sources
 from lobbycore.defaults import DEFAULT_LOBBY_TTL, DEFAULT_REPLAY_WINDOW
 
 MINIMAL_DIR = Path(__file__).resolve().parent / "minimal"
@@ -90,20 +97,75 @@ def template(argv: Argv) -> Argv:
     return [arg.replace(digits, RAND) for arg in argv]
 
 
+@dataclass(frozen=True)
+class ScriptVersion:
+    """A version of lobbycore's Lua scripts: its script digests and function names."""
+
+    label: str
+    shas: dict[str, str]
+    functions: dict[str, str]
+
+
+def load_version(client: redis.Redis, label: str, rev: str | None = None) -> ScriptVersion:
+    """Load the scripts and the function library of the working tree (``rev`` None) or of
+    git revision ``rev`` (its ``lobbycore/lua/*.lua``, built as this checkout's
+    lobbycore._scripts builds them) into the server."""
+    if rev is None:
+        sources, lib = script_sources(), library()
+    else:
+        old: dict[str, str] = {}
+        for name in ("common", *SCRIPT_NAMES):
+            old[name] = subprocess.run(
+                ["git", "show", f"{rev}:lobbycore/lua/{name}.lua"],
+                capture_output=True, text=True, check=True, timeout=60,
+            ).stdout  # fmt: skip
+        with mock.patch.object(lobbycore._scripts, "_read", old.__getitem__):
+            sources = script_sources.__wrapped__()
+            lib = library.__wrapped__()
+    shas = {name: client.script_load(src) for name, src in sources.items()}
+    try:
+        client.function_load(lib.source)
+    except redis.ResponseError as exc:
+        if "already exists" not in str(exc):
+            raise
+    return ScriptVersion(label, shas, lib.functions)
+
+
 class Ours:
-    """lobbycore's scripts, sent as a LobbyStore with its default settings sends them."""
+    """lobbycore's scripts, sent as a LobbyStore with its default settings sends them:
+    the store builds each command, which is then sent to ``version``'s scripts (this
+    checkout's, or an earlier revision's: their arguments are the same) by FCALL, or by
+    EVALSHA (``evalsha``: as on a server without functions)."""
 
-    label = "today"
-
-    def __init__(self, client: redis.Redis, pool: str = "bench") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        version: ScriptVersion,
+        *,
+        evalsha: bool = False,
+        pool: str = "bench",
+    ) -> None:
+        self.client = client
+        self.version = version
+        self.evalsha = evalsha
+        self.label = f"{version.label} ({'EVALSHA' if evalsha else 'FCALL'})"
         self.commands = StoreCommands(client, pool)
-        self.shas = self.commands.shas
+        names = {fn: name for name, fn in library().functions.items()}
+        names.update({sha: name for name, sha in self.commands.shas.items()})
+        self._script_of = names
 
     def fresh(self) -> None:
         self.commands.fresh()
 
+    def _retarget(self, argv: Argv) -> Argv:
+        # The store's FCALL <function> 1 <key> <args...> (or EVALSHA), sent to this version.
+        script = self._script_of[argv[1]]
+        if self.evalsha:
+            return ["EVALSHA", self.version.shas[script], *argv[2:]]
+        return ["FCALL", self.version.functions[script], *argv[2:]]
+
     def _capture(self, operation: Callable[[LobbyStore], object]) -> Argv:
-        return self.commands.capture(operation)
+        return self._retarget(self.commands.capture(operation))
 
     @contextmanager
     def _new_ids(self, i: int) -> Iterator[None]:
@@ -135,7 +197,9 @@ class Ours:
         return self._capture(lambda store: store.book_ticket(ident("B", i), ident("R", i)))
 
     def placed(self) -> int:
-        return self.commands.store.stats().waiting_users
+        argv = self._capture(lambda store: store.stats())
+        reply = self.client.execute_command(*argv)  # type: ignore[no-untyped-call]
+        return parse_stats(reply[1]).waiting_users
 
 
 class Minimal:
@@ -382,18 +446,31 @@ def load_floors(client: redis.Redis) -> dict[str, Argv]:
     return floors
 
 
+def make_impls(client: redis.Redis, before: str | None) -> tuple[Impl, ...]:
+    """This checkout's scripts (FCALL and EVALSHA), ``before``'s if given, and the minimal
+    references, all loaded into ``client``'s server."""
+    impls: list[Impl] = []
+    if before is not None:
+        old = load_version(client, f"before {before}", before)
+        impls += [Ours(client, old, pool="bench-before"),
+                  Ours(client, old, evalsha=True, pool="bench-before")]  # fmt: skip
+    today = load_version(client, "today")
+    impls += [Ours(client, today), Ours(client, today, evalsha=True), Minimal(client)]
+    return tuple(impls)
+
+
 def measure_instructions(
-    floors: dict[str, Argv], n: int, warm: int, profiles: Path | None
+    floors: dict[str, Argv], n: int, warm: int, profiles: Path | None, before: str | None
 ) -> tuple[dict[str, float], dict[tuple[str, str], tuple[float, float]]]:
-    """Floors: name -> instructions per call; operations: (operation, "today" or
-    "minimal") -> (instructions per call, share of calls that did real work)."""
+    """Floors: name -> instructions per call; operations: (operation, impl label) ->
+    (instructions per call, share of calls that did real work)."""
     with Callgrind() as cg:
         client = cg.server.client()
         load_floors(client)
         found_floors = {
             name: floor_instructions(cg, client, argv, n) for name, argv in floors.items()
         }
-        impls: tuple[Impl, ...] = (Ours(client), Minimal(client))
+        impls = make_impls(client, before)
         found = {
             (op.name, impl.label): instructions_per_call(cg, client, n, warm, impl, op, profiles)
             for op in OPERATIONS
@@ -409,12 +486,23 @@ def ratio(ours: float, minimal: float) -> str:
     return f"{ours / minimal:.2f}x" if minimal else "-"
 
 
+def baseline_of(label: str, labels: list[str]) -> str | None:
+    """The before-label with the same call mode as ``label`` (a today label), if measured."""
+    mode = label[label.index("(") :] if "(" in label else ""
+    return next((b for b in labels if b.startswith("before") and b.endswith(mode)), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument("--profiles", type=Path, help="keep the callgrind profiles here")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the scripts of git revision REV (its lobbycore/lua), beside these",
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (Debian: apt-get install redis-tools)")
@@ -434,13 +522,16 @@ def main() -> None:
             f"lobbycore scripts with the stores' defaults: lobby_ttl {DEFAULT_LOBBY_TTL:g} s, "
             f"replay_window {DEFAULT_REPLAY_WINDOW:g} s; lobbies of {MAX_USERS}"
         )
-        impls: tuple[Impl, ...] = (Ours(client), Minimal(client))
+        impls = make_impls(client, args.before)
+        labels = [impl.label for impl in impls]
         floors = load_floors(client)
 
         spent: dict[str, float] = {}
         lap = time.monotonic()
         if shutil.which("valgrind") and shutil.which("callgrind_control"):
-            floor_counts, counts = measure_instructions(floors, cg_calls, cg_warm, args.profiles)
+            floor_counts, counts = measure_instructions(
+                floors, cg_calls, cg_warm, args.profiles, args.before
+            )
             cg_note = f"{cg_calls:,} calls each after {cg_warm:,} warm-up calls"
         else:
             floor_counts, counts = {}, {}
@@ -462,32 +553,41 @@ def main() -> None:
             size: bytes_per_waiting_user(client, memory_users, size, DEFAULT_REPLAY_WINDOW)
             for size in (2, 4, 10)
         }
-        minimal = impls[1]
-        assert isinstance(minimal, Minimal)
-        client.flushall()
-        grown = memory_growth(
-            client, lambda: send(client, (minimal.join(i) for i in range(memory_users)))
-        )
-        memory_minimal = grown / minimal.placed()
+        # The same joins (lobbies of 4, replay records included) through each implementation.
+        memory_by_impl: dict[str, float] = {}
+        for impl in impls:
+            if "EVALSHA" in impl.label:
+                continue  # the same keys as FCALL's
+            client.flushall()
+            impl.fresh()
+            joins = [impl.join(i) for i in range(memory_users)]
+            grown = memory_growth(client, partial(send, client, joins))
+            memory_by_impl[impl.label] = grown / impl.placed()
         spent["memory"] = time.monotonic() - lap
 
+    mini = "minimal"
     print(
         f"\n1. Instructions per call (callgrind; {cg_note}). The steady figure: trust this one."
         f" [{spent['instructions']:.0f} s]"
     )
+    for name, count in floor_counts.items():
+        print(f"  {name:<40}{count:>12,.0f}")
     if counts:
         print(
-            f"  {'operation':<22}{'today':>12}{'minimal':>12}{'today ÷ minimal':>18}"
-            f"{'real work':>14}"
+            f"  {'operation':<22}{'scripts':<24}{'instructions':>13}{'÷ minimal':>11}"
+            f"{'÷ before':>10}{'real work':>11}"
         )
-    for name, count in floor_counts.items():
-        print(f"  {name:<22}{count:>12,.0f}")
     for op in OPERATIONS:
-        if (op.name, "today") in counts:
-            (ours, done), (mini, mini_done) = counts[op.name, "today"], counts[op.name, "minimal"]
+        for label in labels:
+            if (op.name, label) not in counts:
+                continue
+            ours, done = counts[op.name, label]
+            base = baseline_of(label, labels) if label.startswith("today") else None
+            vs_before = ratio(ours, counts[op.name, base][0]) if base else ""
             print(
-                f"  {op.name:<22}{ours:>12,.0f}{mini:>12,.0f}{ratio(ours, mini):>18}"
-                f"{f'{done:.0%} / {mini_done:.0%}':>14}"
+                f"  {op.name if label == labels[0] else '':<22}{label:<24}{ours:>13,.0f}"
+                f"{ratio(ours, counts[op.name, mini][0]) if label != mini else '':>11}"
+                f"{vs_before:>10}{done:>11.0%}"
             )
 
     print(
@@ -496,24 +596,26 @@ def main() -> None:
         f" [{spent['time']:.0f} s]"
     )
     head = ("µs/call", "calls/s", f"calls/s -P{PIPELINE}", "real work")
-    print(f"  {'operation':<22}{'':<9}{head[0]:>9}{head[1]:>11}{head[2]:>15}{head[3]:>11}")
+    print(f"  {'operation':<22}{'':<24}{head[0]:>9}{head[1]:>11}{head[2]:>15}{head[3]:>11}")
     for name in floors:
         t = timings[name, "today"]
-        print(f"  {name:<31}{t.usec:>9.2f}{t.rate:>11,.0f}{t.rate_piped:>15,.0f}")
+        print(f"  {name:<46}{t.usec:>9.2f}{t.rate:>11,.0f}{t.rate_piped:>15,.0f}")
     for op in OPERATIONS:
-        for label in ("today", "minimal"):
+        for label in labels:
             t = timings[op.name, label]
             print(
-                f"  {op.name if label == 'today' else '':<22}{label:<9}{t.usec:>9.2f}"
+                f"  {op.name if label == labels[0] else '':<22}{label:<24}{t.usec:>9.2f}"
                 f"{t.rate:>11,.0f}{t.rate_piped:>15,.0f}{t.real_work:>11.0%}"
             )
-        t_ours, t_mini = timings[op.name, "today"], timings[op.name, "minimal"]
-        print(
-            f"  {'':<22}{'÷':<9}{ratio(t_ours.usec, t_mini.usec):>9}"
-            f"{ratio(t_mini.rate, t_ours.rate):>11}"
-            f"{ratio(t_mini.rate_piped, t_ours.rate_piped):>15}"
-            "   (cost: today ÷ minimal)"
-        )
+        for label in labels:
+            base = baseline_of(label, labels) if label.startswith("today") else None
+            if base:
+                t, b = timings[op.name, label], timings[op.name, base]
+                print(
+                    f"  {'':<22}{label + ' ÷ before':<24}{ratio(t.usec, b.usec):>9}"
+                    f"{ratio(b.rate, t.rate):>11}{ratio(b.rate_piped, t.rate_piped):>15}"
+                    "   (cost: today ÷ before)"
+                )
 
     print(
         f"\n3. Redis memory per waiting user ({memory_users:,} joins, INFO used_memory delta)"
@@ -521,9 +623,9 @@ def main() -> None:
     )
     for size, per_user in memory.items():
         print(f"  lobbies of {size:<3} with the joins' replay records   {per_user:>8,.0f} bytes")
-    print(
-        f"  minimal join, lobbies of {MAX_USERS}                     {memory_minimal:>8,.0f} bytes"
-    )
+    for label, per_user in memory_by_impl.items():
+        times = f"  ({ratio(per_user, memory_by_impl[mini])} minimal)" if label != mini else ""
+        print(f"  lobbies of {MAX_USERS}, {label:<32}{per_user:>8,.0f} bytes{times}")
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 
