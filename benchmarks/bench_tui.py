@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_tui.py            # refresh cost
     .venv/bin/python benchmarks/bench_tui.py --demo     # served against offered, CPU
     .venv/bin/python benchmarks/bench_tui.py --frames [--baseline DIR]   # frame cost, CPU
+    .venv/bin/python benchmarks/bench_tui.py --terminal [--baseline DIR] # CPU in a terminal
 
 The refresh part runs the real dashboard headless (Textual's test driver) over a simulation
 that piles up about 2,000 waiting buyers in about 500 lobbies (a long checkout keeps full
@@ -23,16 +24,26 @@ and the CPU time a frame cost (the app's refresh plus the screen's updates: layo
 rendering and compositing; the headless driver writes nothing, a terminal adds its output). With
 ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/wt-base
 HEAD~3``) every run is made twice, interleaved, the other one importing the app from DIR.
+
+The terminal part runs ``lobbysim demo`` itself in a pseudo-terminal (Textual's real
+driver, which also writes each frame out) at the default rate, at both sizes, with or
+without ``--baseline``: its CPU share after ``--settle`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 
@@ -275,22 +286,86 @@ def frames(
         server.stop()
 
 
+def terminal_run(
+    url: str, size: tuple[int, int], tree: str | None, settle: float, seconds: float
+) -> tuple[float, int]:
+    """``lobbysim demo`` in a pseudo-terminal of this size (Textual's real driver, its output
+    read and dropped): its CPU share after ``settle`` seconds, and the bytes it wrote."""
+    cols, rows = size
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "lobbysim.cli", "demo", "--redis-url", url]
+    command += ["--pool", f"bench-tty-{os.getpid()}-{time.monotonic_ns()}"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo, in the terminal
+        os.execve(sys.executable, command, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    started, first, written = time.monotonic(), (0.0, 0.0), 0
+    try:
+        while (now := time.monotonic()) - started < settle + seconds:
+            if not first[0] and now - started >= settle:
+                first = (now, cpu_seconds(pid))
+            if select.select([fd], [], [], 0.05)[0]:
+                written += len(os.read(fd, 1 << 16)) if first[0] else 0
+        last = (time.monotonic(), cpu_seconds(pid))
+    finally:
+        os.write(fd, b"q")
+        deadline = time.monotonic() + 10
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+            if select.select([fd], [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):  # the demo has quit
+                    os.read(fd, 1 << 16)
+        os.close(fd)
+    return (last[1] - first[1]) / (last[0] - first[0]), written
+
+
+def terminal(rounds: int, seconds: float, settle: float, baseline: str | None) -> None:
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if baseline:
+        trees.insert(0, (f"baseline {baseline}", baseline))
+    server = RedisServer().start()
+    try:
+        print(
+            f"lobbysim demo (--rate {DEFAULT_RATE:g}) in a pseudo-terminal, private redis-server "
+            f"on {server.url}; CPU over {seconds:g} s after {settle:g} s; {os.cpu_count()} cores"
+        )
+        for round_ in range(1, rounds + 1):
+            for size in FRAME_SIZES:
+                for name, tree in trees:
+                    share, written = terminal_run(server.url, size, tree, settle, seconds)
+                    print(
+                        f"round {round_} {size[0]}x{size[1]} {name:<24} CPU {share * 100:5.1f}% "
+                        f"of a core, {written / seconds / 1024:6.1f} KiB/s to the terminal",
+                        flush=True,
+                    )
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="served against offered, and CPU")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=8.0, help="each demo run's length")
     parser.add_argument("--frames", action="store_true", help="frame time and CPU by size, rate")
-    parser.add_argument("--baseline", metavar="DIR", help="--frames: also run DIR's app")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="--frames, --terminal: also run DIR's app"
+    )
     parser.add_argument(
         "--settle",
         type=float,
         default=SETTLE_SECONDS,
-        help="--frames: seconds left out first (the log's first 500 lines lay the screen "
-        "out again at each frame; 20 s at 25/s measures past them)",
+        help="--frames, --terminal: seconds left out first (the log's first 500 lines lay "
+        "the screen out again at each frame; 20 s at 25/s measures past them)",
     )
     parser.add_argument(
         "--rates", type=float, nargs="+", default=list(FRAME_RATES), help="--frames: arrivals/s"
+    )
+    parser.add_argument(
+        "--terminal", action="store_true", help="the demo's CPU in a pseudo-terminal, by size"
     )
     parser.add_argument("--dashboard-cpu", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--frames-child", metavar="URL", help=argparse.SUPPRESS)
@@ -302,6 +377,8 @@ if __name__ == "__main__":
         asyncio.run(
             _frames_child(args.frames_child, (width, height), args.rate, args.seconds, args.settle)
         )
+    elif args.terminal:
+        terminal(args.rounds, args.seconds, args.settle, args.baseline)
     elif args.frames:
         frames(args.rounds, args.seconds, args.settle, args.rates, args.baseline)
     elif args.dashboard_cpu:
