@@ -2,7 +2,7 @@
 nothing is asserted).
 
     .venv/bin/python benchmarks/bench_history.py
-    .venv/bin/python benchmarks/bench_history.py --baseline-rev HEAD~1   # side by side
+    .venv/bin/python benchmarks/bench_history.py --baseline-rev 2522eff  # the scanning checker
     .venv/bin/python benchmarks/bench_history.py --sizes 10000,30000 --no-memory
 
 Each history is made by a model pool (a correct one, applied one operation at a time) and
@@ -18,7 +18,7 @@ For each size it prints the CPU seconds and wall seconds of ``check_history`` an
 as it was at a git revision, on the same histories in the same run (skipping sizes its
 growth so far says would take more than ``--budget`` seconds), and says whether the two
 verdicts agree. Then (unless ``--no-memory``) the memory of the recorded operations at the
-largest size, by tracemalloc.
+largest size, and the check's peak memory on them beyond that, by tracemalloc.
 """
 
 from __future__ import annotations
@@ -250,15 +250,23 @@ def main() -> None:
 
     if not args.no_memory:
         size = sizes[-1]
+        del ops, end
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         ops, end = history(size, args.users, args.seed)
-        del end
         held = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
         print(
             f"memory of the recorded operations at {len(ops):,} ops (tracemalloc, with their "
             f"Lobby and Booking answers): {held / 2**20:.1f} MiB, {held / len(ops):.0f} B/op"
+        )
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        check_history(ops, end)
+        peak = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
+        print(
+            f"check_history's peak memory on them, beyond the history: {peak / 2**20:.1f} MiB, "
+            f"{peak / len(ops):.0f} B/op"
         )
 
 

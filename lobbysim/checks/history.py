@@ -131,8 +131,9 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
     ``operations``, ``unknown`` (unanswered) and ``took_effect`` (unanswered joins and
     bookings the history shows did take effect). A history of no operation checked nothing.
 
-    Near-linear in the history's length (n log n): a run of thousands of users gets its
-    verdict."""
+    The history is sorted once and indexed, and each rule is checked by look-ups in the
+    indexes, so the time grows near-linearly with the history's length (a lobby booked by
+    many calls, itself a finding, costs its bookings times its joiners)."""
     found: list[Finding] = []
 
     def violation(
