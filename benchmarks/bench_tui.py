@@ -299,6 +299,9 @@ def terminal_run(
     command += ["--pool", f"bench-tty-{os.getpid()}-{time.monotonic_ns()}"]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo, in the terminal
+        # `python -m` puts the working directory first on the path, before PYTHONPATH:
+        # the tree's own, or the baseline would run this tree's code.
+        os.chdir(tree or os.getcwd())
         os.execve(sys.executable, command, env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     started, first, written = time.monotonic(), (0.0, 0.0), 0
