@@ -364,7 +364,9 @@ def compare_cluster(
                 f"  {'run':<36} {'joins/s':>9} {'p50ms':>6} {'p99ms':>6} {'failures':>8} "
                 f"{'us CPU/join':>11} {'Redis CPU':>9}"
             )
-            loads = [(f"-u {users}", users, "JoinStorm", ()) for users in user_counts]
+            loads: list[tuple[str, int, str, tuple[str, ...]]] = [
+                (f"-u {users}", users, "JoinStorm", ()) for users in user_counts
+            ]
             loads.append((
                 f"open {open_rate:,.0f}/s", OPEN_USERS, "OpenJoins",
                 ("--arrival-rate", f"{open_rate / OPEN_USERS:.3f}"),

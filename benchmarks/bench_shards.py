@@ -30,6 +30,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import redis
@@ -47,13 +48,20 @@ REQUESTS = 100_000
 CLIENTS = 30  # per redis-benchmark process
 
 
+def _port_of(client: RedisCluster, key: str) -> int:
+    cluster: Any = client  # redis-py's cluster methods carry no type hints
+    port: int = cluster.get_node_from_key(key).port
+    return port
+
+
 def _spread_pool(client: RedisCluster, shards: int) -> str:
     """A pool name whose sub-pools sit on distinct primaries (with 3 shards on 3 primaries
     that takes the right name; with more shards than primaries they spread by themselves)."""
+    cluster: Any = client  # redis-py's cluster methods carry no type hints
     for n in range(1000):
         pool = f"bench-{n}"
         owners = {
-            client.get_node_from_key(pool_prefix(pool, i, shards) + "stats").port
+            cluster.get_node_from_key(pool_prefix(pool, i, shards) + "stats").port
             for i in range(shards)
         }
         if len(owners) == shards:
@@ -142,7 +150,7 @@ def server_side(cluster: RedisClusterProcesses) -> None:
     store = LobbyStore(client, pool=pool, shards=3)
     store.stats()  # each sub-pool's epoch, as a store learns it on its first call
     keys = list(store._epochs)
-    ports = [client.get_node_from_key(key).port for key in keys]
+    ports = [_port_of(client, key) for key in keys]
     calls = [_join_arguments(store, key) for key in keys]
     one, one_us = _joins_per_second([ports[0]] * 3, [calls[0]] * 3, sha)
     three, three_us = _joins_per_second(ports, calls, sha)
