@@ -10,7 +10,8 @@ joined by ``redis-cli --cluster create``), then:
 
 1. server side, no Python client: three ``redis-benchmark`` processes run the join script
    by EVALSHA at the same time, first all on one sub-pool (one primary does every join),
-   then each on its own sub-pool of a 3-shard pool (one per primary); joins/s summed;
+   then each on its own sub-pool of a 3-shard pool (one per primary); joins/s summed, and
+   Redis's CPU per join (INFO, summed over the primaries: a shared machine moves it least);
 2. ``lobbysim capacity --shards 1,3 --verify`` against the cluster (any further arguments
    after ``--`` go to ``lobbysim capacity``); the report's command line names the cluster's
    ephemeral port, so this script puts the command that makes it again above it.
