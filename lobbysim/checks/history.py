@@ -190,62 +190,47 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
 
     # Indexes built once, so that each question below is a look-up in them, not a scan of
     # the history (or of a user's operations): the check stays near-linear in its length.
-    # user -> their first unanswered join; (user, lobby) -> their first join answered it;
-    # each with its place among the user's operations.
-    first_unknown_join: dict[str, tuple[int, Op]] = {}
-    first_join_to: dict[tuple[str, str], tuple[int, Op]] = {}
-    # (user, lobby) -> places of the joins answered that lobby, and the least ``completed``
-    # of those from each place on.
-    joins_to: defaultdict[tuple[str, str], tuple[list[int], list[float]]] = defaultdict(
-        lambda: ([], [])
-    )
+    # user -> the place of their first unanswered join among their operations;
+    # (user, lobby) -> the places of their joins answered that lobby.
+    first_unknown_join: dict[str, int] = {}
+    joins_to: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
     for user, ops_of in by_user.items():
         for i, op in enumerate(ops_of):
             if op.kind != "join":
                 continue
             if op.outcome == UNKNOWN:
-                first_unknown_join.setdefault(user, (i, op))
+                first_unknown_join.setdefault(user, i)
             elif op.outcome == OK and op.lobby_id is not None:
-                first_join_to.setdefault((user, op.lobby_id), (i, op))
-                places, _ = joins_to[(user, op.lobby_id)]
-                places.append(i)
-    for (user, _), (places, least) in joins_to.items():
-        ops_of = by_user[user]
-        least[:] = [ops_of[i].completed for i in places]
-        for k in range(len(least) - 2, -1, -1):
-            least[k] = min(least[k], least[k + 1])
-    joined_to: defaultdict[str, set[str]] = defaultdict(set)  # lobby -> users a join named
+                joins_to[(user, op.lobby_id)].append(i)
+    joined_to: defaultdict[str, list[str]] = defaultdict(list)  # lobby -> users joins named
     unanswered_books: defaultdict[str, list[Op]] = defaultdict(list)  # lobby -> unanswered
     for op in ops:
         if op.kind == "join" and op.lobby_id is not None:
-            joined_to[op.lobby_id].update(op.users)
+            joined_to[op.lobby_id].extend(op.users)
         elif op.kind == "book" and op.outcome == UNKNOWN and op.lobby_id is not None:
             unanswered_books[op.lobby_id].append(op)
 
     def could_enter(user: str, lobby_id: str, before: float) -> Op | None:
         """The op that could have put ``user`` in ``lobby_id`` before ``before``, if any: their
         first join (by invocation) answered ``lobby_id`` or unanswered, if invoked before."""
-        sources = [
-            placed
-            for placed in (first_join_to.get((user, lobby_id)), first_unknown_join.get(user))
-            if placed is not None
-        ]
-        if not sources:
+        places = [first_unknown_join[user]] if user in first_unknown_join else []
+        places += joins_to.get((user, lobby_id), [])[:1]
+        if not places:
             return None
-        _, source = min(sources, key=lambda placed: placed[0])
+        source = by_user[user][min(places)]
         return source if source.invoked < before else None
 
     def certainly_in(user: str, lobby_id: str, start: float, end: float) -> bool:
         """An answered join put them in before ``start`` and nothing of theirs ran until ``end``."""
-        places, least = joins_to.get((user, lobby_id), ([], []))
+        places = joins_to.get((user, lobby_id))
         if not places:
             return False
         # Their operations are in invocation order: those from place ``after`` on were
         # invoked at ``end`` or later, so a join at place ``after - 1`` or later is followed
         # by nothing of theirs invoked before ``end``.
-        after = bisect_left(by_user[user], end, key=lambda op: op.invoked)
-        k = bisect_left(places, after - 1)
-        return k < len(places) and least[k] < start
+        ops_of = by_user[user]
+        after = bisect_left(ops_of, end, key=lambda op: op.invoked)
+        return any(ops_of[i].completed < start for i in places[bisect_left(places, after - 1) :])
 
     unknown_explained: set[int] = set()
 
@@ -300,7 +285,7 @@ def check_history(ops: list[Op], final: PoolSnapshot) -> Verdict:
         assert booking is not None
         lid = booking.lobby_id
         booked_until[lid] = max(booked_until.get(lid, 0.0), op.completed)
-        for user in joined_to.get(lid, ()):
+        for user in dict.fromkeys(joined_to.get(lid, ())):
             if certainly_in(user, lid, op.invoked, op.completed) and user not in booking.users:
                 violation(
                     Violation.LOST_JOIN,
