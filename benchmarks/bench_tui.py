@@ -250,12 +250,15 @@ def frames_run(
     return parsed
 
 
+def _trees(baseline: str | None) -> list[tuple[str, str | None]]:
+    """The checkouts to run, by name: the baseline's (if any) first, then this tree."""
+    return ([(f"baseline {baseline}", baseline)] if baseline else []) + [("this tree", None)]
+
+
 def frames(
     rounds: int, seconds: float, settle: float, rates: list[float], baseline: str | None
 ) -> None:
-    trees: list[tuple[str, str | None]] = [("this tree", None)]
-    if baseline:
-        trees.insert(0, (f"baseline {baseline}", baseline))
+    trees = _trees(baseline)
     server = RedisServer().start()
     try:
         print(
@@ -326,9 +329,7 @@ def terminal_run(
 
 
 def terminal(rounds: int, seconds: float, settle: float, baseline: str | None) -> None:
-    trees: list[tuple[str, str | None]] = [("this tree", None)]
-    if baseline:
-        trees.insert(0, (f"baseline {baseline}", baseline))
+    trees = _trees(baseline)
     server = RedisServer().start()
     try:
         print(
