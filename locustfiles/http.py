@@ -47,6 +47,7 @@ from lobbycore.violations import Verdict, Violation
 from lobbysim.checks.answers import check_answers
 from lobbysim.checks.calls import FAIL, OK, UNKNOWN, Call, interned, unanswered
 from lobbysim.run.options import add_to_locust, validate
+from locustfiles import loop_clock
 from locustfiles.http_target import Target, TargetError, dig, load_target
 
 log = logging.getLogger("lobbysim")
@@ -174,6 +175,9 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         runner.register_message(MSG_STOP, _on_stop_request)
         return
     _runs[id(environment)] = _settings(environment)
+
+
+events.init.add_listener(loop_clock.catch_up)  # after the listener above, which may block
 
 
 @events.test_start.add_listener

@@ -22,7 +22,7 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from . import audit, gc_tuning, latency, pool, startup, stopping
+from . import audit, gc_tuning, latency, loop_clock, pool, startup, stopping
 from .state import RunState, find_state, process_state
 
 log = logging.getLogger("lobbysim")
@@ -115,6 +115,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> N
 
 def _register() -> None:
     events.init.add_listener(_on_init)
+    events.init.add_listener(loop_clock.catch_up)  # after the listeners that may block
     events.test_start.add_listener(_on_test_start)
     events.test_stop.add_listener(_on_test_stop)
     events.spawning_complete.add_listener(gc_tuning.on_spawning_complete)
