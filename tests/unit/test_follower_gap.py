@@ -189,15 +189,24 @@ async def test_large_reads_give_the_store_s_events_and_each_reply_is_bounded(
     assert counts and set(counts) == {admin.LARGE_READ_EVENTS}, counts
 
 
+async def ten_joins_and_a_reader(
+    pool: str,
+) -> tuple[RedisClients, AsyncLobbyStore, AsyncLobbyStore]:
+    """An embedded Redis, a store that made ten joins in ``pool``, and a reader's store of
+    the same pool (which never creates it)."""
+    clients = open_embedded()
+    store = AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None)
+    for i in range(10):
+        await store.find_or_create_lobby(f"a-{i}", 4)
+    reader = AsyncLobbyStore(clients.async_client, pool=pool, lobby_ttl=None, create_pool=False)
+    return clients, store, reader
+
+
 async def test_a_large_read_of_a_replaced_pool_is_refused() -> None:
     """A pool deleted and made again between two large reads (a new epoch) is not read as
     the same pool: the read raises PoolStateLost, as the store's script does."""
-    clients = open_embedded()
-    store = AsyncLobbyStore(clients.async_client, pool="again", lobby_ttl=None)
-    for i in range(10):
-        await store.find_or_create_lobby(f"a-{i}", 4)
+    clients, _, reader = await ten_joins_and_a_reader("again")
     big = admin.FOLLOW_REPLY_BYTES
-    reader = AsyncLobbyStore(clients.async_client, pool="again", lobby_ttl=None, create_pool=False)
     first = await admin.async_read_events(reader, "0-0", reply_bytes=big)  # opens the pool
     assert first
     await admin.async_delete_pool(clients.async_client, "again")
@@ -273,12 +282,8 @@ async def test_the_periodic_audit_waits_in_proportion_to_what_it_took(
 async def test_a_large_read_of_a_pool_gone_back_in_time_is_refused() -> None:
     """A pool whose write sequence went below one the reader's store has seen (a failover
     to a lagging replica) is refused by a large read, as by the store's script."""
-    clients = open_embedded()
-    store = AsyncLobbyStore(clients.async_client, pool="back", lobby_ttl=None)
-    for i in range(10):
-        await store.find_or_create_lobby(f"a-{i}", 4)
+    clients, store, reader = await ten_joins_and_a_reader("back")
     big = admin.FOLLOW_REPLY_BYTES
-    reader = AsyncLobbyStore(clients.async_client, pool="back", lobby_ttl=None, create_pool=False)
     await admin.async_read_events(reader, "0-0", reply_bytes=big)  # opens the pool
     await store.find_or_create_lobby("later", 4)
     assert await admin.async_read_events(reader, "0-0", reply_bytes=big)  # sees the sequence
